@@ -1,0 +1,1 @@
+//! The Switchboard media manager node: gRPC-controlled RTP/RTCP relay.

@@ -1,0 +1,1 @@
+//! gRPC contract between signaling and media nodes (switchboard.media.v1).

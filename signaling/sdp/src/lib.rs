@@ -1,0 +1,1 @@
+//! SDP (RFC 4566/8866) parser, printer and offer/answer helpers.

@@ -1,0 +1,1 @@
+//! The Switchboard signaling server: transports, registrar, B2BUA driver, HTTP.

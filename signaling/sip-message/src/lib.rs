@@ -1,0 +1,1 @@
+//! Switchboard's SIP message layer: zero-copy parser, printer and typed headers.
