@@ -1,1 +1,85 @@
-//! The Switchboard signaling server: transports, registrar, B2BUA driver, HTTP.
+//! The Switchboard signaling server.
+//!
+//! Module map:
+//! - [`config`]: TOML config, validation with key paths, command-line overrides.
+//! - [`transport`]: UDP and TCP listeners, stream framing, connection reuse, timeouts.
+//! - [`shard`]: Call-ID sharding so one dialog's messages are handled in arrival order.
+//! - [`core`]: the SIP core: parses, answers malformed requests with 400, drives the sans-IO transaction
+//!   layer (`switchboard-transaction`) and the registrar (`switchboard-registrar`), routes responses per
+//!   RFC 3261 §18.2.2.
+//! - [`http`]: `/health`.
+//!
+//! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
+//! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.
+
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod shard;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::core::Core;
+
+/// A started server.
+pub struct Running {
+    /// The SIP core (counts, registrar) for inspection.
+    pub core: Arc<Core>,
+    /// Bound SIP addresses (UDP and TCP).
+    pub sip_addrs: Vec<SocketAddr>,
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// Cancel to shut down.
+    pub shutdown: CancellationToken,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, closes listeners and waits for the HTTP server to finish.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        self.core.shutdown().await;
+        self.http_task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds the SIP transports and the HTTP listener and starts serving.
+pub async fn start(config: Config) -> std::io::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let core = Core::start(&config, shutdown.clone()).await?;
+    let http = tokio::net::TcpListener::bind(config.http_listen).await?;
+    let http_addr = http.local_addr()?;
+    let sip_addrs = core.transports().local_addrs();
+    let http_task = tokio::spawn(http::serve(http, core.clone(), shutdown.clone()));
+    Ok(Running { core, sip_addrs, http_addr, shutdown, http_task })
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    let sip: Vec<String> = running.sip_addrs.iter().map(|a| a.to_string()).collect();
+    // One stable line on stdout for operators and scripts (tests read the bound ports from it).
+    println!("switchboard-signaling ready: sip {} (udp+tcp), http {}", sip.join(" "), running.http_addr);
+    tracing::info!(sip = ?running.sip_addrs, http = %running.http_addr, "switchboard-signaling started");
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    running.stop().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

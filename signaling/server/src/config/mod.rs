@@ -1,0 +1,405 @@
+//! Configuration: TOML file → serde structs (`deny_unknown_fields`) → a validated [`Config`].
+//!
+//! Structural problems (unknown keys, wrong types) are reported by the TOML decoder with their line and key.
+//! Semantic problems are all collected at once, each with its key path (`users[2].ha1`), so an operator fixes
+//! a file in one pass. Command-line flags override the file (see [`Overrides`]).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole file as written by the operator.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[sip]`: listeners, limits, timers.
+    #[serde(default)]
+    pub sip: SipSection,
+    /// `[http]`: the health / API listener.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// `[registrar]`: realm, domains, expiry bounds.
+    #[serde(default)]
+    pub registrar: RegistrarSection,
+    /// `[[users]]`: digest credentials.
+    #[serde(default)]
+    pub users: Vec<UserSection>,
+}
+
+/// `[sip]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSection {
+    /// Addresses to listen on; each gets a UDP socket and a TCP listener. IPv6 as `[::1]:5060`.
+    pub listen: Vec<String>,
+    /// Largest datagram / stream message accepted, bytes.
+    pub max_message_size: usize,
+    /// Close an idle TCP connection after this many seconds.
+    pub tcp_idle_timeout_secs: u64,
+    /// Close a TCP connection holding an incomplete message for this many seconds.
+    pub tcp_partial_message_timeout_secs: u64,
+    /// Number of signaling workers (messages are sharded by Call-ID); 0 = one per core.
+    pub workers: usize,
+    /// Cap on concurrent server transactions; above it new requests get 503.
+    pub max_server_transactions: usize,
+    /// RFC 3261 timer base values.
+    pub timers: TimersSection,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        SipSection {
+            listen: vec!["127.0.0.1:5060".to_owned()],
+            max_message_size: 16 * 1024,
+            tcp_idle_timeout_secs: 300,
+            tcp_partial_message_timeout_secs: 10,
+            workers: 0,
+            max_server_transactions: 100_000,
+            timers: TimersSection::default(),
+        }
+    }
+}
+
+/// `[sip.timers]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersSection {
+    /// RTT estimate (RFC 3261 T1), milliseconds.
+    pub t1_ms: u64,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses (T2), milliseconds.
+    pub t2_ms: u64,
+    /// Maximum duration a message remains in the network (T4), milliseconds.
+    pub t4_ms: u64,
+}
+
+impl Default for TimersSection {
+    fn default() -> Self {
+        TimersSection { t1_ms: 500, t2_ms: 4000, t4_ms: 5000 }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Address of the HTTP listener (health endpoint). Loopback unless the operator says otherwise.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { listen: "127.0.0.1:8080".to_owned() }
+    }
+}
+
+/// `[registrar]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarSection {
+    /// Digest realm offered in challenges.
+    pub realm: String,
+    /// Domains this registrar is responsible for; empty = accept any host in the To URI.
+    pub domains: Vec<String>,
+    /// Shortest registration accepted (423 Interval Too Brief below it).
+    pub min_expires: u32,
+    /// Longest registration granted; longer requests are shortened.
+    pub max_expires: u32,
+    /// Registration length when the request names none.
+    pub default_expires: u32,
+    /// How long a nonce stays valid, seconds; older ones are answered with `stale=true`.
+    pub nonce_lifetime_secs: u64,
+    /// Cap on contacts per address-of-record.
+    pub max_contacts_per_aor: usize,
+    /// Cap on bindings in the location service.
+    pub max_bindings: usize,
+}
+
+impl Default for RegistrarSection {
+    fn default() -> Self {
+        RegistrarSection {
+            realm: "switchboard".to_owned(),
+            domains: Vec::new(),
+            min_expires: 60,
+            max_expires: 7200,
+            default_expires: 3600,
+            nonce_lifetime_secs: 300,
+            max_contacts_per_aor: 10,
+            max_bindings: 100_000,
+        }
+    }
+}
+
+/// `[[users]]`: one digest account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// Digest username, also the user part of the AOR.
+    pub username: String,
+    /// Plain password.
+    pub password: Option<String>,
+    /// Pre-hashed MD5 HA1 = MD5(username:realm:password), 32 hex digits.
+    pub ha1: Option<String>,
+    /// Pre-hashed SHA-256 HA1, 64 hex digits.
+    pub ha1_sha256: Option<String>,
+    /// Domain of the AOR; defaults to any registrar domain.
+    pub domain: Option<String>,
+}
+
+/// One problem in a configuration, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Key path, e.g. `sip.listen[1]` or `users[0].password`.
+    pub key: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+/// Credentials of a configured user.
+#[derive(Debug, Clone)]
+pub enum UserSecret {
+    /// Plain password.
+    Password(String),
+    /// Pre-hashed HA1 values (lower-case hex).
+    Ha1 {
+        /// MD5 HA1.
+        md5: Option<String>,
+        /// SHA-256 HA1.
+        sha256: Option<String>,
+    },
+}
+
+/// A validated user.
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    /// Digest username.
+    pub username: String,
+    /// AOR domain, if restricted.
+    pub domain: Option<String>,
+    /// Password or HA1.
+    pub secret: UserSecret,
+}
+
+/// SIP timer bases.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// T1.
+    pub t1: Duration,
+    /// T2.
+    pub t2: Duration,
+    /// T4.
+    pub t4: Duration,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SIP listen addresses (UDP + TCP each).
+    pub sip_listen: Vec<SocketAddr>,
+    /// Largest accepted message.
+    pub max_message_size: usize,
+    /// TCP idle timeout.
+    pub tcp_idle_timeout: Duration,
+    /// TCP partial message timeout.
+    pub tcp_partial_message_timeout: Duration,
+    /// Worker count (already resolved from 0 = per core).
+    pub workers: usize,
+    /// Server transaction cap.
+    pub max_server_transactions: usize,
+    /// Timer bases.
+    pub timers: Timers,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Registrar settings.
+    pub registrar: RegistrarSection,
+    /// Users.
+    pub users: Vec<UserConfig>,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--sip-listen` (repeatable); replaces `sip.listen` when non-empty.
+    pub sip_listen: Vec<String>,
+    /// `--http-listen`.
+    pub http_listen: Option<String>,
+}
+
+impl FileConfig {
+    /// Decodes a TOML document. The error names the line and key of the first structural problem.
+    pub fn from_toml(text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            ConfigError(vec![ConfigIssue { key: "(file)".to_owned(), message: e.to_string().trim().to_owned() }])
+        })
+    }
+
+    /// Reads and decodes a file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![ConfigIssue { key: "(file)".to_owned(), message: format!("cannot read {}: {e}", path.display()) }])
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Applies overrides and validates everything, reporting every problem.
+    pub fn validate(mut self, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut issues = Vec::new();
+        let mut issue = |key: String, message: String| issues.push(ConfigIssue { key, message });
+        let listen_key = if overrides.sip_listen.is_empty() { "sip.listen" } else { "--sip-listen" };
+        if !overrides.sip_listen.is_empty() {
+            self.sip.listen = overrides.sip_listen.clone();
+        }
+        let mut sip_listen = Vec::new();
+        for (i, a) in self.sip.listen.iter().enumerate() {
+            match a.parse::<SocketAddr>() {
+                Ok(addr) => sip_listen.push(addr),
+                Err(_) => issue(format!("{listen_key}[{i}]"), format!("`{a}` is not an address like 127.0.0.1:5060 or [::1]:5060")),
+            }
+        }
+        if self.sip.listen.is_empty() {
+            issue(listen_key.to_owned(), "at least one SIP listen address is required".to_owned());
+        }
+        if self.sip.max_message_size < 1024 || self.sip.max_message_size > 65_535 {
+            issue("sip.max_message_size".into(), "must be between 1024 and 65535 bytes".into());
+        }
+        if self.sip.tcp_idle_timeout_secs == 0 {
+            issue("sip.tcp_idle_timeout_secs".into(), "must be at least 1".into());
+        }
+        if self.sip.tcp_partial_message_timeout_secs == 0 {
+            issue("sip.tcp_partial_message_timeout_secs".into(), "must be at least 1".into());
+        }
+        if self.sip.max_server_transactions == 0 {
+            issue("sip.max_server_transactions".into(), "must be at least 1".into());
+        }
+        let t = &self.sip.timers;
+        if t.t1_ms == 0 {
+            issue("sip.timers.t1_ms".into(), "must be at least 1".into());
+        }
+        if t.t2_ms < t.t1_ms {
+            issue("sip.timers.t2_ms".into(), format!("must not be below t1_ms ({})", t.t1_ms));
+        }
+        if t.t4_ms == 0 {
+            issue("sip.timers.t4_ms".into(), "must be at least 1".into());
+        }
+        let http_text = overrides.http_listen.clone().unwrap_or_else(|| self.http.listen.clone());
+        let http_key = if overrides.http_listen.is_some() { "--http-listen" } else { "http.listen" };
+        let http_listen = match http_text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                issue(http_key.into(), format!("`{http_text}` is not an address like 127.0.0.1:8080"));
+                None
+            }
+        };
+        let r = &self.registrar;
+        if r.realm.trim().is_empty() {
+            issue("registrar.realm".into(), "must not be empty".into());
+        }
+        if r.min_expires == 0 {
+            issue("registrar.min_expires".into(), "must be at least 1".into());
+        }
+        if r.max_expires < r.min_expires {
+            issue("registrar.max_expires".into(), format!("must not be below min_expires ({})", r.min_expires));
+        }
+        if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+            issue("registrar.default_expires".into(), "must lie between min_expires and max_expires".into());
+        }
+        if r.nonce_lifetime_secs == 0 {
+            issue("registrar.nonce_lifetime_secs".into(), "must be at least 1".into());
+        }
+        if r.max_contacts_per_aor == 0 {
+            issue("registrar.max_contacts_per_aor".into(), "must be at least 1".into());
+        }
+        if r.max_bindings == 0 {
+            issue("registrar.max_bindings".into(), "must be at least 1".into());
+        }
+        let mut users = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = |field: &str| format!("users[{i}].{field}");
+            if u.username.is_empty() || u.username.chars().any(|c| c.is_whitespace() || c == '@' || c == ':') {
+                issue(key("username"), "must be non-empty without spaces, '@' or ':'".into());
+            }
+            if !seen.insert((u.username.clone(), u.domain.clone())) {
+                issue(key("username"), format!("duplicate user `{}`", u.username));
+            }
+            let secret = match (&u.password, &u.ha1, &u.ha1_sha256) {
+                (Some(p), None, None) if !p.is_empty() => Some(UserSecret::Password(p.clone())),
+                (Some(_), None, None) => {
+                    issue(key("password"), "must not be empty".into());
+                    None
+                }
+                (None, md5, sha) if md5.is_some() || sha.is_some() => {
+                    let mut ok = true;
+                    if let Some(h) = md5 {
+                        if h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            issue(key("ha1"), "must be 32 hex digits (MD5 of username:realm:password)".into());
+                            ok = false;
+                        }
+                    }
+                    if let Some(h) = sha {
+                        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            issue(key("ha1_sha256"), "must be 64 hex digits (SHA-256 of username:realm:password)".into());
+                            ok = false;
+                        }
+                    }
+                    ok.then(|| UserSecret::Ha1 {
+                        md5: md5.as_ref().map(|h| h.to_ascii_lowercase()),
+                        sha256: sha.as_ref().map(|h| h.to_ascii_lowercase()),
+                    })
+                }
+                (None, _, _) => {
+                    issue(key("password"), "one of password, ha1 or ha1_sha256 is required".into());
+                    None
+                }
+                (Some(_), _, _) => {
+                    issue(key("password"), "give either password or ha1/ha1_sha256, not both".into());
+                    None
+                }
+            };
+            if let Some(secret) = secret {
+                users.push(UserConfig { username: u.username.clone(), domain: u.domain.clone(), secret });
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ConfigError(issues));
+        }
+        let workers = if self.sip.workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            self.sip.workers
+        };
+        Ok(Config {
+            sip_listen,
+            max_message_size: self.sip.max_message_size,
+            tcp_idle_timeout: Duration::from_secs(self.sip.tcp_idle_timeout_secs),
+            tcp_partial_message_timeout: Duration::from_secs(self.sip.tcp_partial_message_timeout_secs),
+            workers,
+            max_server_transactions: self.sip.max_server_transactions,
+            timers: Timers {
+                t1: Duration::from_millis(t.t1_ms),
+                t2: Duration::from_millis(t.t2_ms),
+                t4: Duration::from_millis(t.t4_ms),
+            },
+            http_listen: http_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            registrar: self.registrar,
+            users,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

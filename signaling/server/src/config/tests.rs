@@ -1,0 +1,88 @@
+use super::*;
+
+fn validate(text: &str) -> Result<Config, ConfigError> {
+    FileConfig::from_toml(text)?.validate(&Overrides::default())
+}
+
+fn keys(err: ConfigError) -> Vec<String> {
+    err.0.into_iter().map(|i| i.key).collect()
+}
+
+#[test]
+fn example_config_in_deploy_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/switchboard.toml");
+    let cfg = FileConfig::load(Path::new(path)).and_then(|f| f.validate(&Overrides::default()));
+    let cfg = cfg.unwrap_or_else(|e| panic!("deploy/switchboard.toml: {e}"));
+    let names: Vec<_> = cfg.users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["1001", "1002", "1003", "1004"]);
+}
+
+#[test]
+fn empty_file_gives_documented_defaults() {
+    let cfg = validate("").expect("defaults are valid");
+    assert_eq!(cfg.sip_listen, vec!["127.0.0.1:5060".parse::<SocketAddr>().expect("addr")]);
+    assert_eq!(cfg.max_message_size, 16 * 1024);
+    assert_eq!(cfg.timers.t1, Duration::from_millis(500));
+    assert_eq!(cfg.registrar.min_expires, 60);
+}
+
+#[test]
+fn every_semantic_error_is_reported_with_its_key_path() {
+    let err = validate(
+        r#"
+        [sip]
+        listen = ["127.0.0.1:5060", "nonsense"]
+        [sip.timers]
+        t1_ms = 500
+        t2_ms = 100
+        [http]
+        listen = "localhost"
+        [registrar]
+        max_expires = 10
+        [[users]]
+        username = "1001"
+        [[users]]
+        username = "1002"
+        ha1 = "xyz"
+        [[users]]
+        username = "1002"
+        password = "a"
+        ha1 = "00000000000000000000000000000000"
+        "#,
+    )
+    .expect_err("invalid");
+    let k = keys(err);
+    for expected in [
+        "sip.listen[1]",
+        "sip.timers.t2_ms",
+        "http.listen",
+        "registrar.max_expires",
+        "registrar.default_expires",
+        "users[0].password",
+        "users[1].ha1",
+        "users[2].username",
+        "users[2].password",
+    ] {
+        assert!(k.iter().any(|x| x == expected), "missing {expected} in {k:?}");
+    }
+}
+
+#[test]
+fn unknown_key_is_refused_naming_the_key() {
+    let err = validate("[sip]\nlisten_on = []\n").expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.contains("listen_on"), "{text}");
+}
+
+#[test]
+fn flags_override_the_file_and_their_errors_name_the_flag() {
+    let file = FileConfig::from_toml("[sip]\nlisten = [\"127.0.0.1:5070\"]\n").expect("toml");
+    let o = Overrides { sip_listen: vec!["[::1]:5080".into(), "bad".into()], http_listen: None };
+    let k = keys(file.validate(&o).expect_err("bad flag"));
+    assert_eq!(k, ["--sip-listen[1]"]);
+    let file = FileConfig::from_toml("").expect("toml");
+    let o = Overrides { sip_listen: vec!["[::1]:5080".into()], http_listen: Some("127.0.0.1:0".into()) };
+    let cfg = file.validate(&o).expect("valid");
+    assert_eq!(cfg.sip_listen, vec!["[::1]:5080".parse::<SocketAddr>().expect("addr")]);
+    assert_eq!(cfg.http_listen.port(), 0);
+}

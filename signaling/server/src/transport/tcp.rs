@@ -1,0 +1,152 @@
+//! TCP: accept loop, one reader and one writer task per connection, Content-Length framing, idle and
+//! partial-message timeouts, connection reuse by peer address.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{ConnId, Inbound, SendError, Target, Transport, Transports};
+
+/// Messages queued for one connection's writer before senders see back-pressure.
+const WRITE_QUEUE: usize = 256;
+
+pub(super) struct ConnHandle {
+    tx: mpsc::Sender<Bytes>,
+}
+
+pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = t.inner.shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                start_connection(&t, stream, peer);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tcp accept failed");
+                // Out of file descriptors and similar: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn start_connection(t: &Transports, stream: TcpStream, peer: SocketAddr) -> ConnId {
+    let id = ConnId(t.inner.next_conn.fetch_add(1, Ordering::Relaxed));
+    let local = stream.local_addr().unwrap_or(peer);
+    let (read, write) = stream.into_split();
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    t.inner.conns.insert(id, ConnHandle { tx });
+    t.inner.conn_by_peer.insert(peer, id);
+    tracing::debug!(%peer, conn = id.0, "tcp connection open");
+    tokio::spawn(write_loop(write, rx));
+    let t2 = t.clone();
+    tokio::spawn(async move {
+        read_loop(&t2, read, peer, local, id).await;
+        t2.inner.conns.remove(&id);
+        t2.inner.conn_by_peer.remove_if(&peer, |_, v| *v == id);
+        tracing::debug!(%peer, conn = id.0, "tcp connection closed");
+    });
+    id
+}
+
+async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(data) = rx.recv().await {
+        if write.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+async fn read_loop(t: &Transports, mut read: OwnedReadHalf, peer: SocketAddr, local: SocketAddr, id: ConnId) {
+    let cfg = &t.inner.config;
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut last_activity = Instant::now();
+    // Set while `buf` holds the start of a message that has not completed yet.
+    let mut partial_since: Option<Instant> = None;
+    loop {
+        let deadline = match partial_since {
+            Some(since) => (since + cfg.tcp_partial_message_timeout).min(last_activity + cfg.tcp_idle_timeout),
+            None => last_activity + cfg.tcp_idle_timeout,
+        };
+        let n = tokio::select! {
+            r = read.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                if partial_since.is_some() {
+                    tracing::info!(%peer, "closing tcp connection: incomplete message timed out");
+                } else {
+                    tracing::debug!(%peer, "closing idle tcp connection");
+                }
+                return;
+            }
+            () = t.inner.shutdown.cancelled() => return,
+        };
+        debug_assert!(n > 0);
+        last_activity = Instant::now();
+        loop {
+            match switchboard_sip::framing::next_message(&buf, cfg.max_message_size) {
+                switchboard_sip::framing::Frame::Complete { skip, len } => {
+                    buf.advance(skip);
+                    let data = buf.split_to(len).freeze();
+                    t.inner.sink.deliver(Inbound { data, source: peer, local, transport: Transport::Tcp, conn: Some(id) });
+                }
+                switchboard_sip::framing::Frame::Keepalive { len, ping } => {
+                    buf.advance(len);
+                    if ping {
+                        // RFC 5626 §4.4.1: answer a double-CRLF ping with a single CRLF pong.
+                        if let Some(c) = t.inner.conns.get(&id) {
+                            let _ = c.tx.try_send(Bytes::from_static(b"\r\n"));
+                        }
+                    }
+                }
+                switchboard_sip::framing::Frame::Incomplete => break,
+                switchboard_sip::framing::Frame::Invalid(e) => {
+                    // A stream that cannot be framed cannot be resynchronised: RFC 3261 §18.3.
+                    tracing::info!(%peer, error = %e, "closing tcp connection: unframeable data");
+                    return;
+                }
+            }
+        }
+        partial_since = if buf.is_empty() { None } else { partial_since.or(Some(last_activity)) };
+    }
+}
+
+pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result<(), SendError> {
+    let existing = target
+        .conn
+        .and_then(|c| t.inner.conns.get(&c).map(|h| h.tx.clone()))
+        .or_else(|| {
+            let id = *t.inner.conn_by_peer.get(&target.dest)?;
+            t.inner.conns.get(&id).map(|h| h.tx.clone())
+        });
+    if let Some(tx) = existing {
+        if tx.send(data.clone()).await.is_ok() {
+            return Ok(());
+        }
+    }
+    // RFC 3261 §18.2.2: if the connection is gone, open a new one to the same address.
+    let stream = TcpStream::connect(target.dest).await.map_err(|e| SendError::Io(target.dest, e))?;
+    let _ = stream.set_nodelay(true);
+    let id = start_connection(t, stream, target.dest);
+    let tx = t.inner.conns.get(&id).map(|h| h.tx.clone());
+    match tx {
+        Some(tx) => tx
+            .send(data)
+            .await
+            .map_err(|_| SendError::Io(target.dest, std::io::ErrorKind::BrokenPipe.into())),
+        None => Err(SendError::Io(target.dest, std::io::ErrorKind::BrokenPipe.into())),
+    }
+}
