@@ -1,1 +1,137 @@
-//! The Switchboard media manager node: gRPC-controlled RTP/RTCP relay.
+//! The Switchboard media manager node: a gRPC-controlled RTP/RTCP relay.
+//!
+//! Signaling allocates a session per call (two legs, each with an RTP/RTCP port pair), tells
+//! the node each leg's remote, and the node relays packets between the legs, with source
+//! latching, per-stream statistics, RFC 4733 DTMF detection/generation and SDES-SRTP, using the
+//! sans-IO logic of `switchboard-media-core`.
+//!
+//! # Module map
+//! - [`config`]: [`NodeConfig`] (validated) and [`config::RawConfig`] (TOML / flags).
+//! - [`pool`]: the even/odd RTP/RTCP [`pool::PortPool`].
+//! - [`node`]: the control plane ([`Node`]: sessions, limits, drain, events).
+//! - `relay`: worker threads and the per-session relay task (the packet path).
+//! - [`grpc`]: the `switchboard.media.v1.MediaService` server ([`grpc::MediaApi`]).
+//! - [`http`]: `/metrics` (Prometheus text) and `/health` (JSON).
+//! - [`stats`]: per-leg counters and node totals.
+//!
+//! # Usage contract
+//! - Binary: [`run`] binds `grpc_listen` (and `http_listen` if set) and serves until `shutdown`.
+//! - Embedded: bind your own listener (port 0 is fine), read its address, and call [`serve`];
+//!   on `shutdown` every session is released and its ports freed before `serve` returns.
+//! - Draining refuses `AllocateSession` with `UNAVAILABLE`; a full node answers
+//!   `RESOURCE_EXHAUSTED`.
+
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod node;
+pub mod pool;
+pub(crate) mod relay;
+pub mod stats;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use switchboard_proto::v1::media_service_server::MediaServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{DtmfMode, NodeConfig, PortRange};
+pub use node::{Node, NodeError, NodeHealth};
+pub use relay::{DtmfRequest, LegOptions, LegUpdate, SrtpKeying};
+
+/// Failure to start or run the node.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound or the relay workers could not start.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being set up.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// Binds `config.grpc_listen` (and `config.http_listen`) and serves until `shutdown` resolves.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let grpc = TcpListener::bind(config.grpc_listen)
+        .await
+        .map_err(|source| ServeError::Io {
+            what: "binding grpc_listen",
+            source,
+        })?;
+    serve(config, grpc, shutdown).await
+}
+
+/// Serves gRPC on `grpc` (and HTTP on `config.http_listen` if set) until `shutdown` resolves,
+/// then releases every session. For embedding: bind `grpc` yourself (port 0 is fine).
+pub async fn serve(
+    config: NodeConfig,
+    grpc: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let http = match config.http_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Io {
+                    what: "binding http_listen",
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    serve_with_http(config, grpc, http, shutdown).await
+}
+
+/// Like [`serve`] with an already bound HTTP listener (or none), e.g. port 0 in tests.
+pub async fn serve_with_http(
+    config: NodeConfig,
+    grpc: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let node = Arc::new(Node::new(config).map_err(|source| ServeError::Io {
+        what: "starting relay workers",
+        source,
+    })?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(listener) = http {
+        let app = http::router(node.clone());
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+    let addr = grpc.local_addr().ok();
+    tracing::info!(grpc = ?addr, "media node serving");
+    let node_for_stop = node.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: releasing sessions");
+        node_for_stop.release_all("shutdown").await;
+        node_for_stop.close();
+        let _ = stop_tx.send(true);
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(MediaServiceServer::new(grpc::MediaApi::new(node.clone())))
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), signal)
+        .await;
+    node.release_all("shutdown").await;
+    result.map_err(ServeError::from)
+}

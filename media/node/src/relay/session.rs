@@ -1,0 +1,242 @@
+//! The session task: owns both legs and relays between them from one `poll` function.
+//!
+//! Each wake-up: control messages first, then the timer (stats publish, RTP timeout, DTMF
+//! generation), then every socket drained until it would block (bounded by a budget so one
+//! busy session cannot starve the others on its worker).
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use switchboard_proto::v1::{self as pb, MediaEvent, SessionInfo, media_event};
+use tokio::io::ReadBuf;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Sleep;
+
+use super::Control;
+use super::leg::{Leg, Port, unix_ms};
+use super::path;
+use crate::stats::Totals;
+
+/// Largest datagram relayed; longer ones are truncated by the kernel and then fail validation.
+const BUF_LEN: usize = 4096;
+/// Packets handled per poll before yielding to the worker's other sessions.
+const BUDGET: u32 = 256;
+
+/// State shared between a session task and the control plane.
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub(crate) id: String,
+    pub(crate) call_id: String,
+    pub(crate) created_unix_ms: u64,
+    /// Statistics as of the last tick.
+    pub(crate) snapshot: Mutex<SessionInfo>,
+    pub(crate) events: broadcast::Sender<MediaEvent>,
+    pub(crate) totals: Arc<Totals>,
+}
+
+impl SessionShared {
+    /// Publishes an event to WatchEvents subscribers (none listening is fine).
+    pub(crate) fn emit(&self, kind: media_event::Kind) {
+        let event = MediaEvent {
+            session_id: self.id.clone(),
+            call_id: self.call_id.clone(),
+            unix_ms: unix_ms(SystemTime::now()),
+            kind: Some(kind),
+        };
+        let _ = self.events.send(event);
+    }
+}
+
+/// Why the poll loop ended.
+enum Exit {
+    Release(oneshot::Sender<SessionInfo>),
+    ControlClosed,
+}
+
+/// One session's relay task.
+pub(crate) struct SessionTask {
+    shared: Arc<SessionShared>,
+    legs: [Leg; 2],
+    control: mpsc::UnboundedReceiver<Control>,
+    timer: Pin<Box<Sleep>>,
+    interval: Duration,
+    next_tick: Instant,
+    buf: Box<[u8; BUF_LEN]>,
+}
+
+impl SessionTask {
+    /// Builds the task; must run on the worker runtime that will poll the sockets.
+    pub(crate) fn new(
+        shared: Arc<SessionShared>,
+        legs: [Leg; 2],
+        control: mpsc::UnboundedReceiver<Control>,
+        interval: Duration,
+    ) -> Self {
+        let next_tick = Instant::now() + interval;
+        SessionTask {
+            shared,
+            legs,
+            control,
+            timer: Box::pin(tokio::time::sleep_until(next_tick.into())),
+            interval,
+            next_tick,
+            buf: Box::new([0; BUF_LEN]),
+        }
+    }
+
+    /// Relays until released (or the control channel closes), then closes the sockets.
+    pub(crate) async fn run(mut self) {
+        let exit = poll_fn(|cx| self.poll_drive(cx)).await;
+        let info = self.publish(Instant::now());
+        let SessionTask { legs, .. } = self;
+        drop(legs);
+        if let Exit::Release(reply) = exit {
+            let _ = reply.send(info);
+        }
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        while let Poll::Ready(msg) = self.control.poll_recv(cx) {
+            match msg {
+                None => return Poll::Ready(Exit::ControlClosed),
+                Some(Control::Release(reply)) => return Poll::Ready(Exit::Release(reply)),
+                Some(other) => self.on_control(other),
+            }
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            self.on_timer(now);
+            let next = self.next_deadline(now);
+            self.timer.as_mut().reset(next.into());
+        }
+        let mut budget = BUDGET;
+        for sock in 0..4 {
+            while self.poll_socket(sock, cx, &mut budget).is_ready() {
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Receives and handles one datagram from socket `sock` (leg = sock / 2, RTCP port when odd).
+    /// `Ready` means a datagram (or a receive error) was consumed.
+    fn poll_socket(&mut self, sock: usize, cx: &mut Context<'_>, budget: &mut u32) -> Poll<()> {
+        let leg_idx = sock / 2;
+        let port = if sock % 2 == 0 { Port::Rtp } else { Port::Rtcp };
+        let Some(leg) = self.legs.get(leg_idx) else {
+            return Poll::Pending;
+        };
+        let socket = match port {
+            Port::Rtp => &leg.rtp,
+            Port::Rtcp => match &leg.rtcp {
+                Some(s) => s,
+                None => return Poll::Pending,
+            },
+        };
+        let mut rb = ReadBuf::new(&mut self.buf[..]);
+        let from: SocketAddr = match socket.poll_recv_from(cx, &mut rb) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => {
+                *budget = budget.saturating_sub(1);
+                return Poll::Ready(());
+            }
+            Poll::Ready(Ok(from)) => from,
+        };
+        let len = rb.filled().len();
+        *budget = budget.saturating_sub(1);
+        let now = Instant::now();
+        let pkt = &mut self.buf[..len];
+        path::relay(&mut self.legs, leg_idx, port, pkt, from, now, &self.shared);
+        Poll::Ready(())
+    }
+
+    fn on_control(&mut self, msg: Control) {
+        match msg {
+            Control::Update(i, update, reply) => {
+                let r = match self.legs.get_mut(i) {
+                    Some(leg) => leg.update(&update),
+                    None => Err(format!("leg index {i}")),
+                };
+                let _ = reply.send(r);
+            }
+            Control::SendDtmf(i, req, reply) => {
+                let now = Instant::now();
+                let r = path::start_dtmf(&mut self.legs, i, req, now);
+                // Generation packets are due now: re-arm the timer.
+                let next = self.next_deadline(now);
+                self.timer.as_mut().reset(next.into());
+                let _ = reply.send(r);
+            }
+            Control::Snapshot(reply) => {
+                let _ = reply.send(self.publish(Instant::now()));
+            }
+            Control::Release(_) => {}
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        path::on_timer(&mut self.legs, now, &self.shared);
+        if now >= self.next_tick {
+            self.next_tick = now + self.interval;
+            for (i, leg) in self.legs.iter_mut().enumerate() {
+                if let Some(silent) = leg.check_timeout(now) {
+                    self.shared
+                        .totals
+                        .rtp_timeouts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let silent_ms = u32::try_from(silent.as_millis()).unwrap_or(u32::MAX);
+                    self.shared
+                        .emit(media_event::Kind::RtpTimeout(pb::RtpTimeout {
+                            leg: leg_code(i),
+                            silent_ms,
+                        }));
+                }
+            }
+            self.publish(now);
+        }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let next_gen = self.legs.iter().filter_map(Leg::next_generation).min();
+        match next_gen {
+            Some(g) if g < self.next_tick => g.max(now),
+            _ => self.next_tick,
+        }
+    }
+
+    /// Adds counter deltas to the node totals and stores a fresh snapshot.
+    fn publish(&mut self, now: Instant) -> SessionInfo {
+        for leg in &mut self.legs {
+            self.shared.totals.add_delta(&leg.counters, &leg.published);
+            leg.published = leg.counters;
+            leg.refresh_wall_clock(now);
+        }
+        let info = SessionInfo {
+            session_id: self.shared.id.clone(),
+            call_id: self.shared.call_id.clone(),
+            leg_a: Some(self.legs[0].info()),
+            leg_b: Some(self.legs[1].info()),
+            created_unix_ms: self.shared.created_unix_ms,
+        };
+        if let Ok(mut snap) = self.shared.snapshot.lock() {
+            *snap = info.clone();
+        }
+        info
+    }
+}
+
+/// The proto enum value of leg index `i`.
+pub(crate) fn leg_code(i: usize) -> i32 {
+    if i == 0 {
+        pb::Leg::A as i32
+    } else {
+        pb::Leg::B as i32
+    }
+}
