@@ -1,0 +1,212 @@
+//! Authorization, Proxy-Authorization, WWW-Authenticate and Proxy-Authenticate (RFC 3261 §20.7, §20.27,
+//! §20.28, §20.44; RFC 7616/8760 digest parameters).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::text::{find_top, is_token, split_commas, take_quoted, trim_lws, unquote, write_quoted};
+
+/// Credentials or a challenge: an auth scheme and its comma-separated `name=value` parameters.
+/// Values are read on demand with quotes removed; any parameter, known or not, is reachable by [`Auth::get`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Auth<'b> {
+    /// Scheme as written (`Digest`).
+    pub scheme: &'b str,
+    /// The raw parameter list after the scheme.
+    pub params: &'b str,
+}
+
+/// Authorization / Proxy-Authorization value.
+pub type Credentials<'b> = Auth<'b>;
+/// WWW-Authenticate / Proxy-Authenticate value.
+pub type Challenge<'b> = Auth<'b>;
+
+impl<'b> Auth<'b> {
+    /// Parses one header value.
+    pub fn parse(s: &'b str) -> Result<Self, &'static str> {
+        let s = trim_lws(s);
+        let (scheme, params) = match s.find([' ', '\t']) {
+            Some(i) => (&s[..i], trim_lws(&s[i..])),
+            None => (s, ""),
+        };
+        if !is_token(scheme) {
+            return Err("bad auth scheme");
+        }
+        find_top(params, b'\0', false)?;
+        for item in split_commas(params) {
+            let (name, value) = item.split_once('=').ok_or("auth parameter without value")?;
+            let (name, value) = (trim_lws(name), trim_lws(value));
+            if !is_token(name) {
+                return Err("bad auth parameter name");
+            }
+            if value.starts_with('"') {
+                if !trim_lws(take_quoted(value)?.1).is_empty() {
+                    return Err("text after quoted auth parameter");
+                }
+            } else if !is_token(value) && !value.bytes().all(|b| b > b' ' && b != b'"' && b != b',')
+            {
+                return Err("bad auth parameter value");
+            }
+        }
+        Ok(Auth { scheme, params })
+    }
+
+    /// True for the Digest scheme.
+    pub fn is_digest(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("Digest")
+    }
+
+    /// All parameters as `(name, raw value)`; raw values keep their quotes.
+    pub fn iter(&self) -> impl Iterator<Item = (&'b str, &'b str)> + 'b {
+        split_commas(self.params)
+            .filter_map(|i| i.split_once('='))
+            .map(|(n, v)| (trim_lws(n), trim_lws(v)))
+    }
+
+    /// A parameter's value with quotes removed (names compare case-insensitively).
+    pub fn get(&self, name: &str) -> Option<Cow<'b, str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| unquote(v))
+    }
+
+    /// `username`
+    pub fn username(&self) -> Option<Cow<'b, str>> {
+        self.get("username")
+    }
+    /// `realm`
+    pub fn realm(&self) -> Option<Cow<'b, str>> {
+        self.get("realm")
+    }
+    /// `nonce`
+    pub fn nonce(&self) -> Option<Cow<'b, str>> {
+        self.get("nonce")
+    }
+    /// `uri` (digest-uri)
+    pub fn uri(&self) -> Option<Cow<'b, str>> {
+        self.get("uri")
+    }
+    /// `response`
+    pub fn response(&self) -> Option<Cow<'b, str>> {
+        self.get("response")
+    }
+    /// `algorithm` (absent means MD5)
+    pub fn algorithm(&self) -> Option<Cow<'b, str>> {
+        self.get("algorithm")
+    }
+    /// `cnonce`
+    pub fn cnonce(&self) -> Option<Cow<'b, str>> {
+        self.get("cnonce")
+    }
+    /// `qop` (a single value in credentials, a list in challenges)
+    pub fn qop(&self) -> Option<Cow<'b, str>> {
+        self.get("qop")
+    }
+    /// `nc` (nonce count, 8 hex digits)
+    pub fn nc(&self) -> Option<Cow<'b, str>> {
+        self.get("nc")
+    }
+    /// `opaque`
+    pub fn opaque(&self) -> Option<Cow<'b, str>> {
+        self.get("opaque")
+    }
+    /// `stale` (challenges)
+    pub fn stale(&self) -> bool {
+        self.get("stale")
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    }
+}
+
+impl fmt::Display for Auth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.scheme)?;
+        for (i, (n, v)) in self.iter().enumerate() {
+            write!(f, "{}{n}={v}", if i == 0 { " " } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a challenge or credentials value: `Digest realm="x", nonce="y", algorithm=MD5`.
+///
+/// ```
+/// let v = switchboard_sip::AuthBuilder::new("Digest").quoted("realm", "example.com").token("algorithm", "SHA-256").build();
+/// assert_eq!(v, r#"Digest realm="example.com", algorithm=SHA-256"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthBuilder {
+    out: String,
+    first: bool,
+}
+
+impl AuthBuilder {
+    /// Starts a value with `scheme`.
+    pub fn new(scheme: &str) -> Self {
+        AuthBuilder {
+            out: scheme.to_owned(),
+            first: true,
+        }
+    }
+
+    fn sep(&mut self, name: &str) {
+        self.out.push_str(if self.first { " " } else { ", " });
+        self.first = false;
+        self.out.push_str(name);
+        self.out.push('=');
+    }
+
+    /// Adds `name="value"` (escaping `"` and `\`).
+    pub fn quoted(mut self, name: &str, value: &str) -> Self {
+        self.sep(name);
+        write_quoted(&mut self.out, value);
+        self
+    }
+
+    /// Adds `name=value` unquoted (for `algorithm`, `stale`, `nc`, credential `qop`).
+    pub fn token(mut self, name: &str, value: &str) -> Self {
+        self.sep(name);
+        self.out.extend(
+            value
+                .chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | ',' | ' ')),
+        );
+        self
+    }
+
+    /// The finished header value.
+    pub fn build(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_credentials() {
+        let a = Auth::parse(
+            r#"Digest username="bob", realm="biloxi.com", nonce="dcd98b", uri="sip:biloxi.com", qop=auth, nc=00000001, cnonce="0a4f113b", response="6629fae4", opaque="5ccc", algorithm=SHA-256, x-extra="a,b""#,
+        )
+        .expect("valid");
+        assert!(a.is_digest());
+        assert_eq!(a.username().as_deref(), Some("bob"));
+        assert_eq!(a.realm().as_deref(), Some("biloxi.com"));
+        assert_eq!(a.nonce().as_deref(), Some("dcd98b"));
+        assert_eq!(a.uri().as_deref(), Some("sip:biloxi.com"));
+        assert_eq!(a.qop().as_deref(), Some("auth"));
+        assert_eq!(a.nc().as_deref(), Some("00000001"));
+        assert_eq!(a.cnonce().as_deref(), Some("0a4f113b"));
+        assert_eq!(a.response().as_deref(), Some("6629fae4"));
+        assert_eq!(a.opaque().as_deref(), Some("5ccc"));
+        assert_eq!(a.algorithm().as_deref(), Some("SHA-256"));
+        assert_eq!(a.get("X-Extra").as_deref(), Some("a,b"));
+    }
+
+    #[test]
+    fn malformed_credentials() {
+        assert!(Auth::parse(r#"Digest username="bob"#).is_err());
+        assert!(Auth::parse("Digest username").is_err());
+        assert!(Auth::parse("Dig\"est a=b").is_err());
+    }
+}

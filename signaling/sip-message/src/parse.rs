@@ -1,0 +1,268 @@
+//! The parser: start line, header lines (unfolding continuations), Content-Length body rules, and the
+//! RFC 3261 checks that make a message acceptable.
+
+use std::borrow::Cow;
+
+use crate::error::ParseError;
+use crate::limits::{Framing, ParseLimits};
+use crate::message::{Header, Message, StartLine};
+use crate::method::Method;
+use crate::misc::parse_number;
+use crate::name::HeaderName;
+use crate::text::{is_token, trim_lws};
+use crate::uri::Uri;
+
+/// Parses and validates one message.
+pub(crate) fn parse<'a>(
+    buf: &'a [u8],
+    limits: &ParseLimits,
+    framing: Framing,
+) -> Result<Message<'a>, ParseError> {
+    let result = split(buf, limits, framing, false).and_then(|m| validate(&m).map(|()| m));
+    result.map_err(|mut e| {
+        if e.status != 513 {
+            e.respondable = split(buf, limits, framing, true).is_ok_and(|m| can_respond(&m));
+        }
+        e
+    })
+}
+
+/// Where the header block ends: index just past the last header line's `\n`, and where the body starts.
+pub(crate) fn header_end(b: &[u8]) -> Option<(usize, usize)> {
+    for i in memchr::memchr_iter(b'\n', b) {
+        match b.get(i + 1) {
+            Some(b'\n') => return Some((i + 1, i + 2)),
+            Some(b'\r') if b.get(i + 2) == Some(&b'\n') => return Some((i + 1, i + 3)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits a message into start line, headers and body. `lenient` accepts any SIP version and a bad
+/// Request-URI, and tolerates a short body: it is used only to answer a rejected request.
+pub(crate) fn split<'a>(
+    buf: &'a [u8],
+    limits: &ParseLimits,
+    framing: Framing,
+    lenient: bool,
+) -> Result<Message<'a>, ParseError> {
+    if buf.len() > limits.max_message_size {
+        return Err(ParseError::message("message too large").with_status(513));
+    }
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(ParseError::message("empty message"))?;
+    let buf = buf.get(start..).unwrap_or_default();
+    let (block_end, body_start) = header_end(buf).ok_or(ParseError::message(
+        "header section not terminated by an empty line",
+    ))?;
+    let block = std::str::from_utf8(buf.get(..block_end).unwrap_or_default())
+        .map_err(|_| ParseError::message("illegal character (not UTF-8) in header section"))?;
+    let mut lines = block
+        .split_terminator('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let first = lines.next().ok_or(ParseError::message("empty message"))?;
+    if first.len() > limits.max_line_length {
+        return Err(ParseError::message("start line too long"));
+    }
+    let start_line = parse_start_line(first, lenient)?;
+    let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
+    let mut pending: Option<(HeaderName<'a>, Cow<'a, str>)> = None;
+    for line in lines {
+        if line.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            let name = pending.as_ref().and_then(|p| p.0.canonical());
+            return Err(ParseError {
+                header: name,
+                ..ParseError::message("illegal control character")
+            });
+        }
+        if line.starts_with([' ', '\t']) {
+            let (name, value) = pending
+                .as_mut()
+                .ok_or(ParseError::message("continuation line before first header"))?;
+            let cont = trim_lws(line);
+            if !cont.is_empty() {
+                let v = value.to_mut();
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                v.push_str(cont);
+            }
+            if value.len() > limits.max_line_length {
+                return Err(ParseError {
+                    header: name.canonical(),
+                    ..ParseError::message("header line too long")
+                });
+            }
+            continue;
+        }
+        if let Some((name, value)) = pending.take() {
+            headers.push(Header { name, value });
+        }
+        if line.len() > limits.max_line_length {
+            return Err(ParseError::message("header line too long"));
+        }
+        if headers.len() >= limits.max_headers {
+            return Err(ParseError::message("too many headers"));
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or(ParseError::message("header line without colon"))?;
+        let name = name.trim_end_matches([' ', '\t']);
+        if !is_token(name) {
+            return Err(ParseError::message("bad header name"));
+        }
+        pending = Some((HeaderName::parse(name), Cow::Borrowed(trim_lws(value))));
+    }
+    if let Some((name, value)) = pending {
+        headers.push(Header { name, value });
+    }
+    let rest = buf.get(body_start..).unwrap_or_default();
+    let body = body(&headers, rest, framing, lenient)?;
+    Ok(Message {
+        start: start_line,
+        headers,
+        body: Cow::Borrowed(body),
+    })
+}
+
+fn body<'a>(
+    headers: &[Header<'_>],
+    rest: &'a [u8],
+    framing: Framing,
+    lenient: bool,
+) -> Result<&'a [u8], ParseError> {
+    let cl = headers.iter().find(|h| h.name == HeaderName::ContentLength);
+    let Some(cl) = cl else {
+        if framing == Framing::Stream && !lenient {
+            return Err(ParseError::header(
+                "Content-Length",
+                "missing on a stream transport",
+            ));
+        }
+        return Ok(rest);
+    };
+    let n = parse_number(&cl.value).map_err(|r| ParseError::header("Content-Length", r))?;
+    match rest.get(..n as usize) {
+        Some(b) => Ok(b),
+        None if lenient => Ok(rest),
+        None => Err(ParseError::header("Content-Length", "larger than the body")),
+    }
+}
+
+fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseError> {
+    if line.len() >= 4
+        && line
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+    {
+        let (version, rest) = line
+            .split_once(' ')
+            .ok_or(ParseError::message("bad status line"))?;
+        if !version.eq_ignore_ascii_case("SIP/2.0") && !lenient {
+            return Err(ParseError::message("unsupported SIP version").with_status(505));
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let code: u16 = match code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) {
+            true => code
+                .parse()
+                .map_err(|_| ParseError::message("bad status code"))?,
+            false => return Err(ParseError::message("bad status code")),
+        };
+        if !(100..=699).contains(&code) {
+            return Err(ParseError::message("bad status code"));
+        }
+        return Ok(StartLine::Response {
+            code,
+            reason: Cow::Borrowed(reason),
+        });
+    }
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::message("bad request line"));
+    };
+    let method = Method::parse(method).ok_or(ParseError::message("bad method in request line"))?;
+    if !lenient {
+        if !version.eq_ignore_ascii_case("SIP/2.0") {
+            return Err(
+                match version
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+                {
+                    true => ParseError::message("unsupported SIP version").with_status(505),
+                    false => ParseError::message("bad request line"),
+                },
+            );
+        }
+        Uri::parse(uri).map_err(|r| ParseError::header("Request-URI", r))?;
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: Cow::Borrowed(uri),
+    })
+}
+
+const SINGLE: [HeaderName<'static>; 7] = [
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+];
+
+/// The RFC 3261 checks on a split message.
+pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
+    for name in &SINGLE {
+        if m.header_all(name).nth(1).is_some() {
+            return Err(ParseError::header(
+                name.canonical().unwrap_or("header"),
+                "appears more than once",
+            ));
+        }
+    }
+    if m.vias()?.is_empty() {
+        return Err(ParseError::header("Via", "missing"));
+    }
+    m.from()?;
+    m.to()?;
+    m.call_id()?;
+    let cseq = m.cseq()?;
+    if let Some(method) = m.method() {
+        if cseq.method != *method {
+            return Err(ParseError::header(
+                "CSeq",
+                "method does not match request line",
+            ));
+        }
+    }
+    m.max_forwards()?;
+    m.expires()?;
+    m.min_expires()?;
+    m.content_type()?;
+    m.contacts()?;
+    m.routes()?;
+    m.record_routes()?;
+    Ok(())
+}
+
+/// True when a response can be built: a request other than ACK with a readable top Via and the other
+/// headers RFC 3261 §8.2.6 copies.
+pub(crate) fn can_respond(m: &Message<'_>) -> bool {
+    let request = matches!(m.method(), Some(method) if *method != Method::Ack);
+    request
+        && m.top_via().is_ok()
+        && [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ]
+        .iter()
+        .all(|n| m.header(n).is_some_and(|v| !v.is_empty()))
+}
