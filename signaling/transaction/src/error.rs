@@ -35,6 +35,12 @@ pub enum LayerError {
     /// The branch lacks the RFC 3261 magic cookie `z9hG4bK`.
     #[error("Via branch {0:?} lacks the z9hG4bK magic cookie")]
     MissingMagicCookie(String),
+    /// ACK is never a transaction of its own (RFC 3261 §17.1.1.3 / §13.2.2.4): send it directly.
+    #[error("ACK does not start a client transaction")]
+    AckIsNotATransaction,
+    /// A server key was given where a client key is needed.
+    #[error("{0} is not a client transaction key")]
+    WrongRole(String),
     /// The machine refused the input.
     #[error(transparent)]
     Transaction(#[from] TransactionError),

@@ -5,6 +5,7 @@
 mod client_invite;
 mod client_non_invite;
 mod error;
+mod layer;
 mod message;
 mod server_invite;
 mod server_non_invite;
@@ -16,6 +17,10 @@ mod testkit;
 pub use client_invite::ClientInviteTransaction;
 pub use client_non_invite::ClientNonInviteTransaction;
 pub use error::{LayerError, TransactionError};
+pub use layer::{
+    LayerConfig, MAGIC_COOKIE, RequestDecision, RequestInfo, ResponseDecision, ResponseInfo, Role,
+    TransactionKey, TransactionLayer, Transmit,
+};
 pub use message::{TransactionEvent, TransactionMessage};
 pub use server_invite::{ServerInviteTransaction, TRYING_DELAY};
 pub use server_non_invite::ServerNonInviteTransaction;
