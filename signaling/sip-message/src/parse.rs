@@ -71,17 +71,20 @@ pub(crate) fn split<'a>(
     let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
     let mut pending: Option<(HeaderName<'a>, Cow<'a, str>)> = None;
     for line in lines {
-        if line.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
-            let name = pending.as_ref().and_then(|p| p.0.canonical());
-            return Err(ParseError {
-                header: name,
-                ..ParseError::message("illegal control character")
-            });
-        }
+        let ctl = line.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) && !lenient;
         if line.starts_with([' ', '\t']) {
-            let (name, value) = pending
-                .as_mut()
-                .ok_or(ParseError::message("continuation line before first header"))?;
+            let Some((name, value)) = pending.as_mut() else {
+                if lenient {
+                    continue;
+                }
+                return Err(ParseError::message("continuation line before first header"));
+            };
+            if ctl {
+                return Err(ParseError {
+                    header: name.canonical(),
+                    ..ParseError::message("illegal control character")
+                });
+            }
             let cont = trim_lws(line);
             if !cont.is_empty() {
                 let v = value.to_mut();
@@ -107,14 +110,22 @@ pub(crate) fn split<'a>(
         if headers.len() >= limits.max_headers {
             return Err(ParseError::message("too many headers"));
         }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or(ParseError::message("header line without colon"))?;
-        let name = name.trim_end_matches([' ', '\t']);
-        if !is_token(name) {
-            return Err(ParseError::message("bad header name"));
+        let (name, value) = match line.split_once(':') {
+            Some((n, v)) if is_token(n.trim_end_matches([' ', '\t'])) => {
+                (n.trim_end_matches([' ', '\t']), v)
+            }
+            _ if lenient => continue,
+            Some(_) => return Err(ParseError::message("bad header name")),
+            None => return Err(ParseError::message("header line without colon")),
+        };
+        let name = HeaderName::parse(name);
+        if ctl {
+            return Err(ParseError {
+                header: name.canonical(),
+                ..ParseError::message("illegal control character")
+            });
         }
-        pending = Some((HeaderName::parse(name), Cow::Borrowed(trim_lws(value))));
+        pending = Some((name, Cow::Borrowed(trim_lws(value))));
     }
     if let Some((name, value)) = pending {
         headers.push(Header { name, value });
@@ -144,7 +155,11 @@ fn body<'a>(
         }
         return Ok(rest);
     };
-    let n = parse_number(&cl.value).map_err(|r| ParseError::header("Content-Length", r))?;
+    let n = match parse_number(&cl.value) {
+        Ok(n) => n,
+        Err(_) if lenient => return Ok(rest),
+        Err(r) => return Err(ParseError::header("Content-Length", r)),
+    };
     match rest.get(..n as usize) {
         Some(b) => Ok(b),
         None if lenient => Ok(rest),
@@ -180,10 +195,19 @@ fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseErr
         });
     }
     let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::message("bad request line"));
+    let (method, uri, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(u), Some(v), None) => (m, u, v),
+        _ if lenient => {
+            // Keep method and version; whatever sits between them is the URI: enough to answer 400.
+            let (m, rest) = line
+                .split_once(' ')
+                .ok_or(ParseError::message("bad request line"))?;
+            let (u, v) = rest
+                .rsplit_once(' ')
+                .ok_or(ParseError::message("bad request line"))?;
+            (m, u, v)
+        }
+        _ => return Err(ParseError::message("bad request line")),
     };
     let method = Method::parse(method).ok_or(ParseError::message("bad method in request line"))?;
     if !lenient {
