@@ -269,6 +269,11 @@ impl<M: TransactionMessage> TransactionLayer<M> {
         self.entries.is_empty()
     }
 
+    /// Number of live client transactions.
+    pub fn client_count(&self) -> usize {
+        self.entries.len().saturating_sub(self.server_count)
+    }
+
     /// Number of live server transactions (the ones the cap applies to).
     pub fn server_count(&self) -> usize {
         self.server_count
