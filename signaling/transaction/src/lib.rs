@@ -34,6 +34,10 @@
 //! ([`RequestDecision::AckWithoutTransaction`] or, in the Accepted state,
 //! [`TransactionEvent::AckReceived`]).
 //!
+//! `M` may be a wrapper that carries the destination with the message (e.g. `struct Outgoing {
+//! message, remote, transport }`): then each [`Transmit`] says where to send it, and
+//! `build_ack` / `build_trying` copy the destination from the request.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use switchboard_transaction::*;
@@ -82,6 +86,8 @@ mod server_invite;
 mod server_non_invite;
 mod timer;
 
+#[cfg(test)]
+mod invariant_tests;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]

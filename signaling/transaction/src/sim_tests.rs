@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::testkit::Rng;
 use crate::{
     LayerConfig, RequestDecision, RequestInfo, ResponseInfo, TransactionEvent, TransactionKey,
     TransactionLayer, TransactionMessage,
@@ -51,23 +52,6 @@ impl TransactionMessage for SimMsg {
 }
 
 const SENT_BY: &str = "192.0.2.1:5060";
-
-/// xorshift64*: a seeded, reproducible source of chance for the network.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {

@@ -97,3 +97,20 @@ pub(crate) fn drive_until<T: Machine>(m: &mut T, until: Instant) -> Vec<(Instant
 pub(crate) fn offsets(base: Instant, sent: &[(Instant, TestMsg)]) -> Vec<Duration> {
     sent.iter().map(|(at, _)| at.duration_since(base)).collect()
 }
+
+/// xorshift64*: a seeded, reproducible source of chance for the network.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// True with probability `percent` / 100.
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}

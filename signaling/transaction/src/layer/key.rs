@@ -81,7 +81,8 @@ pub struct RequestInfo<'a> {
     pub method: &'a str,
     /// The top Via `branch` parameter (empty if absent).
     pub branch: &'a str,
-    /// The top Via sent-by.
+    /// The top Via sent-by (`host[:port]`), compared exactly: normalize host case and the
+    /// default port the same way for every message, or retransmissions will not match.
     pub sent_by: &'a str,
     /// The Call-ID.
     pub call_id: &'a str,
