@@ -5,6 +5,8 @@ mod decision;
 mod key;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rfc6026;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
