@@ -141,8 +141,9 @@ fn server_machines_survive_random_inputs() {
     let mut terminated = 0;
     for seed in 0..300 {
         let reliable = seed % 2 == 0;
-        let tsx =
+        let mut tsx =
             ServerInviteTransaction::new(base, TestMsg::Request("INVITE"), reliable, &timers());
+        tsx.set_retransmit_2xx(seed % 3 == 0);
         terminated += usize::from(check(
             seed,
             tsx,

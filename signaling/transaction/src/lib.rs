@@ -32,7 +32,9 @@
 //! the 100 to the TU, which may also send it at once). ACKs for 2xx responses are never
 //! transaction messages: the TU sends them (client) and receives them
 //! ([`RequestDecision::AckWithoutTransaction`] or, in the Accepted state,
-//! [`TransactionEvent::AckReceived`]).
+//! [`TransactionEvent::AckReceived`]). Per RFC 6026 the TU retransmits its 2xx; with
+//! [`LayerConfig::retransmit_2xx`] the server INVITE transaction does it instead (§13.3.1.4) until
+//! the TU calls [`TransactionLayer::handle_2xx_ack`], reporting `TimedOut` at Timer L otherwise.
 //!
 //! `M` may be a wrapper that carries the destination with the message (e.g. `struct Outgoing {
 //! message, remote, transport }`): then each [`Transmit`] says where to send it, and

@@ -75,6 +75,13 @@ impl<M: TransactionMessage> AnyTransaction<M> {
         }
     }
 
+    /// The TU matched the ACK for a 2xx; only meaningful for a server INVITE transaction.
+    pub(crate) fn handle_2xx_ack(&mut self) {
+        if let Self::ServerInvite(t) = self {
+            t.handle_2xx_ack();
+        }
+    }
+
     /// Sends a TU response through a server transaction.
     pub(crate) fn send_response(
         &mut self,

@@ -16,6 +16,10 @@ pub struct LayerConfig {
     /// Delay before a server INVITE transaction sends `100 Trying` itself; `None` leaves it to
     /// the TU. Default [`TRYING_DELAY`] (200 ms).
     pub trying_delay: Option<Duration>,
+    /// Retransmit 2xx responses to INVITE on the TU's behalf until it reports the ACK with
+    /// [`TransactionLayer::handle_2xx_ack`](crate::TransactionLayer::handle_2xx_ack) (RFC 3261
+    /// §13.3.1.4; see [`crate::ServerInviteTransaction::set_retransmit_2xx`]). Default `false`.
+    pub retransmit_2xx: bool,
 }
 
 impl Default for LayerConfig {
@@ -24,6 +28,7 @@ impl Default for LayerConfig {
             timers: TimerConfig::default(),
             max_server_transactions: 100_000,
             trying_delay: Some(TRYING_DELAY),
+            retransmit_2xx: false,
         }
     }
 }

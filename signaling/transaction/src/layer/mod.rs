@@ -82,14 +82,16 @@ impl<M: TransactionMessage> TransactionLayer<M> {
             .and_then(|m| self.merge_index.get(m))
             .cloned();
         let tsx = if info.method == "INVITE" {
-            AnyTransaction::ServerInvite(ServerInviteTransaction::with_trying_delay(
+            let mut tsx = ServerInviteTransaction::with_trying_delay(
                 now,
                 request,
                 info.reliable,
                 &self.config.timers,
                 // A merged INVITE is answered with 482 at once; no 100 Trying.
                 self.config.trying_delay.filter(|_| original.is_none()),
-            ))
+            );
+            tsx.set_retransmit_2xx(self.config.retransmit_2xx);
+            AnyTransaction::ServerInvite(tsx)
         } else {
             AnyTransaction::ServerNonInvite(ServerNonInviteTransaction::new(
                 now,
@@ -193,6 +195,18 @@ impl<M: TransactionMessage> TransactionLayer<M> {
     pub fn handle_transport_error(&mut self, key: &TransactionKey) -> Result<(), LayerError> {
         let entry = self.entries.get_mut(key).ok_or_else(|| unknown(key))?;
         entry.tsx.handle_transport_error();
+        self.service(key);
+        Ok(())
+    }
+
+    /// The TU (dialog) matched the ACK for the 2xx sent on this INVITE server transaction: stop
+    /// the 2xx retransmission of [`LayerConfig::retransmit_2xx`].
+    ///
+    /// # Errors
+    /// [`LayerError::UnknownTransaction`] if the key is not live.
+    pub fn handle_2xx_ack(&mut self, key: &TransactionKey) -> Result<(), LayerError> {
+        let entry = self.entries.get_mut(key).ok_or_else(|| unknown(key))?;
+        entry.tsx.handle_2xx_ack();
         self.service(key);
         Ok(())
     }

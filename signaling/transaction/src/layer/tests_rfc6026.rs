@@ -124,3 +124,38 @@ fn transport_error_reaches_tu_and_removes_transaction() {
         Err(LayerError::UnknownTransaction { .. })
     ));
 }
+
+#[test]
+fn rfc3261_s13_3_1_4_layer_retransmits_2xx_until_tu_reports_ack() {
+    let base = Instant::now();
+    let config = LayerConfig {
+        retransmit_2xx: true,
+        ..LayerConfig::default()
+    };
+    let mut l = TransactionLayer::new(config);
+    let RequestDecision::New { key, .. } =
+        l.receive_request(base, &invite_info("z9hG4bK-4"), TestMsg::Request("INVITE"))
+    else {
+        panic!("not new")
+    };
+    l.send_response(base, &key, 200, TestMsg::Response(200))
+        .unwrap();
+    l.handle_timeout(base + ms(500));
+    l.handle_timeout(base + ms(1_500));
+    assert_eq!(drain(&mut l).0, vec![TestMsg::Response(200); 3]);
+    // The ACK for the 2xx carries a new branch: the dialog matches it and tells the layer.
+    let ack = RequestInfo {
+        method: "ACK",
+        ..invite_info("z9hG4bK-ack")
+    };
+    assert_eq!(
+        l.receive_request(base + ms(1_600), &ack, TestMsg::Request("ACK")),
+        RequestDecision::AckWithoutTransaction
+    );
+    l.handle_2xx_ack(&key).unwrap();
+    assert_eq!(l.poll_timeout(), Some(base + ms(32_000)));
+    l.handle_timeout(base + ms(32_000));
+    let (sent, events) = drain(&mut l);
+    assert!(sent.is_empty());
+    assert_eq!(events, [Terminated]);
+}

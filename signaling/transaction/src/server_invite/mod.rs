@@ -22,6 +22,7 @@ pub struct ServerInviteTransaction<M> {
     request: M,
     config: TimerConfig,
     reliable: bool,
+    retransmit_2xx: bool,
     state: State<M>,
     out: Outbox<M>,
 }
@@ -42,10 +43,21 @@ enum State<M> {
     },
     /// ACK received; absorbing ACK retransmissions until Timer I.
     Confirmed { timer_i: Instant },
-    /// A 2xx was sent (RFC 6026); absorbing INVITE retransmissions until Timer L.
-    Accepted { timer_l: Instant },
+    /// A 2xx was sent (RFC 6026); absorbing INVITE retransmissions until Timer L, and, if
+    /// enabled, retransmitting the 2xx until the ACK is reported.
+    Accepted {
+        timer_l: Instant,
+        resend: Option<Resend2xx<M>>,
+    },
     /// Done; may be dropped.
     Terminated,
+}
+
+/// The optional RFC 3261 §13.3.1.4 2xx retransmission, done here on the TU's behalf.
+#[derive(Debug)]
+struct Resend2xx<M> {
+    response: M,
+    retransmit: Retransmit,
 }
 
 impl<M: TransactionMessage> ServerInviteTransaction<M> {
@@ -68,6 +80,7 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
             request,
             config: *config,
             reliable,
+            retransmit_2xx: false,
             state: State::Proceeding {
                 last_provisional: None,
                 trying_at: trying_delay.map(|d| now + d),
@@ -78,6 +91,21 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
             tsx.handle_timeout(now);
         }
         tsx
+    }
+
+    /// Opt in to retransmitting the 2xx on the TU's behalf (RFC 3261 §13.3.1.4: T1 doubling to
+    /// T2, over every transport) until the TU reports the ACK with [`Self::handle_2xx_ack`] or a
+    /// matching ACK arrives. If Timer L (64·T1) fires first, [`TransactionEvent::TimedOut`] tells
+    /// the TU no ACK came (it should send BYE). Off by default: RFC 6026 leaves this to the TU.
+    pub fn set_retransmit_2xx(&mut self, enabled: bool) {
+        self.retransmit_2xx = enabled;
+    }
+
+    /// The TU (dialog) matched the ACK for the 2xx: stop retransmitting the 2xx.
+    pub fn handle_2xx_ack(&mut self) {
+        if let State::Accepted { resend, .. } = &mut self.state {
+            *resend = None;
+        }
     }
 
     /// The INVITE that created this transaction.
@@ -136,7 +164,10 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
                     self.terminate();
                 }
             }
-            State::Accepted { .. } => self.out.event(TransactionEvent::AckReceived(ack)),
+            State::Accepted { .. } => {
+                self.handle_2xx_ack();
+                self.out.event(TransactionEvent::AckReceived(ack));
+            }
             // An ACK before any final, or an ACK retransmission in Confirmed: absorbed.
             State::Proceeding { .. } | State::Confirmed { .. } | State::Terminated => {}
         }
@@ -167,7 +198,10 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
             });
         }
         self.out.transmit(response.clone());
-        if matches!(self.state, State::Accepted { .. }) {
+        if let State::Accepted { resend, .. } = &mut self.state {
+            if let Some(resend) = resend {
+                resend.response = response;
+            }
             return Ok(());
         }
         self.state = match status {
@@ -180,6 +214,13 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
                     + Timer::L
                         .duration(&self.config, self.reliable)
                         .unwrap_or_default(),
+                resend: self.retransmit_2xx.then(|| Resend2xx {
+                    response,
+                    retransmit: Retransmit {
+                        at: now + self.config.t1,
+                        interval: self.config.t1,
+                    },
+                }),
             },
             _ => State::Completed {
                 final_response: response,
@@ -219,7 +260,20 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
                 *r = r.backoff(now, Some(self.config.t2));
             }
             State::Confirmed { timer_i } if *timer_i <= now => self.terminate(),
-            State::Accepted { timer_l } if *timer_l <= now => self.terminate(),
+            State::Accepted { timer_l, resend } if *timer_l <= now => {
+                if resend.is_some() {
+                    self.out.event(TransactionEvent::TimedOut);
+                }
+                self.terminate();
+            }
+            State::Accepted {
+                resend: Some(resend),
+                ..
+            } if resend.retransmit.at <= now => {
+                // §13.3.1.4: T1 doubling, capped at T2.
+                self.out.transmit(resend.response.clone());
+                resend.retransmit = resend.retransmit.backoff(now, Some(self.config.t2));
+            }
             _ => {}
         }
     }
@@ -257,7 +311,11 @@ impl<M: TransactionMessage> ServerInviteTransaction<M> {
                 ..
             } => Some(retransmit.map_or(*timer_h, |r| r.at.min(*timer_h))),
             State::Confirmed { timer_i } => Some(*timer_i),
-            State::Accepted { timer_l } => Some(*timer_l),
+            State::Accepted { timer_l, resend } => Some(
+                resend
+                    .as_ref()
+                    .map_or(*timer_l, |r| r.retransmit.at.min(*timer_l)),
+            ),
             State::Terminated => None,
         }
     }

@@ -174,6 +174,52 @@ mod rfc3261 {
     }
 }
 
+mod s13_3_1_4 {
+    use super::*;
+
+    fn accepted_with_2xx_retransmission(
+        reliable: bool,
+    ) -> (Instant, ServerInviteTransaction<TestMsg>) {
+        let (base, mut tsx) = start(reliable);
+        tsx.set_retransmit_2xx(true);
+        tsx.send_response(base, 200, TestMsg::Response(200))
+            .unwrap();
+        assert_eq!(transmits(&mut tsx), [TestMsg::Response(200)]);
+        (base, tsx)
+    }
+
+    #[test]
+    fn opt_in_2xx_retransmission_stops_when_tu_reports_ack() {
+        let (base, mut tsx) = accepted_with_2xx_retransmission(false);
+        let sent = drive_until(&mut tsx, base + ms(4_000));
+        assert_eq!(offsets(base, &sent), [500, 1_500, 3_500].map(ms));
+        tsx.handle_2xx_ack();
+        assert!(drive_until(&mut tsx, base + ms(31_999)).is_empty());
+        drive_until(&mut tsx, base + ms(32_000));
+        assert_eq!(events(&mut tsx), [Terminated]);
+    }
+
+    #[test]
+    fn opt_in_2xx_retransmission_runs_on_reliable_and_times_out_at_timer_l() {
+        let (base, mut tsx) = accepted_with_2xx_retransmission(true);
+        let sent = drive_until(&mut tsx, base + ms(40_000));
+        let expected = [
+            500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500,
+        ]
+        .map(ms);
+        assert_eq!(offsets(base, &sent), expected);
+        assert_eq!(events(&mut tsx), [TimedOut, Terminated]);
+    }
+
+    #[test]
+    fn matching_ack_stops_2xx_retransmission() {
+        let (base, mut tsx) = accepted_with_2xx_retransmission(false);
+        tsx.handle_request(base + ms(100), ack());
+        assert!(drive_until(&mut tsx, base + ms(40_000)).is_empty());
+        assert_eq!(events(&mut tsx), [AckReceived(ack()), Terminated]);
+    }
+}
+
 mod rfc6026 {
     use super::*;
 
