@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::text::{
-    Params, find_top, split_params, take_quoted, trim_lws, unescape_quoted, unquote,
+    Params, find_byte, find_top, split_byte, split_params, take_quoted, trim_lws, unescape_quoted,
+    unquote,
 };
 use crate::uri::Uri;
 
@@ -56,7 +57,7 @@ impl<'b> NameAddr<'b> {
             });
         };
         let inner = rest.strip_prefix('<').ok_or("expected <")?;
-        let gt = inner.find('>').ok_or("unterminated <")?;
+        let gt = find_byte(inner, b'>').ok_or("unterminated <")?;
         let uri = Uri::parse(&inner[..gt])?;
         let after = trim_lws(&inner[gt + 1..]);
         let params = if after.is_empty() {
@@ -129,7 +130,7 @@ pub(crate) fn parse_delta(v: &str) -> Option<u32> {
 }
 
 fn parse_q(v: &str) -> Option<u16> {
-    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let (int, frac) = split_byte(v, b'.').unwrap_or((v, ""));
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

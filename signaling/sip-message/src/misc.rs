@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::addr::parse_delta;
 use crate::method::Method;
-use crate::text::{Params, is_token, split_commas, split_params, trim_lws, unquote};
+use crate::text::{Params, is_token, split_byte, split_commas, split_params, trim_lws, unquote};
 
 /// `CSeq: 314159 INVITE` (RFC 3261 §20.16).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl<'b> MediaType<'b> {
     /// Parses `type/subtype *(;param)`.
     pub fn parse(s: &'b str) -> Result<Self, &'static str> {
         let (mt, params) = split_params(s)?;
-        let (kind, subtype) = mt.split_once('/').ok_or("missing /")?;
+        let (kind, subtype) = split_byte(mt, b'/').ok_or("missing /")?;
         let (kind, subtype) = (trim_lws(kind), trim_lws(subtype));
         if !is_token(kind) || !is_token(subtype) {
             return Err("bad media type");

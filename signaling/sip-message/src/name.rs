@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 macro_rules! header_names {
-    ($( $(#[$doc:meta])* $variant:ident => $canon:literal $(, $compact:literal)? ;)*) => {
+    ($( $(#[$doc:meta])* $variant:ident => $canon:literal / $lower:literal $(, $compact:literal)? ;)*) => {
         /// A header name. Known names are matched case-insensitively, in full or compact form, and are
         /// printed in canonical full form; any other name is kept verbatim.
         #[derive(Debug, Clone)]
@@ -46,78 +46,87 @@ macro_rules! header_names {
                     $( $( if c == Some($compact) { return HeaderName::$variant; } )? )*
                     return HeaderName::Other(Cow::Borrowed(name));
                 }
-                $( if name.len() == $canon.len() && name.eq_ignore_ascii_case($canon) { return HeaderName::$variant; } )*
-                HeaderName::Other(Cow::Borrowed(name))
+                let mut buf = [0u8; 24];
+                let Some(lower) = buf.get_mut(..name.len()) else {
+                    return HeaderName::Other(Cow::Borrowed(name));
+                };
+                for (d, b) in lower.iter_mut().zip(name.bytes()) {
+                    *d = b.to_ascii_lowercase();
+                }
+                match std::str::from_utf8(lower) {
+                    $( Ok($lower) => HeaderName::$variant, )*
+                    _ => HeaderName::Other(Cow::Borrowed(name)),
+                }
             }
         }
     };
 }
 
 header_names! {
-    Accept => "Accept";
-    AcceptContact => "Accept-Contact", 'a';
-    AcceptEncoding => "Accept-Encoding";
-    AcceptLanguage => "Accept-Language";
-    AlertInfo => "Alert-Info";
-    Allow => "Allow";
-    AllowEvents => "Allow-Events", 'u';
-    AuthenticationInfo => "Authentication-Info";
-    Authorization => "Authorization";
-    CallId => "Call-ID", 'i';
-    CallInfo => "Call-Info";
-    Contact => "Contact", 'm';
-    ContentDisposition => "Content-Disposition";
-    ContentEncoding => "Content-Encoding", 'e';
-    ContentLanguage => "Content-Language";
-    ContentLength => "Content-Length", 'l';
-    ContentType => "Content-Type", 'c';
-    CSeq => "CSeq";
-    Date => "Date";
-    ErrorInfo => "Error-Info";
-    Event => "Event", 'o';
-    Expires => "Expires";
-    From => "From", 'f';
-    Identity => "Identity", 'y';
-    InReplyTo => "In-Reply-To";
-    MaxForwards => "Max-Forwards";
-    MimeVersion => "MIME-Version";
-    MinExpires => "Min-Expires";
-    MinSe => "Min-SE";
-    Organization => "Organization";
-    PAssertedIdentity => "P-Asserted-Identity";
-    PPreferredIdentity => "P-Preferred-Identity";
-    Path => "Path";
-    Priority => "Priority";
-    Privacy => "Privacy";
-    ProxyAuthenticate => "Proxy-Authenticate";
-    ProxyAuthorization => "Proxy-Authorization";
-    ProxyRequire => "Proxy-Require";
-    RAck => "RAck";
-    Reason => "Reason";
-    RecordRoute => "Record-Route";
-    ReferTo => "Refer-To", 'r';
-    ReferredBy => "Referred-By", 'b';
-    RejectContact => "Reject-Contact", 'j';
-    Replaces => "Replaces";
-    ReplyTo => "Reply-To";
-    RequestDisposition => "Request-Disposition", 'd';
-    Require => "Require";
-    RetryAfter => "Retry-After";
-    Route => "Route";
-    RSeq => "RSeq";
-    Server => "Server";
-    ServiceRoute => "Service-Route";
-    SessionExpires => "Session-Expires", 'x';
-    Subject => "Subject", 's';
-    SubscriptionState => "Subscription-State";
-    Supported => "Supported", 'k';
-    Timestamp => "Timestamp";
-    To => "To", 't';
-    Unsupported => "Unsupported";
-    UserAgent => "User-Agent";
-    Via => "Via", 'v';
-    Warning => "Warning";
-    WwwAuthenticate => "WWW-Authenticate";
+    Accept => "Accept" / "accept";
+    AcceptContact => "Accept-Contact" / "accept-contact", 'a';
+    AcceptEncoding => "Accept-Encoding" / "accept-encoding";
+    AcceptLanguage => "Accept-Language" / "accept-language";
+    AlertInfo => "Alert-Info" / "alert-info";
+    Allow => "Allow" / "allow";
+    AllowEvents => "Allow-Events" / "allow-events", 'u';
+    AuthenticationInfo => "Authentication-Info" / "authentication-info";
+    Authorization => "Authorization" / "authorization";
+    CallId => "Call-ID" / "call-id", 'i';
+    CallInfo => "Call-Info" / "call-info";
+    Contact => "Contact" / "contact", 'm';
+    ContentDisposition => "Content-Disposition" / "content-disposition";
+    ContentEncoding => "Content-Encoding" / "content-encoding", 'e';
+    ContentLanguage => "Content-Language" / "content-language";
+    ContentLength => "Content-Length" / "content-length", 'l';
+    ContentType => "Content-Type" / "content-type", 'c';
+    CSeq => "CSeq" / "cseq";
+    Date => "Date" / "date";
+    ErrorInfo => "Error-Info" / "error-info";
+    Event => "Event" / "event", 'o';
+    Expires => "Expires" / "expires";
+    From => "From" / "from", 'f';
+    Identity => "Identity" / "identity", 'y';
+    InReplyTo => "In-Reply-To" / "in-reply-to";
+    MaxForwards => "Max-Forwards" / "max-forwards";
+    MimeVersion => "MIME-Version" / "mime-version";
+    MinExpires => "Min-Expires" / "min-expires";
+    MinSe => "Min-SE" / "min-se";
+    Organization => "Organization" / "organization";
+    PAssertedIdentity => "P-Asserted-Identity" / "p-asserted-identity";
+    PPreferredIdentity => "P-Preferred-Identity" / "p-preferred-identity";
+    Path => "Path" / "path";
+    Priority => "Priority" / "priority";
+    Privacy => "Privacy" / "privacy";
+    ProxyAuthenticate => "Proxy-Authenticate" / "proxy-authenticate";
+    ProxyAuthorization => "Proxy-Authorization" / "proxy-authorization";
+    ProxyRequire => "Proxy-Require" / "proxy-require";
+    RAck => "RAck" / "rack";
+    Reason => "Reason" / "reason";
+    RecordRoute => "Record-Route" / "record-route";
+    ReferTo => "Refer-To" / "refer-to", 'r';
+    ReferredBy => "Referred-By" / "referred-by", 'b';
+    RejectContact => "Reject-Contact" / "reject-contact", 'j';
+    Replaces => "Replaces" / "replaces";
+    ReplyTo => "Reply-To" / "reply-to";
+    RequestDisposition => "Request-Disposition" / "request-disposition", 'd';
+    Require => "Require" / "require";
+    RetryAfter => "Retry-After" / "retry-after";
+    Route => "Route" / "route";
+    RSeq => "RSeq" / "rseq";
+    Server => "Server" / "server";
+    ServiceRoute => "Service-Route" / "service-route";
+    SessionExpires => "Session-Expires" / "session-expires", 'x';
+    Subject => "Subject" / "subject", 's';
+    SubscriptionState => "Subscription-State" / "subscription-state";
+    Supported => "Supported" / "supported", 'k';
+    Timestamp => "Timestamp" / "timestamp";
+    To => "To" / "to", 't';
+    Unsupported => "Unsupported" / "unsupported";
+    UserAgent => "User-Agent" / "user-agent";
+    Via => "Via" / "via", 'v';
+    Warning => "Warning" / "warning";
+    WwwAuthenticate => "WWW-Authenticate" / "www-authenticate";
 }
 
 impl HeaderName<'_> {
@@ -135,6 +144,7 @@ impl HeaderName<'_> {
 }
 
 impl PartialEq for HeaderName<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),

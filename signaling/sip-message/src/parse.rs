@@ -9,7 +9,7 @@ use crate::message::{Header, Message, StartLine};
 use crate::method::Method;
 use crate::misc::parse_number;
 use crate::name::HeaderName;
-use crate::text::{is_token, trim_lws};
+use crate::text::{has_ctl, is_token, trim_lws};
 use crate::uri::Uri;
 
 /// Parses and validates one message.
@@ -60,9 +60,14 @@ pub(crate) fn split<'a>(
     ))?;
     let block = std::str::from_utf8(buf.get(..block_end).unwrap_or_default())
         .map_err(|_| ParseError::message("illegal character (not UTF-8) in header section"))?;
-    let mut lines = block
-        .split_terminator('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let mut pos = 0;
+    let mut lines = std::iter::from_fn(|| {
+        let rest = block.get(pos..).filter(|r| !r.is_empty())?;
+        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        pos += end + 1;
+        let line = rest.get(..end).unwrap_or_default();
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    });
     let first = lines.next().ok_or(ParseError::message("empty message"))?;
     if first.len() > limits.max_line_length {
         return Err(ParseError::message("start line too long"));
@@ -71,7 +76,7 @@ pub(crate) fn split<'a>(
     let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
     let mut pending: Option<(HeaderName<'a>, Cow<'a, str>)> = None;
     for line in lines {
-        let ctl = line.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) && !lenient;
+        let ctl = !lenient && has_ctl(line.as_bytes());
         if line.starts_with([' ', '\t']) {
             let Some((name, value)) = pending.as_mut() else {
                 if lenient {
@@ -110,7 +115,9 @@ pub(crate) fn split<'a>(
         if headers.len() >= limits.max_headers {
             return Err(ParseError::message("too many headers"));
         }
-        let (name, value) = match line.split_once(':') {
+        let colon = memchr::memchr(b':', line.as_bytes());
+        let split = colon.and_then(|c| Some((line.get(..c)?, line.get(c + 1..)?)));
+        let (name, value) = match split {
             Some((n, v)) if is_token(n.trim_end_matches([' ', '\t'])) => {
                 (n.trim_end_matches([' ', '\t']), v)
             }
@@ -242,12 +249,26 @@ const SINGLE: [HeaderName<'static>; 7] = [
 
 /// The RFC 3261 checks on a split message.
 pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
-    for name in &SINGLE {
-        if m.header_all(name).nth(1).is_some() {
-            return Err(ParseError::header(
-                name.canonical().unwrap_or("header"),
-                "appears more than once",
-            ));
+    let mut seen = [0u8; SINGLE.len()];
+    let (mut routes, mut record_routes) = (false, false);
+    for h in &m.headers {
+        match h.name {
+            HeaderName::Other(_) => {}
+            HeaderName::Route => routes = true,
+            HeaderName::RecordRoute => record_routes = true,
+            ref n => {
+                if let Some(i) = SINGLE.iter().position(|s| s == n) {
+                    if let Some(c) = seen.get_mut(i) {
+                        *c += 1;
+                        if *c > 1 {
+                            return Err(ParseError::header(
+                                n.canonical().unwrap_or("header"),
+                                "appears more than once",
+                            ));
+                        }
+                    }
+                }
+            }
         }
     }
     if m.vias()?.is_empty() {
@@ -270,8 +291,12 @@ pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
     m.min_expires()?;
     m.content_type()?;
     m.contacts()?;
-    m.routes()?;
-    m.record_routes()?;
+    if routes {
+        m.routes()?;
+    }
+    if record_routes {
+        m.record_routes()?;
+    }
     Ok(())
 }
 

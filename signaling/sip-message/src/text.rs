@@ -17,43 +17,94 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
+/// Position of byte `b` in `s` (a plain loop: faster than a searcher on the short strings of a header).
+#[inline]
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// Splits `s` around the first `b`.
+#[inline]
+pub(crate) fn split_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// True when `s` holds a control character other than HTAB (or DEL). Checks eight bytes at a time.
+pub(crate) fn has_ctl(s: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let scalar = |b: &u8| (*b < b' ' && *b != b'\t') || *b == 0x7f;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        let below_space = x.wrapping_sub(LOW * 0x20) & !x & HIGH;
+        let del = (x ^ (LOW * 0x7f)).wrapping_sub(LOW) & !(x ^ (LOW * 0x7f)) & HIGH;
+        if (below_space | del) != 0 && c.iter().any(scalar) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(scalar)
+}
+
 /// Strips spaces and tabs on both ends.
+#[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t')
+        .map_or(start, |e| e + 1);
+    s.get(start..end.max(start)).unwrap_or_default()
 }
 
 /// Index of the first `needle` outside quoted strings (and outside `<...>` when `angles`), or an error for an
-/// unterminated quote.
+/// unterminated quote or `<`. Jumps between interesting bytes with `memchr`.
 pub(crate) fn find_top(s: &str, needle: u8, angles: bool) -> Result<Option<usize>, &'static str> {
     let bytes = s.as_bytes();
-    let mut in_quote = false;
-    let mut in_angle = false;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if in_quote {
-            if b == b'\\' {
-                i += 1;
-            } else if b == b'"' {
-                in_quote = false;
+    loop {
+        let rest = bytes.get(i..).unwrap_or_default();
+        let next = if angles {
+            memchr::memchr3(needle, b'"', b'<', rest)
+        } else {
+            memchr::memchr2(needle, b'"', rest)
+        };
+        let Some(off) = next else { return Ok(None) };
+        let j = i + off;
+        match bytes.get(j) {
+            Some(&b) if b == needle => return Ok(Some(j)),
+            Some(b'"') => i = j + 1 + quoted_len(bytes.get(j + 1..).unwrap_or_default())?,
+            _ => {
+                let close = memchr::memchr(b'>', bytes.get(j..).unwrap_or_default())
+                    .ok_or("unterminated <")?;
+                i = j + close + 1;
             }
-        } else if b == needle && !in_angle {
-            return Ok(Some(i));
-        } else if b == b'"' {
-            in_quote = true;
-        } else if angles && b == b'<' {
-            in_angle = true;
-        } else if angles && b == b'>' {
-            in_angle = false;
         }
-        i += 1;
     }
-    if in_quote {
-        return Err("unterminated quoted string");
+}
+
+/// Length of a quoted string's inside plus its closing quote; `rest` starts just after the opening quote.
+fn quoted_len(rest: &[u8]) -> Result<usize, &'static str> {
+    let mut k = 0;
+    loop {
+        let off = memchr::memchr2(b'"', b'\\', rest.get(k..).unwrap_or_default())
+            .ok_or("unterminated quoted string")?;
+        k += off;
+        if rest.get(k) == Some(&b'"') {
+            return Ok(k + 1);
+        }
+        k += 2;
+        if k > rest.len() {
+            return Err("unterminated quoted string");
+        }
     }
-    if in_angle {
-        return Err("unterminated <");
-    }
-    Ok(None)
 }
 
 /// Splits a header value at commas outside quotes and `<>` (RFC 3261 §7.3.1). Yields trimmed, non-empty
@@ -91,16 +142,11 @@ impl<'b> Iterator for CommaSplit<'b> {
 /// Returns the inner text of a complete quoted string at the start of `s` and the remainder after the
 /// closing quote. `s` must start with `"`.
 pub(crate) fn take_quoted(s: &str) -> Result<(&str, &str), &'static str> {
-    let bytes = s.as_bytes();
-    let mut i = 1;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'\\' => i += 2,
-            b'"' => return Ok((&s[1..i], &s[i + 1..])),
-            _ => i += 1,
-        }
+    let n = quoted_len(s.as_bytes().get(1..).unwrap_or_default())?;
+    match (s.get(1..n), s.get(n + 1..)) {
+        (Some(inner), Some(rest)) => Ok((inner, rest)),
+        _ => Err("unterminated quoted string"),
     }
-    Err("unterminated quoted string")
 }
 
 /// Removes surrounding quotes and resolves `\x` quoted-pairs; unquoted text is returned as is.
@@ -340,6 +386,20 @@ mod tests {
         assert_eq!(unquote(p.value("x").unwrap_or_default()), "a;b");
         assert!(Params::parse("x=\"open").is_err());
         assert!(Params::parse("=v").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_found_anywhere() {
+        assert!(!has_ctl(
+            b"plain text with\ttab and UTF-8 \xc3\xa9 ~~~~~~~~"
+        ));
+        for i in 0..20 {
+            for bad in [0u8, 1, b'\r', b'\n', 0x1f, 0x7f] {
+                let mut v = vec![b'a'; 20];
+                v[i] = bad;
+                assert!(has_ctl(&v), "byte {bad:#x} at {i}");
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::text::{Params, percent_decode};
+use crate::text::{Params, find_byte, percent_decode, split_byte};
 
 /// The URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl<'b> Host<'b> {
     /// Parses `host[:port]`.
     pub fn parse_with_port(s: &'b str) -> Result<(Self, Option<u16>), &'static str> {
         let (host, port) = if s.starts_with('[') {
-            let end = s.find(']').ok_or("unterminated IPv6 reference")?;
+            let end = find_byte(s, b']').ok_or("unterminated IPv6 reference")?;
             let after = &s[end + 1..];
             let port = match after {
                 "" => None,
@@ -83,7 +83,7 @@ impl<'b> Host<'b> {
             };
             (&s[..=end], port)
         } else {
-            match s.split_once(':') {
+            match split_byte(s, b':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (s, None),
             }
@@ -160,7 +160,7 @@ impl<'b> Uri<'b> {
         {
             return Err("illegal character in URI");
         }
-        let (scheme, rest) = s.split_once(':').ok_or("missing URI scheme")?;
+        let (scheme, rest) = split_byte(s, b':').ok_or("missing URI scheme")?;
         let mut sb = scheme.bytes();
         if !sb.next().is_some_and(|b| b.is_ascii_alphabetic())
             || !sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
@@ -172,7 +172,7 @@ impl<'b> Uri<'b> {
         } else if scheme.eq_ignore_ascii_case("sips") {
             Self::parse_sip(Scheme::Sips, rest)
         } else if scheme.eq_ignore_ascii_case("tel") {
-            let (number, params) = match rest.split_once(';') {
+            let (number, params) = match split_byte(rest, b';') {
                 Some((n, p)) => (n, Params::parse(p)?),
                 None => (rest, Params::default()),
             };
@@ -209,13 +209,13 @@ impl<'b> Uri<'b> {
     }
 
     fn parse_sip(scheme: Scheme<'b>, rest: &'b str) -> Result<Self, &'static str> {
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match find_byte(rest, b'@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             Some(ui) => {
-                let (u, p) = match ui.split_once(':') {
+                let (u, p) = match split_byte(ui, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (ui, None),
                 };
@@ -229,7 +229,7 @@ impl<'b> Uri<'b> {
         let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
         let (host, port) = Host::parse_with_port(&hostpart[..end])?;
         let after = &hostpart[end..];
-        let (params, headers) = match after.find('?') {
+        let (params, headers) = match find_byte(after, b'?') {
             Some(q) => (&after[..q], Some(&after[q + 1..])),
             None => (after, None),
         };
@@ -277,7 +277,7 @@ impl<'b> Uri<'b> {
     pub fn header(&self, name: &str) -> Option<Cow<'b, str>> {
         self.headers?
             .split('&')
-            .filter_map(|h| h.split_once('='))
+            .filter_map(|h| split_byte(h, b'='))
             .find(|(n, _)| percent_decode(n).eq_ignore_ascii_case(name))
             .map(|(_, v)| percent_decode(v))
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::text::{Params, is_token, split_params, trim_lws};
+use crate::text::{Params, is_token, split_byte, split_params, trim_lws};
 use crate::uri::Host;
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=...;params`.
@@ -34,8 +34,8 @@ pub enum Rport {
 impl<'b> Via<'b> {
     /// Parses one Via value (already split from a comma list).
     pub fn parse(s: &'b str) -> Result<Self, &'static str> {
-        let (protocol, rest) = s.split_once('/').ok_or("missing protocol")?;
-        let (version, rest) = rest.split_once('/').ok_or("missing version")?;
+        let (protocol, rest) = split_byte(s, b'/').ok_or("missing protocol")?;
+        let (version, rest) = split_byte(rest, b'/').ok_or("missing version")?;
         let rest = trim_lws(rest);
         let split = rest.find([' ', '\t']).ok_or("missing sent-by")?;
         let (transport, sent) = (&rest[..split], trim_lws(&rest[split..]));
@@ -58,22 +58,26 @@ impl<'b> Via<'b> {
     }
 
     fn check_params(&self) -> Result<(), &'static str> {
-        if let Some(b) = self.params.get("branch") {
-            if !b.is_some_and(is_token) {
-                return Err("bad branch");
+        for p in self.params.iter() {
+            let n = p.name;
+            if n.eq_ignore_ascii_case("branch") {
+                if !p.value.is_some_and(is_token) {
+                    return Err("bad branch");
+                }
+            } else if n.eq_ignore_ascii_case("received") {
+                Host::parse_address(p.value.ok_or("empty received")?)
+                    .map_err(|_| "bad received")?;
+            } else if n.eq_ignore_ascii_case("rport") {
+                if let Some(v) = p.value {
+                    crate::uri::parse_port(v).map_err(|_| "bad rport")?;
+                }
+            } else if n.eq_ignore_ascii_case("ttl") {
+                p.value
+                    .and_then(|t| t.parse::<u8>().ok())
+                    .ok_or("bad ttl")?;
+            } else if n.eq_ignore_ascii_case("maddr") {
+                Host::parse_address(p.value.ok_or("empty maddr")?).map_err(|_| "bad maddr")?;
             }
-        }
-        if let Some(r) = self.params.get("received") {
-            Host::parse_address(r.ok_or("empty received")?).map_err(|_| "bad received")?;
-        }
-        if let Some(Some(p)) = self.params.get("rport") {
-            crate::uri::parse_port(p).map_err(|_| "bad rport")?;
-        }
-        if let Some(t) = self.params.get("ttl") {
-            t.and_then(|t| t.parse::<u8>().ok()).ok_or("bad ttl")?;
-        }
-        if let Some(m) = self.params.get("maddr") {
-            Host::parse_address(m.ok_or("empty maddr")?).map_err(|_| "bad maddr")?;
         }
         Ok(())
     }
