@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
-use crate::message::{Header, Message, StartLine};
+use crate::message::{Header, Index, Message, StartLine};
 use crate::method::Method;
 use crate::name::HeaderName;
 use crate::parse::{can_respond, split};
@@ -35,6 +35,7 @@ impl<'a> Message<'a> {
             start: StartLine::Request { method, uri },
             headers: Vec::new(),
             body: Cow::Borrowed(&[]),
+            index: Index::build(&[]),
         })
     }
 
@@ -47,6 +48,7 @@ impl<'a> Message<'a> {
             },
             headers: Vec::new(),
             body: Cow::Borrowed(&[]),
+            index: Index::build(&[]),
         }
     }
 
@@ -72,6 +74,7 @@ impl<'a> Message<'a> {
             name: HeaderName::ContentLength,
             value: Cow::Borrowed("0"),
         });
+        r.index = Index::build(&r.headers);
         r
     }
 
@@ -102,8 +105,10 @@ impl<'a> Message<'a> {
         name: impl Into<HeaderName<'a>>,
         value: impl Into<Cow<'a, str>>,
     ) -> &mut Self {
+        let name = name.into();
+        self.index.note(self.headers.len(), &name);
         self.headers.push(Header {
-            name: name.into(),
+            name,
             value: clean(value.into()),
         });
         self
@@ -122,6 +127,7 @@ impl<'a> Message<'a> {
                 value: clean(value.into()),
             },
         );
+        self.index = Index::build(&self.headers);
         self
     }
 
@@ -141,6 +147,7 @@ impl<'a> Message<'a> {
             }
             None => self.headers.push(Header { name, value }),
         }
+        self.index = Index::build(&self.headers);
         self
     }
 
@@ -148,6 +155,7 @@ impl<'a> Message<'a> {
     pub fn remove_header(&mut self, name: &HeaderName<'_>) -> usize {
         let before = self.headers.len();
         self.headers.retain(|h| h.name != *name);
+        self.index = Index::build(&self.headers);
         before - self.headers.len()
     }
 

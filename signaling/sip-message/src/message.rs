@@ -55,6 +55,67 @@ pub struct Message<'a> {
     pub(crate) start: StartLine<'a>,
     pub(crate) headers: Vec<Header<'a>>,
     pub(crate) body: Cow<'a, [u8]>,
+    pub(crate) index: Index,
+}
+
+/// Where the first header of each often-read kind sits, so lookups skip the scan. Rebuilt by every
+/// method that adds, removes or reorders headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Index {
+    first: [u8; HOT],
+}
+
+const HOT: usize = 9;
+/// No such header.
+const ABSENT: u8 = u8::MAX;
+/// Present beyond the range a `u8` can say: scan.
+const FAR: u8 = u8::MAX - 1;
+
+fn hot_slot(name: &HeaderName<'_>) -> Option<usize> {
+    Some(match name {
+        HeaderName::Via => 0,
+        HeaderName::From => 1,
+        HeaderName::To => 2,
+        HeaderName::CallId => 3,
+        HeaderName::CSeq => 4,
+        HeaderName::Contact => 5,
+        HeaderName::ContentLength => 6,
+        HeaderName::Expires => 7,
+        HeaderName::MaxForwards => 8,
+        _ => return None,
+    })
+}
+
+impl Index {
+    pub(crate) fn build(headers: &[Header<'_>]) -> Index {
+        let mut first = [ABSENT; HOT];
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(slot) = hot_slot(&h.name).and_then(|s| first.get_mut(s)) {
+                if *slot == ABSENT {
+                    *slot = u8::try_from(i).unwrap_or(FAR).min(FAR);
+                }
+            }
+        }
+        Index { first }
+    }
+
+    /// Records a header appended at position `i`.
+    pub(crate) fn note(&mut self, i: usize, name: &HeaderName<'_>) {
+        if let Some(slot) = hot_slot(name).and_then(|s| self.first.get_mut(s)) {
+            if *slot == ABSENT {
+                *slot = u8::try_from(i).unwrap_or(FAR).min(FAR);
+            }
+        }
+    }
+
+    /// Where to start looking for `name`: `None` when it is known to be absent.
+    fn start(&self, name: &HeaderName<'_>) -> Option<usize> {
+        match hot_slot(name).and_then(|s| self.first.get(s)) {
+            Some(&ABSENT) => None,
+            Some(&FAR) | None => Some(0),
+            Some(&i) => Some(usize::from(i)),
+        }
+    }
 }
 
 fn err(name: &HeaderName<'_>, reason: &'static str) -> ParseError {
@@ -143,8 +204,12 @@ impl<'a> Message<'a> {
         &'s self,
         name: &'n HeaderName<'_>,
     ) -> impl Iterator<Item = &'s str> + use<'s, 'n, 'a> {
-        self.headers
-            .iter()
+        let rest = self
+            .index
+            .start(name)
+            .and_then(|i| self.headers.get(i..))
+            .unwrap_or_default();
+        rest.iter()
             .filter(move |h| h.name == *name)
             .map(|h| &*h.value)
     }
@@ -426,6 +491,7 @@ impl<'a> Message<'a> {
                 })
                 .collect(),
             body: Cow::Owned(self.body.into_owned()),
+            index: self.index,
         }
     }
 }

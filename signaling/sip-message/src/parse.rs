@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
-use crate::message::{Header, Message, StartLine};
+use crate::message::{Header, Index, Message, StartLine};
 use crate::method::Method;
 use crate::misc::parse_number;
 use crate::name::HeaderName;
@@ -139,10 +139,12 @@ pub(crate) fn split<'a>(
     }
     let rest = buf.get(body_start..).unwrap_or_default();
     let body = body(&headers, rest, framing, lenient)?;
+    let index = Index::build(&headers);
     Ok(Message {
         start: start_line,
         headers,
         body: Cow::Borrowed(body),
+        index,
     })
 }
 
@@ -237,37 +239,36 @@ fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseErr
     })
 }
 
-const SINGLE: [HeaderName<'static>; 7] = [
-    HeaderName::From,
-    HeaderName::To,
-    HeaderName::CallId,
-    HeaderName::CSeq,
-    HeaderName::MaxForwards,
-    HeaderName::ContentLength,
-    HeaderName::ContentType,
-];
-
 /// The RFC 3261 checks on a split message.
 pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
-    let mut seen = [0u8; SINGLE.len()];
+    let mut seen = [0u8; 7];
     let (mut routes, mut record_routes) = (false, false);
     for h in &m.headers {
-        match h.name {
-            HeaderName::Other(_) => {}
-            HeaderName::Route => routes = true,
-            HeaderName::RecordRoute => record_routes = true,
-            ref n => {
-                if let Some(i) = SINGLE.iter().position(|s| s == n) {
-                    if let Some(c) = seen.get_mut(i) {
-                        *c += 1;
-                        if *c > 1 {
-                            return Err(ParseError::header(
-                                n.canonical().unwrap_or("header"),
-                                "appears more than once",
-                            ));
-                        }
-                    }
-                }
+        let slot = match h.name {
+            HeaderName::From => 0,
+            HeaderName::To => 1,
+            HeaderName::CallId => 2,
+            HeaderName::CSeq => 3,
+            HeaderName::MaxForwards => 4,
+            HeaderName::ContentLength => 5,
+            HeaderName::ContentType => 6,
+            HeaderName::Route => {
+                routes = true;
+                continue;
+            }
+            HeaderName::RecordRoute => {
+                record_routes = true;
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(c) = seen.get_mut(slot) {
+            *c += 1;
+            if *c > 1 {
+                return Err(ParseError::header(
+                    h.name.canonical().unwrap_or("header"),
+                    "appears more than once",
+                ));
             }
         }
     }

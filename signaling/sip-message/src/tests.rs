@@ -210,3 +210,24 @@ fn http_date_formats() {
     assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     assert_eq!(http_date(1_709_251_199), "Thu, 29 Feb 2024 23:59:59 GMT");
 }
+
+#[test]
+fn header_index_follows_edits() {
+    let mut m = Message::parse(INVITE).expect("valid");
+    m.prepend_header(
+        HeaderName::Via,
+        "SIP/2.0/TCP new.example.com;branch=z9hG4bKnew",
+    );
+    assert_eq!(m.top_via().expect("via").branch(), Some("z9hG4bKnew"));
+    assert_eq!(m.vias().expect("vias").len(), 4);
+    m.set_header(HeaderName::CallId, "replaced");
+    assert_eq!(m.call_id().expect("cid"), "replaced");
+    assert_eq!(m.remove_header(&HeaderName::Via), 3);
+    assert!(m.top_via().is_err());
+    m.push_header(HeaderName::Via, "SIP/2.0/UDP last;branch=z9hG4bKlast");
+    assert_eq!(m.top_via().expect("via").branch(), Some("z9hG4bKlast"));
+    assert_eq!(m.remove_header(&HeaderName::Contact), 1);
+    assert_eq!(m.contacts().expect("contacts"), Contacts::None);
+    let again = Message::parse(&m.encode()).expect("valid").into_owned();
+    assert_eq!(again, m);
+}
