@@ -63,8 +63,16 @@ fn ours(buf: &[u8], register: bool) -> usize {
     }
     if register {
         let auth = m.authorization().expect("authorization");
-        let a = &auth[0];
-        for v in [a.username(), a.realm(), a.nonce(), a.uri(), a.response(), a.algorithm(), a.qop()] {
+        let d = auth[0].digest();
+        for v in [
+            d.username,
+            d.realm,
+            d.nonce,
+            d.uri,
+            d.response,
+            d.algorithm,
+            d.qop,
+        ] {
             n += v.map_or(0, |v| v.len());
         }
     }
@@ -74,26 +82,57 @@ fn ours(buf: &[u8], register: bool) -> usize {
 fn theirs(buf: &[u8], register: bool) -> usize {
     let m = rsip::SipMessage::try_from(buf).expect("rsip parses");
     let mut n = 0;
-    n += m.via_header().expect("via").typed().expect("typed via").branch().map_or(0, |b| b.to_string().len());
-    n += m.from_header().expect("from").tag().expect("tag").map_or(0, |t| t.to_string().len());
-    n += m.to_header().expect("to").uri().expect("to uri").auth.map_or(0, |a| a.user.len());
+    n += m
+        .via_header()
+        .expect("via")
+        .typed()
+        .expect("typed via")
+        .branch()
+        .map_or(0, |b| b.to_string().len());
+    n += m
+        .from_header()
+        .expect("from")
+        .tag()
+        .expect("tag")
+        .map_or(0, |t| t.to_string().len());
+    n += m
+        .to_header()
+        .expect("to")
+        .uri()
+        .expect("to uri")
+        .auth
+        .map_or(0, |a| a.user.len());
     n += m.call_id_header().expect("call-id").value().len();
     let cseq = m.cseq_header().expect("cseq").typed().expect("typed cseq");
     n += cseq.seq as usize + cseq.method.to_string().len();
-    let contact = m.contact_header().expect("contact").typed().expect("typed contact");
+    let contact = m
+        .contact_header()
+        .expect("contact")
+        .typed()
+        .expect("typed contact");
     n += contact.uri.host_with_port.to_string().len();
     n += contact.expires().map_or(0, |e| e.to_string().len());
     if register {
-        let a = m.authorization_header().expect("authorization").typed().expect("typed authorization");
-        n += a.username.len() + a.realm.len() + a.nonce.len() + a.uri.to_string().len() + a.response.len();
-        n += a.algorithm.map_or(0, |x| x.to_string().len()) + a.qop.map_or(0, |q| format!("{q:?}").len());
+        let a = m
+            .authorization_header()
+            .expect("authorization")
+            .typed()
+            .expect("typed authorization");
+        n += a.username.len()
+            + a.realm.len()
+            + a.nonce.len()
+            + a.uri.to_string().len()
+            + a.response.len();
+        n += a.algorithm.map_or(0, |x| x.to_string().len())
+            + a.qop.map_or(0, |q| format!("{q:?}").len());
     }
     n
 }
 
 fn build_response(buf: &[u8]) -> usize {
     let mut m = Message::parse(buf).expect("valid");
-    m.stamp_received("198.51.100.7:40000".parse().expect("addr")).expect("via");
+    m.stamp_received("198.51.100.7:40000".parse().expect("addr"))
+        .expect("via");
     let mut r = m.response_with_tag(200, "OK", "a6c85cf");
     r.push_header(HeaderName::Contact, "<sip:bob@192.0.2.4:5060>;expires=3600");
     r.encode().len()
@@ -116,11 +155,18 @@ fn rate(f: &dyn Fn() -> usize, iters: u32, rounds: u32) -> f64 {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--test") || std::env::var_os("SIP_BENCH_QUICK").is_some();
+    let quick =
+        std::env::args().any(|a| a == "--test") || std::env::var_os("SIP_BENCH_QUICK").is_some();
     let (iters, rounds) = if quick { (200, 1) } else { (20_000, 7) };
     assert_eq!(ours(INVITE, false) > 0, theirs(INVITE, false) > 0);
-    println!("{:<28} {:>14} {:>14} {:>8}", "message (parse + typed)", "ours msg/s", "rsip msg/s", "ratio");
-    for (name, buf, register) in [("INVITE with SDP", INVITE, false), ("REGISTER with digest", REGISTER, true)] {
+    println!(
+        "{:<28} {:>14} {:>14} {:>8}",
+        "message (parse + typed)", "ours msg/s", "rsip msg/s", "ratio"
+    );
+    for (name, buf, register) in [
+        ("INVITE with SDP", INVITE, false),
+        ("REGISTER with digest", REGISTER, true),
+    ] {
         let a = rate(&|| ours(black_box(buf), register), iters, rounds);
         if std::env::var_os("SIP_BENCH_OURS_ONLY").is_some() {
             println!("{name:<28} {a:>14.0}");

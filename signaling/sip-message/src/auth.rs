@@ -110,6 +110,31 @@ impl<'b> Auth<'b> {
     pub fn opaque(&self) -> Option<Cow<'b, str>> {
         self.get("opaque")
     }
+    /// All digest parameters in one pass over the value (quotes removed); unknown ones stay reachable
+    /// through [`Auth::get`] and [`Auth::iter`].
+    pub fn digest(&self) -> DigestParams<'b> {
+        let mut d = DigestParams::default();
+        for (name, value) in self.iter() {
+            let slot = match name.len() {
+                2 if name.eq_ignore_ascii_case("nc") => &mut d.nc,
+                3 if name.eq_ignore_ascii_case("uri") => &mut d.uri,
+                3 if name.eq_ignore_ascii_case("qop") => &mut d.qop,
+                5 if name.eq_ignore_ascii_case("realm") => &mut d.realm,
+                5 if name.eq_ignore_ascii_case("nonce") => &mut d.nonce,
+                6 if name.eq_ignore_ascii_case("cnonce") => &mut d.cnonce,
+                6 if name.eq_ignore_ascii_case("opaque") => &mut d.opaque,
+                8 if name.eq_ignore_ascii_case("username") => &mut d.username,
+                8 if name.eq_ignore_ascii_case("response") => &mut d.response,
+                9 if name.eq_ignore_ascii_case("algorithm") => &mut d.algorithm,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(unquote(value));
+            }
+        }
+        d
+    }
+
     /// `stale` (challenges)
     pub fn stale(&self) -> bool {
         self.get("stale")
@@ -125,6 +150,31 @@ impl fmt::Display for Auth<'_> {
         }
         Ok(())
     }
+}
+
+/// The RFC 7616 / RFC 8760 digest parameters of one credentials or challenge value, quotes removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestParams<'b> {
+    /// `username`
+    pub username: Option<Cow<'b, str>>,
+    /// `realm`
+    pub realm: Option<Cow<'b, str>>,
+    /// `nonce`
+    pub nonce: Option<Cow<'b, str>>,
+    /// `uri`
+    pub uri: Option<Cow<'b, str>>,
+    /// `response`
+    pub response: Option<Cow<'b, str>>,
+    /// `algorithm` (absent means MD5)
+    pub algorithm: Option<Cow<'b, str>>,
+    /// `cnonce`
+    pub cnonce: Option<Cow<'b, str>>,
+    /// `qop`
+    pub qop: Option<Cow<'b, str>>,
+    /// `nc`
+    pub nc: Option<Cow<'b, str>>,
+    /// `opaque`
+    pub opaque: Option<Cow<'b, str>>,
 }
 
 /// Builds a challenge or credentials value: `Digest realm="x", nonce="y", algorithm=MD5`.
@@ -201,6 +251,18 @@ mod tests {
         assert_eq!(a.opaque().as_deref(), Some("5ccc"));
         assert_eq!(a.algorithm().as_deref(), Some("SHA-256"));
         assert_eq!(a.get("X-Extra").as_deref(), Some("a,b"));
+        let d = a.digest();
+        assert_eq!(d.username.as_deref(), Some("bob"));
+        assert_eq!(d.realm.as_deref(), Some("biloxi.com"));
+        assert_eq!(d.nonce.as_deref(), Some("dcd98b"));
+        assert_eq!(d.uri.as_deref(), Some("sip:biloxi.com"));
+        assert_eq!(d.response.as_deref(), Some("6629fae4"));
+        assert_eq!(d.algorithm.as_deref(), Some("SHA-256"));
+        assert_eq!(d.cnonce.as_deref(), Some("0a4f113b"));
+        assert_eq!(
+            (d.qop.as_deref(), d.nc.as_deref(), d.opaque.as_deref()),
+            (Some("auth"), Some("00000001"), Some("5ccc"))
+        );
     }
 
     #[test]

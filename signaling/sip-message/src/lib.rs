@@ -86,7 +86,7 @@ pub mod via;
 mod tests;
 
 pub use addr::{Contacts, NameAddr};
-pub use auth::{Auth, AuthBuilder, Challenge, Credentials};
+pub use auth::{Auth, AuthBuilder, Challenge, Credentials, DigestParams};
 pub use builder::{bad_request, http_date};
 pub use error::ParseError;
 pub use limits::{Framing, ParseLimits};

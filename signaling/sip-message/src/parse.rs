@@ -11,6 +11,7 @@ use crate::misc::parse_number;
 use crate::name::HeaderName;
 use crate::text::{has_ctl, is_token, trim_lws};
 use crate::uri::Uri;
+use crate::via::Via;
 
 /// Parses and validates one message.
 pub(crate) fn parse<'a>(
@@ -272,7 +273,12 @@ pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
             }
         }
     }
-    if m.vias()?.is_empty() {
+    let mut vias = 0;
+    for v in m.values(&HeaderName::Via) {
+        Via::parse(v).map_err(|r| ParseError::header("Via", r))?;
+        vias += 1;
+    }
+    if vias == 0 {
         return Err(ParseError::header("Via", "missing"));
     }
     m.from()?;

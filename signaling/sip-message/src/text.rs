@@ -3,16 +3,58 @@
 use std::borrow::Cow;
 use std::fmt;
 
+/// Byte classes, looked up once per byte.
+pub(crate) const TOKEN: u8 = 1;
+/// Not allowed anywhere in a URI as we accept it: CTL, SP, `<`, `>`, `"`, DEL.
+pub(crate) const URI_BAD: u8 = 2;
+/// Allowed in a domain name (plus `_`, seen in the wild).
+pub(crate) const HOST: u8 = 4;
+/// Digit or dot (IPv4 candidate).
+pub(crate) const DIGIT_DOT: u8 = 8;
+
+pub(crate) static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            c |= TOKEN;
+        }
+        if b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"') {
+            c |= URI_BAD;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+            c |= HOST;
+        }
+        if b.is_ascii_digit() || b == b'.' {
+            c |= DIGIT_DOT;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// The class bits of `b`.
+#[inline]
+pub(crate) fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
+
 /// `token` characters (RFC 3261 §25.1).
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    class(b) & TOKEN != 0
 }
 
 /// True for a non-empty `token`.
+#[inline]
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
@@ -126,7 +168,12 @@ impl<'b> Iterator for CommaSplit<'b> {
     fn next(&mut self) -> Option<&'b str> {
         loop {
             let rest = self.rest?;
-            let (item, next) = match find_top(rest, b',', true) {
+            // Most values hold no comma at all: one scan settles it.
+            let found = match memchr::memchr(b',', rest.as_bytes()) {
+                None => Ok(None),
+                Some(_) => find_top(rest, b',', true),
+            };
+            let (item, next) = match found {
                 Ok(Some(i)) => (&rest[..i], Some(&rest[i + 1..])),
                 _ => (rest, None),
             };

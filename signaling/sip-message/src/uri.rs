@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::text::{Params, find_byte, percent_decode, split_byte};
+use crate::text::{DIGIT_DOT, HOST, Params, URI_BAD, class, find_byte, percent_decode, split_byte};
 
 /// The URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,19 +57,17 @@ impl<'b> Host<'b> {
         if s.is_empty() {
             return Err("missing host");
         }
+        let all = s.bytes().fold(HOST | DIGIT_DOT, |acc, b| acc & class(b));
+        if all & DIGIT_DOT != 0 {
+            return s.parse().map(Host::Ipv4).map_err(|_| "bad IPv4 address");
+        }
+        if all & HOST != 0 {
+            return Ok(Host::Domain(s));
+        }
         if s.contains(':') {
             return Err("IPv6 address must be in brackets");
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return s.parse().map(Host::Ipv4).map_err(|_| "bad IPv4 address");
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        {
-            return Err("illegal character in host");
-        }
-        Ok(Host::Domain(s))
+        Err("illegal character in host")
     }
 
     /// Parses `host[:port]`.
@@ -155,9 +153,7 @@ pub struct Uri<'b> {
 impl<'b> Uri<'b> {
     /// Parses an absolute URI. Whitespace, control characters, `<`, `>` and `"` are rejected.
     pub fn parse(s: &'b str) -> Result<Self, &'static str> {
-        if s.bytes()
-            .any(|b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
-        {
+        if s.bytes().fold(0, |acc, b| acc | class(b)) & URI_BAD != 0 {
             return Err("illegal character in URI");
         }
         let (scheme, rest) = split_byte(s, b':').ok_or("missing URI scheme")?;
