@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
-use crate::message::{Header, Index, Message, StartLine};
+use crate::message::{Cache, Header, Index, Message, StartLine};
 use crate::method::Method;
 use crate::name::HeaderName;
 use crate::parse::{can_respond, split};
@@ -36,6 +36,7 @@ impl<'a> Message<'a> {
             headers: Vec::new(),
             body: Cow::Borrowed(&[]),
             index: Index::build(&[]),
+            cache: Cache::default(),
         })
     }
 
@@ -49,6 +50,7 @@ impl<'a> Message<'a> {
             headers: Vec::new(),
             body: Cow::Borrowed(&[]),
             index: Index::build(&[]),
+            cache: Cache::default(),
         }
     }
 
@@ -75,6 +77,7 @@ impl<'a> Message<'a> {
             value: Cow::Borrowed("0"),
         });
         r.index = Index::build(&r.headers);
+        r.cache = Cache::default();
         r
     }
 
@@ -88,6 +91,7 @@ impl<'a> Message<'a> {
     ) -> Message<'a> {
         let mut r = self.response(code, reason);
         if code != 100 && r.to().is_ok_and(|t| t.tag().is_none()) {
+            r.cache.to = None;
             if let Some(h) = r.headers.iter_mut().find(|h| h.name == HeaderName::To) {
                 h.value = Cow::Owned(format!(
                     "{};tag={}",
@@ -107,6 +111,7 @@ impl<'a> Message<'a> {
     ) -> &mut Self {
         let name = name.into();
         self.index.note(self.headers.len(), &name);
+        self.cache = Cache::default();
         self.headers.push(Header {
             name,
             value: clean(value.into()),
@@ -128,6 +133,7 @@ impl<'a> Message<'a> {
             },
         );
         self.index = Index::build(&self.headers);
+        self.cache = Cache::default();
         self
     }
 
@@ -148,6 +154,7 @@ impl<'a> Message<'a> {
             None => self.headers.push(Header { name, value }),
         }
         self.index = Index::build(&self.headers);
+        self.cache = Cache::default();
         self
     }
 
@@ -156,6 +163,7 @@ impl<'a> Message<'a> {
         let before = self.headers.len();
         self.headers.retain(|h| h.name != *name);
         self.index = Index::build(&self.headers);
+        self.cache = Cache::default();
         before - self.headers.len()
     }
 
@@ -201,6 +209,7 @@ impl<'a> Message<'a> {
         if let Some(h) = self.headers.get_mut(idx) {
             h.value = Cow::Owned(stamped);
         }
+        self.cache.top_via = None;
         Ok(true)
     }
 }

@@ -50,12 +50,35 @@ pub struct Header<'a> {
 /// Typed accessors parse the stored text on each call without allocating (except for lists, which
 /// return a `Vec`); they return the same [`ParseError`] the parser would, so after a successful
 /// [`Message::parse`] the mandatory ones (Via, From, To, Call-ID, CSeq) cannot fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Message<'a> {
     pub(crate) start: StartLine<'a>,
     pub(crate) headers: Vec<Header<'a>>,
     pub(crate) body: Cow<'a, [u8]>,
     pub(crate) index: Index,
+    pub(crate) cache: Cache<'a>,
+}
+
+/// Equal start line, headers (names compared as [`HeaderName`]s, values as text) and body.
+impl PartialEq for Message<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start && self.headers == other.headers && self.body == other.body
+    }
+}
+
+impl Eq for Message<'_> {}
+
+/// The mandatory headers as the parser read them, borrowed from the input buffer, so typed access right
+/// after parsing does not parse again. Emptied by every edit; a header whose value had to be unfolded
+/// (and so does not borrow from the input) is not cached.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cache<'a> {
+    pub(crate) top_via: Option<Via<'a>>,
+    pub(crate) from: Option<NameAddr<'a>>,
+    pub(crate) to: Option<NameAddr<'a>>,
+    pub(crate) call_id: Option<&'a str>,
+    pub(crate) cseq: Option<CSeq<'a>>,
+    pub(crate) contacts: Option<Contacts<'a>>,
 }
 
 /// Where the first header of each often-read kind sits, so lookups skip the scan. Rebuilt by every
@@ -118,7 +141,39 @@ impl Index {
     }
 }
 
-fn err(name: &HeaderName<'_>, reason: &'static str) -> ParseError {
+/// Call-ID is one word (RFC 3261 §25.1 `callid`).
+pub(crate) fn check_call_id(v: &str) -> Result<&str, &'static str> {
+    if v.is_empty() || v.bytes().any(|b| b == b' ' || b == b'\t' || b == b',') {
+        return Err("not a single word");
+    }
+    Ok(v)
+}
+
+/// Reads Contact values (already comma-split): `*` alone, or addresses.
+pub(crate) fn parse_contacts<'x>(
+    values: impl Iterator<Item = &'x str>,
+) -> Result<Contacts<'x>, ParseError> {
+    let mut values = values.peekable();
+    if values.peek().is_none() {
+        return Ok(Contacts::None);
+    }
+    let mut list = Vec::new();
+    let mut star = false;
+    for v in values {
+        if v == "*" {
+            star = true;
+        } else {
+            list.push(NameAddr::parse(v).map_err(|r| err(&HeaderName::Contact, r))?);
+        }
+    }
+    match (star, list.is_empty()) {
+        (true, true) => Ok(Contacts::Wildcard),
+        (true, false) => Err(err(&HeaderName::Contact, "* mixed with addresses")),
+        (false, _) => Ok(Contacts::List(list)),
+    }
+}
+
+pub(crate) fn err(name: &HeaderName<'_>, reason: &'static str) -> ParseError {
     ParseError::header(name.canonical().unwrap_or("header"), reason)
 }
 
@@ -262,6 +317,9 @@ impl<'a> Message<'a> {
 
     /// The topmost Via (the one a response is routed by).
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        if let Some(v) = self.cache.top_via {
+            return Ok(v);
+        }
         let v = self
             .values(&HeaderName::Via)
             .next()
@@ -271,48 +329,42 @@ impl<'a> Message<'a> {
 
     /// From.
     pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        if let Some(v) = self.cache.from {
+            return Ok(v);
+        }
         NameAddr::parse(self.required(HeaderName::From)?).map_err(|r| err(&HeaderName::From, r))
     }
 
     /// To.
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        if let Some(v) = self.cache.to {
+            return Ok(v);
+        }
         NameAddr::parse(self.required(HeaderName::To)?).map_err(|r| err(&HeaderName::To, r))
     }
 
     /// Call-ID.
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        let v = self.required(HeaderName::CallId)?;
-        if v.is_empty() || v.bytes().any(|b| b == b' ' || b == b'\t' || b == b',') {
-            return Err(err(&HeaderName::CallId, "not a single word"));
+        if let Some(v) = self.cache.call_id {
+            return Ok(v);
         }
-        Ok(v)
+        check_call_id(self.required(HeaderName::CallId)?).map_err(|r| err(&HeaderName::CallId, r))
     }
 
     /// CSeq.
     pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+        if let Some(v) = &self.cache.cseq {
+            return Ok(v.clone());
+        }
         CSeq::parse(self.required(HeaderName::CSeq)?).map_err(|r| err(&HeaderName::CSeq, r))
     }
 
     /// Contact: absent, `*`, or the addresses across all Contact headers.
     pub fn contacts(&self) -> Result<Contacts<'_>, ParseError> {
-        let mut values = self.values(&HeaderName::Contact).peekable();
-        if values.peek().is_none() {
-            return Ok(Contacts::None);
+        if let Some(c) = &self.cache.contacts {
+            return Ok(c.clone());
         }
-        let mut list = Vec::new();
-        let mut star = false;
-        for v in values {
-            if v == "*" {
-                star = true;
-            } else {
-                list.push(NameAddr::parse(v).map_err(|r| err(&HeaderName::Contact, r))?);
-            }
-        }
-        match (star, list.is_empty()) {
-            (true, true) => Ok(Contacts::Wildcard),
-            (true, false) => Err(err(&HeaderName::Contact, "* mixed with addresses")),
-            (false, _) => Ok(Contacts::List(list)),
-        }
+        parse_contacts(self.values(&HeaderName::Contact))
     }
 
     /// Expires (delta-seconds).
@@ -492,6 +544,7 @@ impl<'a> Message<'a> {
                 .collect(),
             body: Cow::Owned(self.body.into_owned()),
             index: self.index,
+            cache: Cache::default(),
         }
     }
 }

@@ -3,12 +3,16 @@
 
 use std::borrow::Cow;
 
+use crate::addr::NameAddr;
 use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
-use crate::message::{Header, Index, Message, StartLine};
+use crate::message::{
+    Cache, Header, Index, Message, StartLine, check_call_id, err, parse_contacts,
+};
 use crate::method::Method;
-use crate::misc::parse_number;
+use crate::misc::{CSeq, parse_number};
 use crate::name::HeaderName;
+use crate::text::split_commas;
 use crate::text::{has_ctl, is_token, trim_lws};
 use crate::uri::Uri;
 use crate::via::Via;
@@ -19,7 +23,10 @@ pub(crate) fn parse<'a>(
     limits: &ParseLimits,
     framing: Framing,
 ) -> Result<Message<'a>, ParseError> {
-    let result = split(buf, limits, framing, false).and_then(|m| validate(&m).map(|()| m));
+    let result = split(buf, limits, framing, false).and_then(|mut m| {
+        m.cache = validate(&m)?;
+        Ok(m)
+    });
     result.map_err(|mut e| {
         if e.status != 513 {
             e.respondable = split(buf, limits, framing, true).is_ok_and(|m| can_respond(&m));
@@ -142,6 +149,7 @@ pub(crate) fn split<'a>(
     let body = body(&headers, rest, framing, lenient)?;
     let index = Index::build(&headers);
     Ok(Message {
+        cache: Cache::default(),
         start: start_line,
         headers,
         body: Cow::Borrowed(body),
@@ -241,7 +249,7 @@ fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseErr
 }
 
 /// The RFC 3261 checks on a split message.
-pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
+pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     let mut seen = [0u8; 7];
     let (mut routes, mut record_routes) = (false, false);
     for h in &m.headers {
@@ -273,18 +281,52 @@ pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
             }
         }
     }
+    let mut cache = Cache::default();
     let mut vias = 0;
-    for v in m.values(&HeaderName::Via) {
-        Via::parse(v).map_err(|r| ParseError::header("Via", r))?;
-        vias += 1;
+    for h in m.headers.iter().filter(|h| h.name == HeaderName::Via) {
+        match &h.value {
+            Cow::Borrowed(value) => {
+                for v in split_commas(value) {
+                    let via = Via::parse(v).map_err(|r| err(&HeaderName::Via, r))?;
+                    if vias == 0 {
+                        cache.top_via = Some(via);
+                    }
+                    vias += 1;
+                }
+            }
+            Cow::Owned(value) => {
+                for v in split_commas(value) {
+                    Via::parse(v).map_err(|r| err(&HeaderName::Via, r))?;
+                    vias += 1;
+                }
+            }
+        }
     }
     if vias == 0 {
         return Err(ParseError::header("Via", "missing"));
     }
-    m.from()?;
-    m.to()?;
-    m.call_id()?;
-    let cseq = m.cseq()?;
+    cache.from = match borrowed(m, &HeaderName::From) {
+        Some(v) => Some(NameAddr::parse(v).map_err(|r| err(&HeaderName::From, r))?),
+        None => m.from().map(|_| None)?,
+    };
+    cache.to = match borrowed(m, &HeaderName::To) {
+        Some(v) => Some(NameAddr::parse(v).map_err(|r| err(&HeaderName::To, r))?),
+        None => m.to().map(|_| None)?,
+    };
+    cache.call_id = match borrowed(m, &HeaderName::CallId) {
+        Some(v) => Some(check_call_id(v).map_err(|r| err(&HeaderName::CallId, r))?),
+        None => m.call_id().map(|_| None)?,
+    };
+    let cseq = match borrowed(m, &HeaderName::CSeq) {
+        Some(v) => CSeq::parse(v).map_err(|r| err(&HeaderName::CSeq, r))?,
+        None => {
+            let c = m.cseq()?;
+            CSeq {
+                seq: c.seq,
+                method: c.method.into_owned(),
+            }
+        }
+    };
     if let Some(method) = m.method() {
         if cseq.method != *method {
             return Err(ParseError::header(
@@ -293,18 +335,39 @@ pub(crate) fn validate(m: &Message<'_>) -> Result<(), ParseError> {
             ));
         }
     }
+    cache.cseq = Some(cseq);
+    let contact_values = m.headers.iter().filter(|h| h.name == HeaderName::Contact);
+    cache.contacts = if contact_values
+        .clone()
+        .all(|h| matches!(h.value, Cow::Borrowed(_)))
+    {
+        let values = contact_values.filter_map(|h| match &h.value {
+            Cow::Borrowed(v) => Some(*v),
+            Cow::Owned(_) => None,
+        });
+        Some(parse_contacts(values.flat_map(split_commas))?)
+    } else {
+        m.contacts().map(|_| None)?
+    };
     m.max_forwards()?;
     m.expires()?;
     m.min_expires()?;
     m.content_type()?;
-    m.contacts()?;
     if routes {
         m.routes()?;
     }
     if record_routes {
         m.record_routes()?;
     }
-    Ok(())
+    Ok(cache)
+}
+
+/// The first `name` header's value when it borrows from the input buffer.
+fn borrowed<'a>(m: &Message<'a>, name: &HeaderName<'_>) -> Option<&'a str> {
+    match &m.headers.iter().find(|h| h.name == *name)?.value {
+        Cow::Borrowed(v) => Some(*v),
+        Cow::Owned(_) => None,
+    }
 }
 
 /// True when a response can be built: a request other than ACK with a readable top Via and the other
