@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::text::{find_top, is_token, split_commas, take_quoted, trim_lws, unquote, write_quoted};
+use crate::text::{is_token, is_token_byte, quoted_len, trim_lws, unquote, write_quoted};
 
 /// Credentials or a challenge: an auth scheme and its comma-separated `name=value` parameters.
 /// Values are read on demand with quotes removed; any parameter, known or not, is reachable by [`Auth::get`].
@@ -32,21 +32,8 @@ impl<'b> Auth<'b> {
         if !is_token(scheme) {
             return Err("bad auth scheme");
         }
-        find_top(params, b'\0', false)?;
-        for item in split_commas(params) {
-            let (name, value) = item.split_once('=').ok_or("auth parameter without value")?;
-            let (name, value) = (trim_lws(name), trim_lws(value));
-            if !is_token(name) {
-                return Err("bad auth parameter name");
-            }
-            if value.starts_with('"') {
-                if !trim_lws(take_quoted(value)?.1).is_empty() {
-                    return Err("text after quoted auth parameter");
-                }
-            } else if !is_token(value) && !value.bytes().all(|b| b > b' ' && b != b'"' && b != b',')
-            {
-                return Err("bad auth parameter value");
-            }
+        for p in AuthParams::new(params) {
+            p?;
         }
         Ok(Auth { scheme, params })
     }
@@ -58,9 +45,7 @@ impl<'b> Auth<'b> {
 
     /// All parameters as `(name, raw value)`; raw values keep their quotes.
     pub fn iter(&self) -> impl Iterator<Item = (&'b str, &'b str)> + 'b {
-        split_commas(self.params)
-            .filter_map(|i| i.split_once('='))
-            .map(|(n, v)| (trim_lws(n), trim_lws(v)))
+        AuthParams::new(self.params).map_while(Result::ok)
     }
 
     /// A parameter's value with quotes removed (names compare case-insensitively).
@@ -149,6 +134,82 @@ impl fmt::Display for Auth<'_> {
             write!(f, "{}{n}={v}", if i == 0 { " " } else { ", " })?;
         }
         Ok(())
+    }
+}
+
+/// Reads `name = value` pairs separated by commas (RFC 3261 §25.1 `auth-param`) in one pass; values are
+/// tokens or quoted strings, returned raw. Stops after the first error.
+struct AuthParams<'b> {
+    s: &'b str,
+    pos: usize,
+}
+
+impl<'b> AuthParams<'b> {
+    fn new(s: &'b str) -> Self {
+        AuthParams { s, pos: 0 }
+    }
+
+    fn pair(&mut self) -> Result<Option<(&'b str, &'b str)>, &'static str> {
+        let (s, b) = (self.s, self.s.as_bytes());
+        let lws = |mut i: usize| {
+            while matches!(b.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = self.pos;
+        while matches!(b.get(i), Some(b' ' | b'\t' | b',')) {
+            i += 1;
+        }
+        if i >= b.len() {
+            return Ok(None);
+        }
+        let name_start = i;
+        while b.get(i).is_some_and(|&c| is_token_byte(c)) {
+            i += 1;
+        }
+        let name = s
+            .get(name_start..i)
+            .filter(|n| !n.is_empty())
+            .ok_or("bad auth parameter name")?;
+        i = lws(i);
+        if b.get(i) != Some(&b'=') {
+            return Err("auth parameter without value");
+        }
+        i = lws(i + 1);
+        let value_start = i;
+        if b.get(i) == Some(&b'"') {
+            i += 1 + quoted_len(b.get(i + 1..).unwrap_or_default())?;
+        } else {
+            while b
+                .get(i)
+                .is_some_and(|&c| c > b' ' && c != b',' && c != b'"' && c != 0x7f)
+            {
+                i += 1;
+            }
+        }
+        let value = s
+            .get(value_start..i)
+            .filter(|v| !v.is_empty())
+            .ok_or("bad auth parameter value")?;
+        i = lws(i);
+        if i < b.len() && b.get(i) != Some(&b',') {
+            return Err("text after auth parameter value");
+        }
+        self.pos = i;
+        Ok(Some((name, value)))
+    }
+}
+
+impl<'b> Iterator for AuthParams<'b> {
+    type Item = Result<(&'b str, &'b str), &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.pair().transpose();
+        if matches!(r, Some(Err(_))) {
+            self.pos = self.s.len();
+        }
+        r
     }
 }
 

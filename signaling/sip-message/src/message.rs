@@ -246,6 +246,14 @@ impl<'a> Message<'a> {
         &self.body
     }
 
+    /// Headers from the first one named `name` on (empty when there is none), found through the index.
+    pub(crate) fn from_first<'s>(&'s self, name: &HeaderName<'_>) -> &'s [Header<'a>] {
+        self.index
+            .start(name)
+            .and_then(|i| self.headers.get(i..))
+            .unwrap_or_default()
+    }
+
     /// The value of the first header named `name`.
     pub fn header(&self, name: &HeaderName<'_>) -> Option<&str> {
         self.headers

@@ -283,7 +283,11 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     }
     let mut cache = Cache::default();
     let mut vias = 0;
-    for h in m.headers.iter().filter(|h| h.name == HeaderName::Via) {
+    for h in m
+        .from_first(&HeaderName::Via)
+        .iter()
+        .filter(|h| h.name == HeaderName::Via)
+    {
         match &h.value {
             Cow::Borrowed(value) => {
                 for v in split_commas(value) {
@@ -336,7 +340,10 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
         }
     }
     cache.cseq = Some(cseq);
-    let contact_values = m.headers.iter().filter(|h| h.name == HeaderName::Contact);
+    let contact_values = m
+        .from_first(&HeaderName::Contact)
+        .iter()
+        .filter(|h| h.name == HeaderName::Contact);
     cache.contacts = if contact_values
         .clone()
         .all(|h| matches!(h.value, Cow::Borrowed(_)))
@@ -364,7 +371,7 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
 
 /// The first `name` header's value when it borrows from the input buffer.
 fn borrowed<'a>(m: &Message<'a>, name: &HeaderName<'_>) -> Option<&'a str> {
-    match &m.headers.iter().find(|h| h.name == *name)?.value {
+    match &m.from_first(name).first()?.value {
         Cow::Borrowed(v) => Some(*v),
         Cow::Owned(_) => None,
     }

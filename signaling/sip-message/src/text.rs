@@ -133,7 +133,7 @@ pub(crate) fn find_top(s: &str, needle: u8, angles: bool) -> Result<Option<usize
 }
 
 /// Length of a quoted string's inside plus its closing quote; `rest` starts just after the opening quote.
-fn quoted_len(rest: &[u8]) -> Result<usize, &'static str> {
+pub(crate) fn quoted_len(rest: &[u8]) -> Result<usize, &'static str> {
     let mut k = 0;
     loop {
         let off = memchr::memchr2(b'"', b'\\', rest.get(k..).unwrap_or_default())
