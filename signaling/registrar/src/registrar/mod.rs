@@ -1,0 +1,259 @@
+//! REGISTER processing (RFC 3261 §10.3) with digest authentication: a sans-IO [`Registrar`] that takes an
+//! already-parsed [`RegisterRequest`] and `now` (seconds) and returns a [`RegisterResponse`] and events.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::digest::{
+    Algorithm, DigestCredentials, NonceCheck, NonceIssuer, constant_time_eq, expected_response,
+    format_challenge, ha1,
+};
+use crate::location::{Aor, Binding, LocationStore};
+
+/// Registrar settings, with the defaults documented on each field.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// Digest realm. Default `switchboard`.
+    pub realm: String,
+    /// Domains served; empty accepts any. Default empty.
+    pub domains: Vec<String>,
+    /// Shortest accepted non-zero expiry (423 below). Default 60.
+    pub min_expires: u32,
+    /// Longest granted expiry; longer requests are shortened. Default 7200.
+    pub max_expires: u32,
+    /// Expiry when the request gives none. Default 3600.
+    pub default_expires: u32,
+    /// Cap on contacts per AOR. Default 10.
+    pub max_contacts_per_aor: usize,
+    /// Cap on all bindings. Default 100 000.
+    pub max_bindings: usize,
+    /// Algorithms offered, in challenge order. Default SHA-256 then MD5 (RFC 8760 §2.4: preferred first).
+    pub algorithms: Vec<Algorithm>,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            realm: "switchboard".into(),
+            domains: Vec::new(),
+            min_expires: 60,
+            max_expires: 7200,
+            default_expires: 3600,
+            max_contacts_per_aor: 10,
+            max_bindings: 100_000,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        }
+    }
+}
+
+/// How a user proves who they are.
+#[derive(Debug, Clone)]
+pub enum Secret {
+    /// A plain password.
+    Password(String),
+    /// Pre-hashed HA1 values (lower-case hex) per algorithm.
+    Ha1 {
+        /// H(user:realm:password) with MD5.
+        md5: Option<String>,
+        /// The same with SHA-256.
+        sha256: Option<String>,
+    },
+}
+
+/// A configured account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Digest username and AOR user part.
+    pub username: String,
+    /// Domain the account belongs to; `None` matches any served domain.
+    pub domain: Option<String>,
+    /// Password or HA1.
+    pub secret: Secret,
+}
+
+/// The Contact header of a REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactsSpec {
+    /// No Contact: a query for the current bindings.
+    None,
+    /// `Contact: *`.
+    Wildcard,
+    /// Contacts to add, refresh or remove.
+    List(Vec<ContactInput>),
+}
+
+/// One Contact of a REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactInput {
+    /// The contact URI (without the angle brackets).
+    pub uri: String,
+    /// `expires` parameter.
+    pub expires: Option<u32>,
+    /// `q` in thousandths.
+    pub q: Option<u16>,
+    /// `+sip.instance`.
+    pub instance: Option<String>,
+    /// `reg-id`.
+    pub reg_id: Option<u32>,
+}
+
+/// What the registrar needs from a REGISTER.
+#[derive(Debug, Clone)]
+pub struct RegisterRequest {
+    /// AOR from the To header.
+    pub aor: Aor,
+    /// The Request-URI as written (checked against the digest `uri`).
+    pub request_uri: String,
+    /// Source address of the request (nonces are bound to it).
+    pub source: IpAddr,
+    /// `ip:port;transport` for the binding's `received` field.
+    pub received: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// CSeq number.
+    pub cseq: u32,
+    /// Contact header.
+    pub contacts: ContactsSpec,
+    /// Expires header.
+    pub expires: Option<u32>,
+    /// Digest credentials for our realm, if sent.
+    pub credentials: Option<DigestCredentials>,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+}
+
+/// A current binding as listed in a 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingView {
+    /// Contact URI.
+    pub uri: String,
+    /// Seconds left.
+    pub expires: u64,
+    /// `q` in thousandths.
+    pub q: Option<u16>,
+    /// `+sip.instance`.
+    pub instance: Option<String>,
+    /// `reg-id`.
+    pub reg_id: Option<u32>,
+}
+
+/// A change in the location service, for the event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationEvent {
+    /// A new binding.
+    Added {
+        /// AOR.
+        aor: Aor,
+        /// Contact URI.
+        contact: String,
+        /// Granted expiry (seconds).
+        expires: u32,
+    },
+    /// An existing binding renewed.
+    Refreshed {
+        /// AOR.
+        aor: Aor,
+        /// Contact URI.
+        contact: String,
+        /// Granted expiry (seconds).
+        expires: u32,
+    },
+    /// Removed by the client (expires=0 or `*`) or by an operator.
+    Removed {
+        /// AOR.
+        aor: Aor,
+        /// Contact URI.
+        contact: String,
+    },
+    /// Lapsed without refresh.
+    Expired {
+        /// AOR.
+        aor: Aor,
+        /// Contact URI.
+        contact: String,
+    },
+    /// Authentication failed (wrong password, unknown user, replay, bad nonce).
+    AuthFailed {
+        /// The username claimed.
+        username: String,
+        /// Source address.
+        source: IpAddr,
+    },
+}
+
+/// The registrar's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterResponse {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'static str,
+    /// Current bindings (200 only).
+    pub contacts: Vec<BindingView>,
+    /// `WWW-Authenticate` values (401 only).
+    pub www_authenticate: Vec<String>,
+    /// `Min-Expires` (423 only).
+    pub min_expires: Option<u32>,
+}
+
+impl RegisterResponse {
+    fn plain(status: u16, reason: &'static str) -> RegisterResponse {
+        RegisterResponse {
+            status,
+            reason,
+            contacts: Vec::new(),
+            www_authenticate: Vec::new(),
+            min_expires: None,
+        }
+    }
+}
+
+/// Tracks the highest nonce-count seen per nonce, so a replayed Authorization is refused (RFC 7616 §3.4.5).
+#[derive(Debug, Default)]
+struct NonceCounts {
+    seen: HashMap<String, (u32, u64)>,
+}
+
+impl NonceCounts {
+    const CAP: usize = 200_000;
+
+    /// Records `nc` for `nonce` if it is higher than any seen; false means replay (or the table is full).
+    fn accept(&mut self, nonce: &str, nc: u32, forget_at: u64, now: u64) -> bool {
+        if self.seen.len() >= Self::CAP {
+            self.seen.retain(|_, (_, at)| *at > now);
+            if self.seen.len() >= Self::CAP {
+                return false;
+            }
+        }
+        match self.seen.get_mut(nonce) {
+            Some((last, _)) if nc <= *last => false,
+            Some((last, _)) => {
+                *last = nc;
+                true
+            }
+            None => {
+                self.seen.insert(nonce.to_owned(), (nc, forget_at));
+                true
+            }
+        }
+    }
+
+    fn expire(&mut self, now: u64) {
+        self.seen.retain(|_, (_, at)| *at > now);
+    }
+}
+
+/// The registrar: users, nonce issuer, location store.
+pub struct Registrar<S: LocationStore> {
+    config: RegistrarConfig,
+    users: HashMap<String, Vec<User>>,
+    nonces: NonceIssuer,
+    counts: NonceCounts,
+    store: S,
+    opaque: String,
+}
+
+mod process;
+
+#[cfg(test)]
+mod tests;
