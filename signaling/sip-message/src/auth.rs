@@ -25,7 +25,7 @@ impl<'b> Auth<'b> {
     /// Parses one header value.
     pub fn parse(s: &'b str) -> Result<Self, &'static str> {
         let s = trim_lws(s);
-        let (scheme, params) = match s.find([' ', '\t']) {
+        let (scheme, params) = match s.bytes().position(|b| b == b' ' || b == b'\t') {
             Some(i) => (&s[..i], trim_lws(&s[i..])),
             None => (s, ""),
         };

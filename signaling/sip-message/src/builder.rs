@@ -16,7 +16,7 @@ use crate::uri::Uri;
 use crate::via::{Rport, Via};
 
 fn clean<'a>(v: Cow<'a, str>) -> Cow<'a, str> {
-    if v.contains(['\r', '\n']) {
+    if v.bytes().any(|b| b == b'\r' || b == b'\n') {
         Cow::Owned(v.replace(['\r', '\n'], " "))
     } else {
         v

@@ -4,6 +4,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`message`] | [`Message`], [`StartLine`], [`Header`]; typed accessors (`top_via`, `from`, `cseq`, ...) |
+//! | `typed` | typed accessors on [`Message`] (`vias`, `contacts`, `authorization`, `session_expires`, ...) |
 //! | `parse` | the parser and the RFC 3261 checks behind [`Message::parse`] |
 //! | `print` | the printer: [`Message::encode`], canonical form |
 //! | `builder` | responses (RFC 3261 §8.2.6), header edits, bodies, [`Message::stamp_received`], [`bad_request`], [`http_date`] |
@@ -12,7 +13,7 @@
 //! | [`name`] | [`HeaderName`]: known names, compact forms |
 //! | [`via`] | [`Via`] with branch, received, rport, maddr, ttl |
 //! | [`addr`] | [`NameAddr`] (From, To, Contact, Route, ...) and [`Contacts`] |
-//! | [`auth`] | [`Auth`] credentials/challenges (digest parameters) and [`AuthBuilder`] |
+//! | [`auth`] | [`Auth`] credentials/challenges, [`DigestParams`], [`AuthBuilder`] |
 //! | [`misc`] | CSeq, RAck, RSeq, Session-Expires, Min-SE, Replaces, Reason, Content-Type, token lists |
 //! | [`method`] | [`Method`] |
 //! | [`multipart`] | splitting `multipart/*` bodies |
@@ -26,8 +27,14 @@
 //! * A parsed message has a top Via, From, To, Call-ID and CSeq that parse, a CSeq method equal to the
 //!   request method, no duplicated single-value headers, numeric Content-Length/Expires/Max-Forwards, and
 //!   readable Contact/Route/Record-Route/Content-Type. Other headers are checked when read.
-//! * Typed accessors parse the stored text on each call and borrow from the message; lists allocate a `Vec`.
-//!   URI user parts, display names and quoted values are decoded on access (`user_decoded`, `display_name()`).
+//! * The parser reads the top Via, From, To, Call-ID, CSeq and Contact once into structs that borrow from
+//!   the input buffer; their accessors return those. Other typed accessors parse the stored text on each
+//!   call and borrow from the message; lists allocate a `Vec`. URI user parts, display names and quoted
+//!   values are decoded on access (`user_decoded`, `display_name()`). [`Auth::digest`] reads every digest
+//!   parameter in one pass.
+//! * Editing (`push_header`, `set_header`, `prepend_header`, `remove_header`, `set_body`,
+//!   `stamp_received`) keeps the message consistent; a `Content-Length` is computed by `set_body`, and
+//!   `response`/`response_with_tag` add `Content-Length: 0`. Values with CR or LF are neutralised.
 //! * Unknown headers, methods and URI schemes are kept verbatim, in order. Printing writes canonical header
 //!   names, unfolded values and CRLF line ends; parse → encode → parse gives an equal [`Message`].
 //! * Nothing a peer sends panics the parser; every size is bounded by [`ParseLimits`].
@@ -76,9 +83,11 @@ pub mod method;
 pub mod misc;
 pub mod multipart;
 pub mod name;
+mod params;
 mod parse;
 mod print;
 pub mod text;
+mod typed;
 pub mod uri;
 pub mod via;
 

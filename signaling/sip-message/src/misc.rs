@@ -30,7 +30,7 @@ fn parse_seq(s: &str) -> Option<u32> {
 
 fn two_words(s: &str) -> Option<(&str, &str)> {
     let s = trim_lws(s);
-    let i = s.find([' ', '\t'])?;
+    let i = s.bytes().position(|b| b == b' ' || b == b'\t')?;
     Some((&s[..i], trim_lws(&s[i..])))
 }
 

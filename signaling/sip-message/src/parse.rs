@@ -6,14 +6,13 @@ use std::borrow::Cow;
 use crate::addr::NameAddr;
 use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
-use crate::message::{
-    Cache, Header, Index, Message, StartLine, check_call_id, err, parse_contacts,
-};
+use crate::message::{Cache, Header, Index, Message, StartLine};
 use crate::method::Method;
 use crate::misc::{CSeq, parse_number};
 use crate::name::HeaderName;
 use crate::text::split_commas;
 use crate::text::{has_ctl, is_token, trim_lws};
+use crate::typed::{check_call_id, err, parse_contacts};
 use crate::uri::Uri;
 use crate::via::Via;
 
@@ -284,7 +283,7 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     let mut cache = Cache::default();
     let mut vias = 0;
     for h in m
-        .from_first(&HeaderName::Via)
+        .headers_from(&HeaderName::Via)
         .iter()
         .filter(|h| h.name == HeaderName::Via)
     {
@@ -341,7 +340,7 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     }
     cache.cseq = Some(cseq);
     let contact_values = m
-        .from_first(&HeaderName::Contact)
+        .headers_from(&HeaderName::Contact)
         .iter()
         .filter(|h| h.name == HeaderName::Contact);
     cache.contacts = if contact_values
@@ -371,7 +370,7 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
 
 /// The first `name` header's value when it borrows from the input buffer.
 fn borrowed<'a>(m: &Message<'a>, name: &HeaderName<'_>) -> Option<&'a str> {
-    match &m.from_first(name).first()?.value {
+    match &m.headers_from(name).first()?.value {
         Cow::Borrowed(v) => Some(*v),
         Cow::Owned(_) => None,
     }

@@ -222,7 +222,10 @@ impl<'b> Uri<'b> {
             }
             None => (None, None),
         };
-        let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
+        let end = hostpart
+            .bytes()
+            .position(|b| b == b';' || b == b'?')
+            .unwrap_or(hostpart.len());
         let (host, port) = Host::parse_with_port(&hostpart[..end])?;
         let after = &hostpart[end..];
         let (params, headers) = match find_byte(after, b'?') {

@@ -37,7 +37,10 @@ impl<'b> Via<'b> {
         let (protocol, rest) = split_byte(s, b'/').ok_or("missing protocol")?;
         let (version, rest) = split_byte(rest, b'/').ok_or("missing version")?;
         let rest = trim_lws(rest);
-        let split = rest.find([' ', '\t']).ok_or("missing sent-by")?;
+        let split = rest
+            .bytes()
+            .position(|b| b == b' ' || b == b'\t')
+            .ok_or("missing sent-by")?;
         let (transport, sent) = (&rest[..split], trim_lws(&rest[split..]));
         let (protocol, version) = (trim_lws(protocol), trim_lws(version));
         if !is_token(protocol) || !is_token(version) || !is_token(transport) {
