@@ -28,9 +28,15 @@ pub struct Health {
 }
 
 /// Serves HTTP until `shutdown` fires.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    core: Arc<Core>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let app = Router::new().route("/health", get(health)).with_state(core);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn health(State(core): State<Arc<Core>>) -> Json<Health> {

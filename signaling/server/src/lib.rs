@@ -56,7 +56,13 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     let http_addr = http.local_addr()?;
     let sip_addrs = core.transports().local_addrs();
     let http_task = tokio::spawn(http::serve(http, core.clone(), shutdown.clone()));
-    Ok(Running { core, sip_addrs, http_addr, shutdown, http_task })
+    Ok(Running {
+        core,
+        sip_addrs,
+        http_addr,
+        shutdown,
+        http_task,
+    })
 }
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
@@ -64,7 +70,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let running = start(config).await?;
     let sip: Vec<String> = running.sip_addrs.iter().map(|a| a.to_string()).collect();
     // One stable line on stdout for operators and scripts (tests read the bound ports from it).
-    println!("switchboard-signaling ready: sip {} (udp+tcp), http {}", sip.join(" "), running.http_addr);
+    println!(
+        "switchboard-signaling ready: sip {} (udp+tcp), http {}",
+        sip.join(" "),
+        running.http_addr
+    );
     tracing::info!(sip = ?running.sip_addrs, http = %running.http_addr, "switchboard-signaling started");
     wait_for_signal().await?;
     tracing::info!("shutting down");

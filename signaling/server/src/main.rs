@@ -31,7 +31,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cli.log_format == "json" {
         builder.json().init();
     } else {
@@ -41,7 +43,10 @@ fn main() -> ExitCode {
         Some(path) => FileConfig::load(path),
         None => Ok(FileConfig::default()),
     };
-    let overrides = Overrides { sip_listen: cli.sip_listen.clone(), http_listen: cli.http_listen.clone() };
+    let overrides = Overrides {
+        sip_listen: cli.sip_listen.clone(),
+        http_listen: cli.http_listen.clone(),
+    };
     let config = match file.and_then(|f| f.validate(&overrides)) {
         Ok(c) => c,
         Err(e) => {
@@ -53,7 +58,10 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");

@@ -24,7 +24,12 @@ pub fn call_id(data: &[u8]) -> Option<&[u8]> {
 }
 
 /// Picks a worker for a message: by Call-ID when present, else by `fallback` (the source address).
-pub fn pick(data: &[u8], fallback: impl std::hash::Hash, workers: usize, hasher: &impl BuildHasher) -> usize {
+pub fn pick(
+    data: &[u8],
+    fallback: impl std::hash::Hash,
+    workers: usize,
+    hasher: &impl BuildHasher,
+) -> usize {
     let mut h = hasher.build_hasher();
     match call_id(data) {
         Some(id) => h.write(id),

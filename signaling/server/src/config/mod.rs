@@ -78,7 +78,11 @@ pub struct TimersSection {
 
 impl Default for TimersSection {
     fn default() -> Self {
-        TimersSection { t1_ms: 500, t2_ms: 4000, t4_ms: 5000 }
+        TimersSection {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+        }
     }
 }
 
@@ -92,12 +96,14 @@ pub struct HttpSection {
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { listen: "127.0.0.1:8080".to_owned() }
+        HttpSection {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
     }
 }
 
 /// `[registrar]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrarSection {
     /// Digest realm offered in challenges.
@@ -116,6 +122,10 @@ pub struct RegistrarSection {
     pub max_contacts_per_aor: usize,
     /// Cap on bindings in the location service.
     pub max_bindings: usize,
+    /// Digest algorithms offered, one challenge each, in order of preference (`MD5`, `SHA-256`; RFC 8760).
+    /// Default `["MD5"]`: many deployed phones (baresip 1.0, for one) give up on the whole response when any
+    /// challenge names an algorithm they lack, so SHA-256 is opt-in.
+    pub algorithms: Vec<String>,
 }
 
 impl Default for RegistrarSection {
@@ -129,6 +139,7 @@ impl Default for RegistrarSection {
             nonce_lifetime_secs: 300,
             max_contacts_per_aor: 10,
             max_bindings: 100_000,
+            algorithms: vec!["MD5".to_owned()],
         }
     }
 }
@@ -243,14 +254,20 @@ impl FileConfig {
     /// Decodes a TOML document. The error names the line and key of the first structural problem.
     pub fn from_toml(text: &str) -> Result<FileConfig, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            ConfigError(vec![ConfigIssue { key: "(file)".to_owned(), message: e.to_string().trim().to_owned() }])
+            ConfigError(vec![ConfigIssue {
+                key: "(file)".to_owned(),
+                message: e.to_string().trim().to_owned(),
+            }])
         })
     }
 
     /// Reads and decodes a file.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![ConfigIssue { key: "(file)".to_owned(), message: format!("cannot read {}: {e}", path.display()) }])
+            ConfigError(vec![ConfigIssue {
+                key: "(file)".to_owned(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }])
         })?;
         Self::from_toml(&text)
     }
@@ -259,7 +276,11 @@ impl FileConfig {
     pub fn validate(mut self, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut issues = Vec::new();
         let mut issue = |key: String, message: String| issues.push(ConfigIssue { key, message });
-        let listen_key = if overrides.sip_listen.is_empty() { "sip.listen" } else { "--sip-listen" };
+        let listen_key = if overrides.sip_listen.is_empty() {
+            "sip.listen"
+        } else {
+            "--sip-listen"
+        };
         if !overrides.sip_listen.is_empty() {
             self.sip.listen = overrides.sip_listen.clone();
         }
@@ -267,40 +288,71 @@ impl FileConfig {
         for (i, a) in self.sip.listen.iter().enumerate() {
             match a.parse::<SocketAddr>() {
                 Ok(addr) => sip_listen.push(addr),
-                Err(_) => issue(format!("{listen_key}[{i}]"), format!("`{a}` is not an address like 127.0.0.1:5060 or [::1]:5060")),
+                Err(_) => issue(
+                    format!("{listen_key}[{i}]"),
+                    format!("`{a}` is not an address like 127.0.0.1:5060 or [::1]:5060"),
+                ),
             }
         }
         if self.sip.listen.is_empty() {
-            issue(listen_key.to_owned(), "at least one SIP listen address is required".to_owned());
+            issue(
+                listen_key.to_owned(),
+                "at least one SIP listen address is required".to_owned(),
+            );
         }
         if self.sip.max_message_size < 1024 || self.sip.max_message_size > 65_535 {
-            issue("sip.max_message_size".into(), "must be between 1024 and 65535 bytes".into());
+            issue(
+                "sip.max_message_size".into(),
+                "must be between 1024 and 65535 bytes".into(),
+            );
         }
         if self.sip.tcp_idle_timeout_secs == 0 {
-            issue("sip.tcp_idle_timeout_secs".into(), "must be at least 1".into());
+            issue(
+                "sip.tcp_idle_timeout_secs".into(),
+                "must be at least 1".into(),
+            );
         }
         if self.sip.tcp_partial_message_timeout_secs == 0 {
-            issue("sip.tcp_partial_message_timeout_secs".into(), "must be at least 1".into());
+            issue(
+                "sip.tcp_partial_message_timeout_secs".into(),
+                "must be at least 1".into(),
+            );
         }
         if self.sip.max_server_transactions == 0 {
-            issue("sip.max_server_transactions".into(), "must be at least 1".into());
+            issue(
+                "sip.max_server_transactions".into(),
+                "must be at least 1".into(),
+            );
         }
         let t = &self.sip.timers;
         if t.t1_ms == 0 {
             issue("sip.timers.t1_ms".into(), "must be at least 1".into());
         }
         if t.t2_ms < t.t1_ms {
-            issue("sip.timers.t2_ms".into(), format!("must not be below t1_ms ({})", t.t1_ms));
+            issue(
+                "sip.timers.t2_ms".into(),
+                format!("must not be below t1_ms ({})", t.t1_ms),
+            );
         }
         if t.t4_ms == 0 {
             issue("sip.timers.t4_ms".into(), "must be at least 1".into());
         }
-        let http_text = overrides.http_listen.clone().unwrap_or_else(|| self.http.listen.clone());
-        let http_key = if overrides.http_listen.is_some() { "--http-listen" } else { "http.listen" };
+        let http_text = overrides
+            .http_listen
+            .clone()
+            .unwrap_or_else(|| self.http.listen.clone());
+        let http_key = if overrides.http_listen.is_some() {
+            "--http-listen"
+        } else {
+            "http.listen"
+        };
         let http_listen = match http_text.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                issue(http_key.into(), format!("`{http_text}` is not an address like 127.0.0.1:8080"));
+                issue(
+                    http_key.into(),
+                    format!("`{http_text}` is not an address like 127.0.0.1:8080"),
+                );
                 None
             }
         };
@@ -312,26 +364,64 @@ impl FileConfig {
             issue("registrar.min_expires".into(), "must be at least 1".into());
         }
         if r.max_expires < r.min_expires {
-            issue("registrar.max_expires".into(), format!("must not be below min_expires ({})", r.min_expires));
+            issue(
+                "registrar.max_expires".into(),
+                format!("must not be below min_expires ({})", r.min_expires),
+            );
         }
         if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
-            issue("registrar.default_expires".into(), "must lie between min_expires and max_expires".into());
+            issue(
+                "registrar.default_expires".into(),
+                "must lie between min_expires and max_expires".into(),
+            );
         }
         if r.nonce_lifetime_secs == 0 {
-            issue("registrar.nonce_lifetime_secs".into(), "must be at least 1".into());
+            issue(
+                "registrar.nonce_lifetime_secs".into(),
+                "must be at least 1".into(),
+            );
         }
         if r.max_contacts_per_aor == 0 {
-            issue("registrar.max_contacts_per_aor".into(), "must be at least 1".into());
+            issue(
+                "registrar.max_contacts_per_aor".into(),
+                "must be at least 1".into(),
+            );
         }
         if r.max_bindings == 0 {
             issue("registrar.max_bindings".into(), "must be at least 1".into());
+        }
+        if r.algorithms.is_empty() {
+            issue(
+                "registrar.algorithms".into(),
+                "at least one of \"MD5\", \"SHA-256\" is required".into(),
+            );
+        }
+        for (i, a) in r.algorithms.iter().enumerate() {
+            if a != "MD5" && a != "SHA-256" {
+                issue(
+                    format!("registrar.algorithms[{i}]"),
+                    format!("`{a}` is not \"MD5\" or \"SHA-256\""),
+                );
+            } else if r.algorithms[..i].contains(a) {
+                issue(
+                    format!("registrar.algorithms[{i}]"),
+                    format!("`{a}` is listed twice"),
+                );
+            }
         }
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             let key = |field: &str| format!("users[{i}].{field}");
-            if u.username.is_empty() || u.username.chars().any(|c| c.is_whitespace() || c == '@' || c == ':') {
-                issue(key("username"), "must be non-empty without spaces, '@' or ':'".into());
+            if u.username.is_empty()
+                || u.username
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '@' || c == ':')
+            {
+                issue(
+                    key("username"),
+                    "must be non-empty without spaces, '@' or ':'".into(),
+                );
             }
             if !seen.insert((u.username.clone(), u.domain.clone())) {
                 issue(key("username"), format!("duplicate user `{}`", u.username));
@@ -346,13 +436,19 @@ impl FileConfig {
                     let mut ok = true;
                     if let Some(h) = md5 {
                         if h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            issue(key("ha1"), "must be 32 hex digits (MD5 of username:realm:password)".into());
+                            issue(
+                                key("ha1"),
+                                "must be 32 hex digits (MD5 of username:realm:password)".into(),
+                            );
                             ok = false;
                         }
                     }
                     if let Some(h) = sha {
                         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            issue(key("ha1_sha256"), "must be 64 hex digits (SHA-256 of username:realm:password)".into());
+                            issue(
+                                key("ha1_sha256"),
+                                "must be 64 hex digits (SHA-256 of username:realm:password)".into(),
+                            );
                             ok = false;
                         }
                     }
@@ -362,23 +458,35 @@ impl FileConfig {
                     })
                 }
                 (None, _, _) => {
-                    issue(key("password"), "one of password, ha1 or ha1_sha256 is required".into());
+                    issue(
+                        key("password"),
+                        "one of password, ha1 or ha1_sha256 is required".into(),
+                    );
                     None
                 }
                 (Some(_), _, _) => {
-                    issue(key("password"), "give either password or ha1/ha1_sha256, not both".into());
+                    issue(
+                        key("password"),
+                        "give either password or ha1/ha1_sha256, not both".into(),
+                    );
                     None
                 }
             };
             if let Some(secret) = secret {
-                users.push(UserConfig { username: u.username.clone(), domain: u.domain.clone(), secret });
+                users.push(UserConfig {
+                    username: u.username.clone(),
+                    domain: u.domain.clone(),
+                    secret,
+                });
             }
         }
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
         let workers = if self.sip.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             self.sip.workers
         };
@@ -386,7 +494,9 @@ impl FileConfig {
             sip_listen,
             max_message_size: self.sip.max_message_size,
             tcp_idle_timeout: Duration::from_secs(self.sip.tcp_idle_timeout_secs),
-            tcp_partial_message_timeout: Duration::from_secs(self.sip.tcp_partial_message_timeout_secs),
+            tcp_partial_message_timeout: Duration::from_secs(
+                self.sip.tcp_partial_message_timeout_secs,
+            ),
             workers,
             max_server_transactions: self.sip.max_server_transactions,
             timers: Timers {

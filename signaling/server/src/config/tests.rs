@@ -20,7 +20,10 @@ fn example_config_in_deploy_is_valid() {
 #[test]
 fn empty_file_gives_documented_defaults() {
     let cfg = validate("").expect("defaults are valid");
-    assert_eq!(cfg.sip_listen, vec!["127.0.0.1:5060".parse::<SocketAddr>().expect("addr")]);
+    assert_eq!(
+        cfg.sip_listen,
+        vec!["127.0.0.1:5060".parse::<SocketAddr>().expect("addr")]
+    );
     assert_eq!(cfg.max_message_size, 16 * 1024);
     assert_eq!(cfg.timers.t1, Duration::from_millis(500));
     assert_eq!(cfg.registrar.min_expires, 60);
@@ -63,7 +66,10 @@ fn every_semantic_error_is_reported_with_its_key_path() {
         "users[2].username",
         "users[2].password",
     ] {
-        assert!(k.iter().any(|x| x == expected), "missing {expected} in {k:?}");
+        assert!(
+            k.iter().any(|x| x == expected),
+            "missing {expected} in {k:?}"
+        );
     }
 }
 
@@ -77,12 +83,21 @@ fn unknown_key_is_refused_naming_the_key() {
 #[test]
 fn flags_override_the_file_and_their_errors_name_the_flag() {
     let file = FileConfig::from_toml("[sip]\nlisten = [\"127.0.0.1:5070\"]\n").expect("toml");
-    let o = Overrides { sip_listen: vec!["[::1]:5080".into(), "bad".into()], http_listen: None };
+    let o = Overrides {
+        sip_listen: vec!["[::1]:5080".into(), "bad".into()],
+        http_listen: None,
+    };
     let k = keys(file.validate(&o).expect_err("bad flag"));
     assert_eq!(k, ["--sip-listen[1]"]);
     let file = FileConfig::from_toml("").expect("toml");
-    let o = Overrides { sip_listen: vec!["[::1]:5080".into()], http_listen: Some("127.0.0.1:0".into()) };
+    let o = Overrides {
+        sip_listen: vec!["[::1]:5080".into()],
+        http_listen: Some("127.0.0.1:0".into()),
+    };
     let cfg = file.validate(&o).expect("valid");
-    assert_eq!(cfg.sip_listen, vec!["[::1]:5080".parse::<SocketAddr>().expect("addr")]);
+    assert_eq!(
+        cfg.sip_listen,
+        vec!["[::1]:5080".parse::<SocketAddr>().expect("addr")]
+    );
     assert_eq!(cfg.http_listen.port(), 0);
 }

@@ -13,13 +13,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Transport protocol of a message.
@@ -149,7 +148,10 @@ impl Transports {
             udp.insert(socket.local_addr()?, Arc::new(socket));
             listeners.push(listener);
         }
-        let tcp_local = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let tcp_local = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let inner = Arc::new(Inner {
             udp,
             tcp_local,
@@ -193,7 +195,10 @@ impl Transports {
         match target.transport {
             Transport::Udp => {
                 let socket = self.udp_socket_for(target)?;
-                socket.send_to(&data, target.dest).await.map_err(|e| SendError::Io(target.dest, e))?;
+                socket
+                    .send_to(&data, target.dest)
+                    .await
+                    .map_err(|e| SendError::Io(target.dest, e))?;
                 Ok(())
             }
             Transport::Tcp => tcp::send(self, target, data).await,

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -68,7 +68,13 @@ async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
     let _ = write.shutdown().await;
 }
 
-async fn read_loop(t: &Transports, mut read: OwnedReadHalf, peer: SocketAddr, local: SocketAddr, id: ConnId) {
+async fn read_loop(
+    t: &Transports,
+    mut read: OwnedReadHalf,
+    peer: SocketAddr,
+    local: SocketAddr,
+    id: ConnId,
+) {
     let cfg = &t.inner.config;
     let mut buf = BytesMut::with_capacity(4096);
     let mut last_activity = Instant::now();
@@ -76,7 +82,9 @@ async fn read_loop(t: &Transports, mut read: OwnedReadHalf, peer: SocketAddr, lo
     let mut partial_since: Option<Instant> = None;
     loop {
         let deadline = match partial_since {
-            Some(since) => (since + cfg.tcp_partial_message_timeout).min(last_activity + cfg.tcp_idle_timeout),
+            Some(since) => {
+                (since + cfg.tcp_partial_message_timeout).min(last_activity + cfg.tcp_idle_timeout)
+            }
             None => last_activity + cfg.tcp_idle_timeout,
         };
         let n = tokio::select! {
@@ -101,7 +109,13 @@ async fn read_loop(t: &Transports, mut read: OwnedReadHalf, peer: SocketAddr, lo
                 switchboard_sip::framing::Frame::Complete { skip, len } => {
                     buf.advance(skip);
                     let data = buf.split_to(len).freeze();
-                    t.inner.sink.deliver(Inbound { data, source: peer, local, transport: Transport::Tcp, conn: Some(id) });
+                    t.inner.sink.deliver(Inbound {
+                        data,
+                        source: peer,
+                        local,
+                        transport: Transport::Tcp,
+                        conn: Some(id),
+                    });
                 }
                 switchboard_sip::framing::Frame::Keepalive { len, ping } => {
                     buf.advance(len);
@@ -120,7 +134,11 @@ async fn read_loop(t: &Transports, mut read: OwnedReadHalf, peer: SocketAddr, lo
                 }
             }
         }
-        partial_since = if buf.is_empty() { None } else { partial_since.or(Some(last_activity)) };
+        partial_since = if buf.is_empty() {
+            None
+        } else {
+            partial_since.or(Some(last_activity))
+        };
     }
 }
 
@@ -138,7 +156,9 @@ pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result
         }
     }
     // RFC 3261 §18.2.2: if the connection is gone, open a new one to the same address.
-    let stream = TcpStream::connect(target.dest).await.map_err(|e| SendError::Io(target.dest, e))?;
+    let stream = TcpStream::connect(target.dest)
+        .await
+        .map_err(|e| SendError::Io(target.dest, e))?;
     let _ = stream.set_nodelay(true);
     let id = start_connection(t, stream, target.dest);
     let tx = t.inner.conns.get(&id).map(|h| h.tx.clone());
@@ -147,6 +167,9 @@ pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result
             .send(data)
             .await
             .map_err(|_| SendError::Io(target.dest, std::io::ErrorKind::BrokenPipe.into())),
-        None => Err(SendError::Io(target.dest, std::io::ErrorKind::BrokenPipe.into())),
+        None => Err(SendError::Io(
+            target.dest,
+            std::io::ErrorKind::BrokenPipe.into(),
+        )),
     }
 }

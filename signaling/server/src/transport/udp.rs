@@ -26,7 +26,9 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 pub(super) async fn read_loop(t: Transports, socket: Arc<UdpSocket>) {
-    let Ok(local) = socket.local_addr() else { return };
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
     // One byte more than the limit tells an oversized datagram from one exactly at the limit.
     let mut buf = vec![0u8; t.inner.config.max_message_size + 1];
     loop {

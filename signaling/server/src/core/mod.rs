@@ -1,0 +1,170 @@
+//! The SIP core: workers sharded by Call-ID, each owning a sans-IO transaction layer, plus the shared
+//! registrar.
+//!
+//! Run-loop contract (one per worker, see [`worker`]): take the next inbound message or the earliest timer,
+//! feed it to the transaction layer / request handler with `now`, then drain every transmit to the
+//! transports. A worker keeps one sleep reset to the earliest deadline, never a task per timer.
+
+mod handler;
+mod registrar_glue;
+pub mod routing;
+mod worker;
+
+use std::collections::hash_map::RandomState;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::transport::{Inbound, Sink, TransportConfig, Transports};
+
+/// Messages queued per worker before new ones are dropped (UDP senders retransmit; an overloaded server
+/// must shed load rather than grow without bound).
+const WORKER_QUEUE: usize = 8192;
+
+/// Counters shown on `/health` and used by leak checks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Transactions alive, summed over workers.
+    pub transactions: AtomicUsize,
+    /// Messages dropped because a worker queue was full.
+    pub dropped_overload: AtomicU64,
+    /// Messages answered with 400 or dropped as unparseable.
+    pub malformed: AtomicU64,
+}
+
+/// The running SIP core.
+pub struct Core {
+    transports: Transports,
+    registrar: Arc<Mutex<registrar_glue::Registrar>>,
+    counters: Arc<Counters>,
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+struct Dispatcher {
+    queues: Vec<mpsc::Sender<Inbound>>,
+    hasher: RandomState,
+    counters: Arc<Counters>,
+}
+
+impl Sink for Dispatcher {
+    fn deliver(&self, msg: Inbound) {
+        let i = crate::shard::pick(&msg.data, msg.source, self.queues.len(), &self.hasher);
+        if let Some(q) = self.queues.get(i) {
+            if q.try_send(msg).is_err() {
+                self.counters
+                    .dropped_overload
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Core {
+    /// Binds the transports and starts the workers.
+    pub async fn start(config: &Config, shutdown: CancellationToken) -> std::io::Result<Arc<Core>> {
+        let counters = Arc::new(Counters::default());
+        let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(config)));
+        let mut queues = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..config.workers.max(1) {
+            let (tx, rx) = mpsc::channel(WORKER_QUEUE);
+            queues.push(tx);
+            receivers.push(rx);
+        }
+        let dispatcher = Arc::new(Dispatcher {
+            queues,
+            hasher: RandomState::new(),
+            counters: counters.clone(),
+        });
+        let transports = Transports::bind(
+            TransportConfig {
+                listen: config.sip_listen.clone(),
+                max_message_size: config.max_message_size,
+                tcp_idle_timeout: config.tcp_idle_timeout,
+                tcp_partial_message_timeout: config.tcp_partial_message_timeout,
+            },
+            dispatcher,
+            shutdown.clone(),
+        )
+        .await?;
+        let mut workers = Vec::new();
+        workers.push(tokio::spawn(expiry_tick(
+            registrar.clone(),
+            shutdown.clone(),
+        )));
+        for rx in receivers {
+            let w = worker::Worker::new(
+                config,
+                transports.clone(),
+                registrar.clone(),
+                counters.clone(),
+            );
+            workers.push(tokio::spawn(w.run(rx, shutdown.clone())));
+        }
+        Ok(Arc::new(Core {
+            transports,
+            registrar,
+            counters,
+            workers: Mutex::new(workers),
+        }))
+    }
+
+    /// The transports.
+    pub fn transports(&self) -> &Transports {
+        &self.transports
+    }
+
+    /// Live transactions over all workers.
+    pub fn transaction_count(&self) -> usize {
+        self.counters.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Bindings in the location service.
+    pub fn registration_count(&self) -> usize {
+        self.registrar
+            .lock()
+            .map(|r| r.binding_count())
+            .unwrap_or(0)
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Waits for the workers to finish after the shutdown token fired.
+    pub async fn shutdown(&self) {
+        let workers = self
+            .workers
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        for w in workers {
+            // Workers end when the shutdown token fires; a stuck one must not hold the process.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+        }
+    }
+}
+
+/// Once a second, lapsed registrations are removed (and reported).
+async fn expiry_tick(
+    registrar: Arc<Mutex<registrar_glue::Registrar>>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Ok(mut r) = registrar.lock() {
+                    r.expire(std::time::SystemTime::now());
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Maps REGISTER messages to the sans-IO registrar (`switchboard-registrar`) and its answers back to SIP.
+
+use std::time::{Instant, SystemTime};
+
+use switchboard_registrar::{
+    Algorithm, Aor, ContactInput, ContactsSpec, DigestCredentials, MemoryLocationStore,
+    RegisterRequest, RegistrarConfig, RegistrationEvent, Secret, User,
+};
+use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
+
+use super::handler::{Origin, random_tag, unix_now};
+use crate::config::{Config, UserSecret};
+
+/// The registrar the workers share (behind a mutex: REGISTERs of one AOR may come on several Call-IDs).
+pub(crate) struct Registrar {
+    inner: switchboard_registrar::Registrar<MemoryLocationStore>,
+    realm: String,
+}
+
+impl Registrar {
+    pub(crate) fn new(config: &Config) -> Registrar {
+        let r = &config.registrar;
+        let users = config
+            .users
+            .iter()
+            .map(|u| User {
+                username: u.username.clone(),
+                domain: u.domain.clone(),
+                secret: match &u.secret {
+                    UserSecret::Password(p) => Secret::Password(p.clone()),
+                    UserSecret::Ha1 { md5, sha256 } => Secret::Ha1 {
+                        md5: md5.clone(),
+                        sha256: sha256.clone(),
+                    },
+                },
+            })
+            .collect();
+        let rc = RegistrarConfig {
+            realm: r.realm.clone(),
+            domains: r.domains.clone(),
+            min_expires: r.min_expires,
+            max_expires: r.max_expires,
+            default_expires: r.default_expires,
+            max_contacts_per_aor: r.max_contacts_per_aor,
+            max_bindings: r.max_bindings,
+            // Validated in config: only known names get here.
+            algorithms: r
+                .algorithms
+                .iter()
+                .filter_map(|a| Algorithm::parse(a))
+                .collect(),
+        };
+        let inner = switchboard_registrar::Registrar::new(
+            rc,
+            users,
+            secret(),
+            r.nonce_lifetime_secs,
+            MemoryLocationStore::new(),
+        );
+        Registrar {
+            inner,
+            realm: r.realm.clone(),
+        }
+    }
+
+    pub(crate) fn binding_count(&self) -> usize {
+        self.inner.binding_count()
+    }
+
+    /// Drops lapsed bindings; called once a second.
+    pub(crate) fn expire(&mut self, wall: SystemTime) {
+        for e in self.inner.expire(unix_now(wall)) {
+            log_event(&e);
+        }
+    }
+
+    /// Answers one REGISTER.
+    pub(crate) fn handle(
+        &mut self,
+        req: &Message<'_>,
+        origin: Origin,
+        _now: Instant,
+        wall: SystemTime,
+    ) -> Message<'static> {
+        let input = match self.request(req, origin) {
+            Ok(i) => i,
+            Err(reason) => return req.response(400, reason).into_owned(),
+        };
+        let now = unix_now(wall);
+        let (answer, events) = self.inner.handle(&input, now);
+        for e in &events {
+            log_event(e);
+        }
+        let mut resp = req
+            .response_with_tag(answer.status, answer.reason, &random_tag())
+            .into_owned();
+        for c in &answer.contacts {
+            let mut v = format!("<{}>;expires={}", c.uri, c.expires);
+            if let Some(q) = c.q {
+                v.push_str(&format!(";q={}.{:03}", q / 1000, q % 1000));
+            }
+            if let Some(i) = &c.instance {
+                v.push_str(&format!(";+sip.instance=\"{}\"", i.replace('"', "")));
+            }
+            if let Some(r) = c.reg_id {
+                v.push_str(&format!(";reg-id={r}"));
+            }
+            resp.push_header(HeaderName::Contact, v);
+        }
+        for w in answer.www_authenticate {
+            resp.push_header(HeaderName::WwwAuthenticate, w);
+        }
+        if let Some(m) = answer.min_expires {
+            resp.push_header(HeaderName::MinExpires, m.to_string());
+        }
+        if answer.status == 200 {
+            resp.push_header(HeaderName::Date, switchboard_sip::http_date(now));
+        }
+        resp
+    }
+
+    fn request(&self, req: &Message<'_>, origin: Origin) -> Result<RegisterRequest, String> {
+        let to = req.to().map_err(|e| e.to_string())?;
+        let user = to
+            .uri
+            .user_decoded()
+            .ok_or("To: address-of-record has no user part")?;
+        let domain = to
+            .uri
+            .host
+            .as_ref()
+            .map(|h| h.to_string())
+            .ok_or("To: address-of-record has no host")?;
+        let request_uri = match req.start_line() {
+            StartLine::Request { uri, .. } => uri.to_string(),
+            StartLine::Response { .. } => return Err("not a request".into()),
+        };
+        let contacts = match req.contacts().map_err(|e| e.to_string())? {
+            Contacts::None => ContactsSpec::None,
+            Contacts::Wildcard => ContactsSpec::Wildcard,
+            Contacts::List(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for c in list {
+                    let expires = c
+                        .expires()
+                        .transpose()
+                        .map_err(|r| format!("Contact: expires {r}"))?;
+                    let q = c.q().transpose().map_err(|r| format!("Contact: q {r}"))?;
+                    out.push(ContactInput {
+                        uri: c.uri.to_string(),
+                        expires,
+                        q,
+                        instance: c.instance().map(|i| i.into_owned()),
+                        reg_id: c.reg_id(),
+                    });
+                }
+                ContactsSpec::List(out)
+            }
+        };
+        let credentials = req
+            .authorization()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|a| a.is_digest())
+            .find(|a| a.realm().as_deref() == Some(self.realm.as_str()))
+            .map(|a| {
+                let s = |v: Option<std::borrow::Cow<'_, str>>| v.map(|c| c.into_owned());
+                DigestCredentials {
+                    username: s(a.username()).unwrap_or_default(),
+                    realm: s(a.realm()).unwrap_or_default(),
+                    nonce: s(a.nonce()).unwrap_or_default(),
+                    uri: s(a.uri()).unwrap_or_default(),
+                    response: s(a.response()).unwrap_or_default(),
+                    algorithm: s(a.algorithm()),
+                    cnonce: s(a.cnonce()),
+                    qop: s(a.qop()),
+                    nc: s(a.nc()),
+                    opaque: s(a.opaque()),
+                }
+            });
+        Ok(RegisterRequest {
+            aor: Aor::new(&user, &domain),
+            request_uri,
+            source: origin.source.ip(),
+            received: format!(
+                "{};transport={}",
+                origin.source,
+                origin.transport.as_via().to_ascii_lowercase()
+            ),
+            call_id: req.call_id().map_err(|e| e.to_string())?.to_owned(),
+            cseq: req.cseq().map_err(|e| e.to_string())?.seq,
+            contacts,
+            expires: req.expires().map_err(|e| e.to_string())?,
+            credentials,
+            user_agent: req.user_agent().map(str::to_owned),
+        })
+    }
+}
+
+fn log_event(e: &RegistrationEvent) {
+    match e {
+        RegistrationEvent::Added {
+            aor,
+            contact,
+            expires,
+        } => tracing::info!(%aor, contact, expires, "registration added"),
+        RegistrationEvent::Refreshed {
+            aor,
+            contact,
+            expires,
+        } => {
+            tracing::debug!(%aor, contact, expires, "registration refreshed")
+        }
+        RegistrationEvent::Removed { aor, contact } => {
+            tracing::info!(%aor, contact, "registration removed")
+        }
+        RegistrationEvent::Expired { aor, contact } => {
+            tracing::info!(%aor, contact, "registration expired")
+        }
+        RegistrationEvent::AuthFailed { username, source } => {
+            tracing::warn!(username, %source, "authentication failed")
+        }
+    }
+}
+
+/// 32 bytes from the operating system's random source for the nonce key.
+fn secret() -> [u8; 32] {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .is_ok();
+    if !ok {
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&super::handler::rand_u64().to_le_bytes());
+        }
+    }
+    key
+}

@@ -1,0 +1,349 @@
+//! Test vocabulary for black-box tests: start the real `switchboard-signaling` binary on loopback with
+//! ephemeral ports, run sipp scenarios from `tests/sipp/` against it, and talk raw SIP over UDP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A running `switchboard-signaling` child process, killed (by its own PID) on drop.
+pub struct Server {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    _dir: TempDir,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// The example users plus the given extra TOML, listening on 127.0.0.1 with ephemeral ports.
+pub fn config_with(extra: &str) -> String {
+    format!(
+        r#"
+[sip]
+listen = ["127.0.0.1:0"]
+[http]
+listen = "127.0.0.1:0"
+[registrar]
+realm = "switchboard"
+{extra}
+[[users]]
+username = "1001"
+password = "1001pass"
+[[users]]
+username = "1002"
+password = "1002pass"
+"#
+    )
+}
+
+impl Server {
+    /// Starts the binary with the given config text and waits for its ready line.
+    pub fn start(config: &str) -> Server {
+        Self::start_with_args(config, &[])
+    }
+
+    pub fn start_with_args(config: &str, args: &[&str]) -> Server {
+        let dir = TempDir::new("sb-signaling");
+        let path = dir.path.join("switchboard.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard-signaling"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchboard-signaling");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr_pipe = child.stderr.take().expect("stderr");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "server did not become ready; stderr:\n{}",
+                    stderr.lock().map(|s| s.clone()).unwrap_or_default()
+                )
+            });
+        // "switchboard-signaling ready: sip 127.0.0.1:P (udp+tcp), http 127.0.0.1:Q"
+        let sip = line
+            .split("sip ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("sip addr in ready line");
+        let http = line
+            .split("http ")
+            .nth(1)
+            .map(str::trim)
+            .expect("http addr in ready line");
+        Server {
+            child,
+            sip: sip.parse().expect("sip addr"),
+            http: http.parse().expect("http addr"),
+            _dir: dir,
+            stderr,
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// GET a path on the HTTP listener; returns (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Minimal HTTP/1.1 GET over loopback.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+/// Outcome of one sipp run.
+pub struct SippRun {
+    pub success: bool,
+    pub output: String,
+}
+
+/// Runs a sipp scenario from `tests/sipp/` as UAC against `target`, `calls` times, bounded in time.
+pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> SippRun {
+    let dir = TempDir::new("sb-sipp");
+    let scen = repo_root().join("tests/sipp").join(scenario);
+    let t = match transport {
+        "tcp" => "t1",
+        _ => "u1",
+    };
+    let out = Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&scen)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-t",
+            t,
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ])
+        .args([
+            "-max_recv_loops",
+            "1000",
+            "-nostdin",
+            "-trace_err",
+            "-trace_msg",
+        ])
+        .args(extra)
+        .current_dir(&dir.path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp (apt-get install sip-tester)");
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    for entry in std::fs::read_dir(&dir.path).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_errors.log") || name.ends_with("_messages.log") {
+            output.push_str(&format!("\n--- {name} ---\n"));
+            output.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    SippRun {
+        success: out.status.success(),
+        output,
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A raw SIP-over-UDP test peer.
+pub struct UdpPeer {
+    pub socket: UdpSocket,
+    pub server: SocketAddr,
+}
+
+impl UdpPeer {
+    pub fn new(server: SocketAddr) -> UdpPeer {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        UdpPeer { socket, server }
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.socket.local_addr().expect("local addr")
+    }
+
+    pub fn send(&self, msg: &str) {
+        self.socket
+            .send_to(
+                msg.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes(),
+                self.server,
+            )
+            .expect("send");
+    }
+
+    /// Receives the next message (5 s limit).
+    pub fn recv(&self) -> String {
+        let mut buf = [0u8; 65535];
+        let (n, _) = self
+            .socket
+            .recv_from(&mut buf)
+            .expect("no answer from server within 5 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+/// Value of the first header `name` (case-insensitive) in a message.
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .skip(1)
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+}
+
+/// Status code of a response.
+pub fn status(msg: &str) -> u16 {
+    msg.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `k=v` or `k="v"` parameter of a digest challenge.
+pub fn digest_param(challenge: &str, key: &str) -> Option<String> {
+    let pos = challenge.find(&format!("{key}="))?;
+    let rest = &challenge[pos + key.len() + 1..];
+    if let Some(r) = rest.strip_prefix('"') {
+        r.split('"').next().map(str::to_owned)
+    } else {
+        rest.split([',', ' ']).next().map(str::to_owned)
+    }
+}
+
+/// MD5 digest response with qop=auth (RFC 2617 §3.2.2.1).
+pub fn md5_response(
+    user: &str,
+    realm: &str,
+    pass: &str,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+) -> String {
+    use md5::{Digest, Md5};
+    let h = |s: String| hex::encode(Md5::digest(s.as_bytes()));
+    let ha1 = h(format!("{user}:{realm}:{pass}"));
+    let ha2 = h(format!("{method}:{uri}"));
+    h(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+}
