@@ -239,7 +239,14 @@ fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseErr
                 },
             );
         }
-        Uri::parse(uri).map_err(|r| ParseError::header("Request-URI", r))?;
+        let parsed = Uri::parse(uri).map_err(|r| ParseError::header("Request-URI", r))?;
+        // RFC 3261 §19.1.1 (table 1): URI headers are not allowed in a Request-URI.
+        if parsed.headers.is_some() {
+            return Err(ParseError::header(
+                "Request-URI",
+                "must not carry URI headers",
+            ));
+        }
     }
     Ok(StartLine::Request {
         method,

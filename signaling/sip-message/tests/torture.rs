@@ -374,6 +374,28 @@ fn check_valid(name: &str, m: &Message<'_>) {
                 Some(Host::Ipv4("192.0.2.1".parse().expect("v4")))
             );
         }
+        // RFC 4475 §3.1.1.10: varied and unknown transport tokens.
+        "transports.sip" => {
+            let t: Vec<_> = m
+                .vias()
+                .expect("vias")
+                .iter()
+                .map(|v| v.transport)
+                .collect();
+            assert_eq!(t, ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]);
+        }
+        // RFC 4475 §3.1.1.6: no LWS between display name and <.
+        "no_lws_display_name.sip" => {
+            assert_eq!(
+                m.to().expect("to").display_name().as_deref(),
+                Some("callee")
+            );
+            assert_eq!(
+                m.from().expect("from").display_name().as_deref(),
+                Some("caller")
+            );
+            assert_eq!(m.from().expect("from").tag(), Some("323"));
+        }
         other => panic!("no expectation for valid/{other}"),
     }
 }
@@ -407,6 +429,12 @@ const INVALID: &[(&str, Option<&str>, u16, bool)] = &[
         400,
         true,
     ),
+    (
+        "max_forwards_too_large.sip",
+        Some("Max-Forwards"),
+        400,
+        true,
+    ),
     ("missing_call_id.sip", Some("Call-ID"), 400, false),
     ("missing_cseq.sip", Some("CSeq"), 400, false),
     ("missing_from.sip", Some("From"), 400, false),
@@ -414,8 +442,12 @@ const INVALID: &[(&str, Option<&str>, u16, bool)] = &[
     ("missing_via.sip", Some("Via"), 400, false),
     ("no_empty_line.sip", None, 400, false),
     ("not_utf8.sip", None, 400, false),
+    ("overlarge_status_code.sip", None, 400, false),
+    ("request_line_double_space.sip", None, 400, true),
+    ("request_line_trailing_space.sip", None, 400, true),
     ("response_missing_via.sip", Some("Via"), 400, false),
     ("ruri_angle_brackets.sip", Some("Request-URI"), 400, true),
+    ("ruri_escaped_headers.sip", Some("Request-URI"), 400, true),
     ("ruri_unbracketed_ipv6.sip", Some("Request-URI"), 400, true),
     ("ruri_whitespace.sip", None, 400, true),
     ("to_two_uris.sip", Some("To"), 400, true),
