@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use super::*;
 
 fn rfc7616_credentials(alg: &str) -> DigestCredentials {
@@ -51,13 +53,20 @@ fn parses_quoted_and_token_params_with_escapes() {
         r#"Digest username="bob", realm="a \"quoted\" realm",nonce="n1", uri="sip:x", response="r", algorithm=SHA-256, qop=auth, nc=00000002, cnonce="c""#,
     )
     .expect("parses");
+    assert_eq!(c.uri, "sip:x");
     assert_eq!(c.username, "bob");
     assert_eq!(c.realm, "a \"quoted\" realm");
     assert_eq!(c.algorithm.as_deref(), Some("SHA-256"));
     assert_eq!(c.nc.as_deref(), Some("00000002"));
     assert_eq!(c.qop.as_deref(), Some("auth"));
-    assert!(parse_digest_params("Basic dXNlcjpwYXNz").is_none());
-    assert!(parse_digest_params(r#"Digest username="unterminated"#).is_none());
+    assert_eq!(
+        parse_digest_params("Basic dXNlcjpwYXNz"),
+        Err(DigestParseError::NotDigest)
+    );
+    assert_eq!(
+        parse_digest_params(r#"Digest username="unterminated"#),
+        Err(DigestParseError::Unterminated("username".into()))
+    );
 }
 
 #[test]

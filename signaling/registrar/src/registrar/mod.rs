@@ -1,14 +1,11 @@
 //! REGISTER processing (RFC 3261 §10.3) with digest authentication: a sans-IO [`Registrar`] that takes an
 //! already-parsed [`RegisterRequest`] and `now` (seconds) and returns a [`RegisterResponse`] and events.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::digest::{
-    Algorithm, DigestCredentials, NonceCheck, NonceIssuer, constant_time_eq, expected_response,
-    format_challenge, ha1,
-};
-use crate::location::{Aor, Binding, LocationStore};
+use crate::auth::Authenticator;
+use crate::digest::{Algorithm, DigestCredentials};
+use crate::location::{Aor, LocationStore};
 
 /// Registrar settings, with the defaults documented on each field.
 #[derive(Debug, Clone)]
@@ -28,7 +25,11 @@ pub struct RegistrarConfig {
     /// Cap on all bindings. Default 100 000.
     pub max_bindings: usize,
     /// Algorithms offered, in challenge order. Default SHA-256 then MD5 (RFC 8760 §2.4: preferred first).
+    /// `MD5-sess` / `SHA-256-sess` are accepted only when listed here.
     pub algorithms: Vec<Algorithm>,
+    /// Accept responses without `qop` (RFC 2069 legacy clients); each nonce then serves once. Default
+    /// false: such a response is refused like a wrong password.
+    pub allow_rfc2069: bool,
 }
 
 impl Default for RegistrarConfig {
@@ -42,6 +43,7 @@ impl Default for RegistrarConfig {
             max_contacts_per_aor: 10,
             max_bindings: 100_000,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            allow_rfc2069: false,
         }
     }
 }
@@ -208,49 +210,21 @@ impl RegisterResponse {
     }
 }
 
-/// Tracks the highest nonce-count seen per nonce, so a replayed Authorization is refused (RFC 7616 §3.4.5).
-#[derive(Debug, Default)]
-struct NonceCounts {
-    seen: HashMap<String, (u32, u64)>,
-}
-
-impl NonceCounts {
-    const CAP: usize = 200_000;
-
-    /// Records `nc` for `nonce` if it is higher than any seen; false means replay (or the table is full).
-    fn accept(&mut self, nonce: &str, nc: u32, forget_at: u64, now: u64) -> bool {
-        if self.seen.len() >= Self::CAP {
-            self.seen.retain(|_, (_, at)| *at > now);
-            if self.seen.len() >= Self::CAP {
-                return false;
-            }
-        }
-        match self.seen.get_mut(nonce) {
-            Some((last, _)) if nc <= *last => false,
-            Some((last, _)) => {
-                *last = nc;
-                true
-            }
-            None => {
-                self.seen.insert(nonce.to_owned(), (nc, forget_at));
-                true
-            }
-        }
-    }
-
-    fn expire(&mut self, now: u64) {
-        self.seen.retain(|_, (_, at)| *at > now);
-    }
-}
-
-/// The registrar: users, nonce issuer, location store.
+/// The registrar: authentication and the location store.
 pub struct Registrar<S: LocationStore> {
     config: RegistrarConfig,
-    users: HashMap<String, Vec<User>>,
-    nonces: NonceIssuer,
-    counts: NonceCounts,
+    auth: Authenticator,
     store: S,
-    opaque: String,
+}
+
+impl<S: LocationStore + std::fmt::Debug> std::fmt::Debug for Registrar<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("config", &self.config)
+            .field("auth", &self.auth)
+            .field("store", &self.store)
+            .finish()
+    }
 }
 
 mod process;

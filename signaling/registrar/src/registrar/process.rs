@@ -1,17 +1,11 @@
 //! The §10.3 steps: domain, authentication, contact processing, Call-ID/CSeq ordering, caps.
 
 use super::*;
+use crate::auth::{AuthDecision, AuthRequest};
+use crate::location::Binding;
 
-/// Why authentication did not succeed.
-enum AuthOutcome {
-    Ok(String),
-    /// Send a fresh challenge; `stale` when only the nonce's age was wrong; `failed` when credentials were
-    /// presented and are wrong (an auth-failure event).
-    Challenge {
-        stale: bool,
-        failed: bool,
-    },
-}
+/// RFC 3261 §10.3 step 7: 423 only for requested intervals below one hour.
+const ONE_HOUR: u32 = 3600;
 
 impl<S: LocationStore> Registrar<S> {
     /// A registrar. `secret` keys the nonces (from the caller's random source); `nonce_lifetime` in seconds.
@@ -22,25 +16,23 @@ impl<S: LocationStore> Registrar<S> {
         nonce_lifetime: u64,
         store: S,
     ) -> Self {
-        let mut by_name: HashMap<String, Vec<User>> = HashMap::new();
-        for u in users {
-            by_name.entry(u.username.clone()).or_default().push(u);
-        }
-        let nonces = NonceIssuer::new(secret, nonce_lifetime);
-        let opaque = nonces.opaque(&config.realm);
+        let auth = Authenticator::new(&config, users, secret, nonce_lifetime);
         Registrar {
             config,
-            users: by_name,
-            nonces,
-            counts: NonceCounts::default(),
+            auth,
             store,
-            opaque,
         }
     }
 
     /// The location store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The authenticator, to check requests other than REGISTER (INVITE from users) with the same users
+    /// and nonces.
+    pub fn authenticator_mut(&mut self) -> &mut Authenticator {
+        &mut self.auth
     }
 
     /// Bindings in the location service.
@@ -58,9 +50,15 @@ impl<S: LocationStore> Registrar<S> {
             .collect()
     }
 
-    /// Drops lapsed bindings and nonce counters; call about once a second.
+    /// When the next binding lapses (seconds), if the store knows: call [`Registrar::expire`] then.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.store.next_expiry()
+    }
+
+    /// Drops lapsed bindings and stale nonce counters; call about once a second (or at
+    /// [`Registrar::next_expiry`]).
     pub fn expire(&mut self, now: u64) -> Vec<RegistrationEvent> {
-        self.counts.expire(now);
+        self.auth.expire(now);
         self.store
             .expire(now)
             .into_iter()
@@ -71,14 +69,15 @@ impl<S: LocationStore> Registrar<S> {
             .collect()
     }
 
-    /// Processes one REGISTER at `now` (seconds).
+    /// Processes one REGISTER at `now` (seconds). See [`RegisterResponse`] for the answers.
     pub fn handle(
         &mut self,
         req: &RegisterRequest,
         now: u64,
     ) -> (RegisterResponse, Vec<RegistrationEvent>) {
         let mut events = Vec::new();
-        // Step 1: is this registrar responsible for the domain?
+        // Step 1: is this registrar responsible for the domain? (Before authentication: domains are
+        // public, and a foreign domain gets no challenge to grind on.)
         if !self.config.domains.is_empty()
             && !self
                 .config
@@ -92,221 +91,181 @@ impl<S: LocationStore> Registrar<S> {
             );
         }
         // Steps 3-4: authenticate, then the authenticated user must own the AOR.
-        match self.authenticate(req, now) {
-            AuthOutcome::Ok(user) if user != req.aor.user => {
+        let decision = self.auth.verify(
+            &AuthRequest {
+                method: "REGISTER",
+                request_uri: &req.request_uri,
+                source: req.source,
+                domain: &req.aor.domain,
+                user: &req.aor.user,
+                credentials: req.credentials.as_ref(),
+            },
+            now,
+        );
+        match decision {
+            AuthDecision::Authenticated { username } if username != req.aor.user => {
                 return (
                     RegisterResponse::plain(403, "Username Does Not Match AOR"),
                     events,
                 );
             }
-            AuthOutcome::Ok(_) => {}
-            AuthOutcome::Challenge { stale, failed } => {
+            AuthDecision::Authenticated { .. } => {}
+            AuthDecision::Challenge {
+                www_authenticate,
+                failed,
+                ..
+            } => {
                 if failed {
-                    let username = req
-                        .credentials
-                        .as_ref()
-                        .map(|c| c.username.clone())
-                        .unwrap_or_default();
                     events.push(RegistrationEvent::AuthFailed {
-                        username,
+                        username: req
+                            .credentials
+                            .as_ref()
+                            .map(|c| c.username.clone())
+                            .unwrap_or_default(),
                         source: req.source,
                     });
                 }
-                return (self.challenge(req.source, now, stale), events);
+                let resp = RegisterResponse {
+                    www_authenticate,
+                    ..RegisterResponse::plain(401, "Unauthorized")
+                };
+                return (resp, events);
             }
         }
-        let resp = self.update_bindings(req, now, &mut events);
+        let resp = match &req.contacts {
+            ContactsSpec::None => None,
+            ContactsSpec::Wildcard => self.remove_all(req, now, &mut events),
+            ContactsSpec::List(list) => self.apply_contacts(req, list, now, &mut events),
+        };
+        // Step 8: 200 with every current binding.
+        let resp = resp.unwrap_or_else(|| RegisterResponse {
+            contacts: self.bindings(&req.aor, now),
+            ..RegisterResponse::plain(200, "OK")
+        });
         (resp, events)
     }
 
-    fn challenge(&self, source: IpAddr, now: u64, stale: bool) -> RegisterResponse {
-        let nonce = self.nonces.issue(now, source, &self.config.realm);
-        let www_authenticate = self
-            .config
-            .algorithms
-            .iter()
-            .map(|&a| format_challenge(&self.config.realm, &nonce, &self.opaque, a, stale))
-            .collect();
-        RegisterResponse {
-            www_authenticate,
-            ..RegisterResponse::plain(401, "Unauthorized")
-        }
-    }
-
-    fn authenticate(&mut self, req: &RegisterRequest, now: u64) -> AuthOutcome {
-        let fail = AuthOutcome::Challenge {
-            stale: false,
-            failed: true,
-        };
-        let Some(c) = req.credentials.as_ref() else {
-            return AuthOutcome::Challenge {
-                stale: false,
-                failed: false,
-            };
-        };
-        if c.realm != self.config.realm {
-            // Credentials for another realm are not for us (RFC 3261 §22.4): challenge for ours.
-            return AuthOutcome::Challenge {
-                stale: false,
-                failed: false,
-            };
-        }
-        let alg = match c.algorithm.as_deref() {
-            None => Algorithm::Md5,
-            Some(a) => match Algorithm::parse(a) {
-                Some(a) if self.config.algorithms.contains(&a) => a,
-                _ => return fail,
-            },
-        };
-        let nonce = self
-            .nonces
-            .check(&c.nonce, now, req.source, &self.config.realm);
-        if nonce == NonceCheck::Invalid {
-            return fail;
-        }
-        let nc = match (c.qop.as_deref(), c.nc.as_deref(), c.cnonce.as_deref()) {
-            (Some(q), Some(nc), Some(cn))
-                if q.eq_ignore_ascii_case("auth") && nc.len() == 8 && !cn.is_empty() =>
-            {
-                match u32::from_str_radix(nc, 16) {
-                    Ok(n) if n > 0 => n,
-                    _ => return fail,
-                }
-            }
-            _ => return fail,
-        };
-        if c.uri != req.request_uri {
-            return fail;
-        }
-        // Unknown users go through the same hashing as known ones, against a secret nobody knows, so the
-        // answer and its timing class do not reveal whether the account exists.
-        let user = self.users.get(&c.username).and_then(|list| {
-            list.iter().find(|u| {
-                u.domain
-                    .as_deref()
-                    .is_none_or(|d| d.eq_ignore_ascii_case(&req.aor.domain))
-            })
-        });
-        let ha1 = match user.map(|u| &u.secret) {
-            Some(Secret::Password(p)) => ha1(alg, &c.username, &self.config.realm, p),
-            Some(Secret::Ha1 { md5, sha256 }) => match alg {
-                Algorithm::Md5 => md5.clone(),
-                Algorithm::Sha256 => sha256.clone(),
-            }
-            .unwrap_or_else(|| ha1(alg, &c.username, &self.config.realm, &self.opaque)),
-            None => ha1(alg, &c.username, &self.config.realm, &self.opaque),
-        };
-        let expected = expected_response(alg, &ha1, "REGISTER", c);
-        let matches = constant_time_eq(
-            expected.as_bytes(),
-            c.response.to_ascii_lowercase().as_bytes(),
-        );
-        if !matches || user.is_none() {
-            return fail;
-        }
-        let NonceCheck::Valid { issued } = nonce else {
-            return AuthOutcome::Challenge {
-                stale: true,
-                failed: false,
-            };
-        };
-        if !self
-            .counts
-            .accept(&c.nonce, nc, issued + self.nonces.lifetime() + 1, now)
-        {
-            return fail;
-        }
-        AuthOutcome::Ok(c.username.clone())
-    }
-
-    fn update_bindings(
+    /// Step 6: `Contact: *`. Returns an error response, or `None` when done.
+    fn remove_all(
         &mut self,
         req: &RegisterRequest,
         now: u64,
         events: &mut Vec<RegistrationEvent>,
-    ) -> RegisterResponse {
+    ) -> Option<RegisterResponse> {
+        if req.expires != Some(0) {
+            return Some(RegisterResponse::plain(
+                400,
+                "Wildcard Contact Requires Expires: 0",
+            ));
+        }
+        let live = self.live_bindings(&req.aor, now);
+        if live.iter().any(|b| out_of_order(b, req)) {
+            return Some(out_of_order_response());
+        }
+        for b in live {
+            if let Some(b) = self.store.remove(&req.aor, b.key()) {
+                events.push(RegistrationEvent::Removed {
+                    aor: req.aor.clone(),
+                    contact: b.uri,
+                });
+            }
+        }
+        None
+    }
+
+    fn live_bindings(&self, aor: &Aor, now: u64) -> Vec<Binding> {
+        let mut all = self.store.bindings(aor);
+        all.retain(|b| b.expires_at > now);
+        all
+    }
+
+    /// Step 7: each contact in turn, on a tentative copy; committed only if every one succeeds.
+    fn apply_contacts(
+        &mut self,
+        req: &RegisterRequest,
+        list: &[ContactInput],
+        now: u64,
+        events: &mut Vec<RegistrationEvent>,
+    ) -> Option<RegisterResponse> {
         let cfg = &self.config;
-        let existing = self.store.bindings(&req.aor);
-        match &req.contacts {
-            ContactsSpec::None => {}
-            ContactsSpec::Wildcard => {
-                // Step 6: `*` only with Expires: 0 and no other contact.
-                if req.expires != Some(0) {
-                    return RegisterResponse::plain(400, "Wildcard Contact Requires Expires: 0");
-                }
-                for b in &existing {
-                    if b.call_id == req.call_id && req.cseq <= b.cseq {
-                        return RegisterResponse::plain(400, "Out-of-order CSeq for this binding");
-                    }
-                }
-                for b in existing {
-                    if self.store.remove(&req.aor, b.key()).is_some() {
+        if list.iter().any(|c| c.uri.trim() == "*") {
+            return Some(RegisterResponse::plain(
+                400,
+                "Wildcard Contact Must Be the Only Contact",
+            ));
+        }
+        if list.iter().any(|c| c.q.is_some_and(|q| q > 1000)) {
+            return Some(RegisterResponse::plain(400, "Contact q Above 1"));
+        }
+        if list.len() > cfg.max_contacts_per_aor {
+            return Some(RegisterResponse::plain(403, "Too Many Contacts"));
+        }
+        let live = self.live_bindings(&req.aor, now);
+        let mut next = live.clone();
+        // Keys this request set, with the granted interval (0 = removed); the last mention wins.
+        let mut touched: Vec<(String, u32)> = Vec::new();
+        for c in list {
+            let asked = c.expires.or(req.expires).unwrap_or(cfg.default_expires);
+            if asked > 0 && asked < ONE_HOUR && asked < cfg.min_expires {
+                return Some(RegisterResponse {
+                    min_expires: Some(cfg.min_expires),
+                    ..RegisterResponse::plain(423, "Interval Too Brief")
+                });
+            }
+            let key = c.instance.as_deref().unwrap_or(&c.uri);
+            if live.iter().any(|b| b.key() == key && out_of_order(b, req)) {
+                return Some(out_of_order_response());
+            }
+            let granted = asked.min(cfg.max_expires);
+            next.retain(|b| b.key() != key);
+            if granted > 0 {
+                next.push(Binding {
+                    uri: c.uri.clone(),
+                    expires_at: now.saturating_add(u64::from(granted)),
+                    q: c.q,
+                    instance: c.instance.clone(),
+                    reg_id: c.reg_id,
+                    call_id: req.call_id.clone(),
+                    cseq: req.cseq,
+                    received: req.received.clone(),
+                    user_agent: req.user_agent.clone(),
+                });
+            }
+            touched.retain(|(k, _)| k != key);
+            touched.push((key.to_owned(), granted));
+        }
+        if next.len() > live.len() {
+            if next.len() > cfg.max_contacts_per_aor {
+                return Some(RegisterResponse::plain(
+                    403,
+                    "Too Many Contacts for this AOR",
+                ));
+            }
+            if self.store.count() + (next.len() - live.len()) > cfg.max_bindings {
+                return Some(RegisterResponse::plain(
+                    503,
+                    "Registration Capacity Reached",
+                ));
+            }
+        }
+        for (key, granted) in touched {
+            let old = live.iter().find(|b| b.key() == key);
+            let new = next.iter().find(|b| b.key() == key);
+            let aor = req.aor.clone();
+            match (old, new) {
+                (Some(_), None) => {
+                    if let Some(b) = self.store.remove(&req.aor, &key) {
                         events.push(RegistrationEvent::Removed {
-                            aor: req.aor.clone(),
+                            aor,
                             contact: b.uri,
                         });
                     }
                 }
-            }
-            ContactsSpec::List(list) => {
-                // Validate everything first so a refused request changes nothing.
-                let mut planned = Vec::with_capacity(list.len());
-                for c in list {
-                    let asked = c.expires.or(req.expires).unwrap_or(cfg.default_expires);
-                    if asked != 0 && asked < cfg.min_expires {
-                        return RegisterResponse {
-                            min_expires: Some(cfg.min_expires),
-                            ..RegisterResponse::plain(423, "Interval Too Brief")
-                        };
-                    }
-                    let key = c.instance.as_deref().unwrap_or(&c.uri);
-                    let old = existing.iter().find(|b| b.key() == key);
-                    // Step 7: same Call-ID needs a higher CSeq.
-                    if let Some(b) = old {
-                        if b.call_id == req.call_id && req.cseq <= b.cseq {
-                            return RegisterResponse::plain(
-                                400,
-                                "Out-of-order CSeq for this binding",
-                            );
-                        }
-                    }
-                    planned.push((c, asked.min(cfg.max_expires), old.is_some()));
-                }
-                let adds = planned.iter().filter(|(_, e, old)| *e > 0 && !old).count();
-                let removes = planned.iter().filter(|(_, e, old)| *e == 0 && *old).count();
-                if existing.len() + adds - removes > cfg.max_contacts_per_aor {
-                    return RegisterResponse::plain(403, "Too Many Contacts for this AOR");
-                }
-                if adds > 0 && self.store.count() + adds > cfg.max_bindings {
-                    return RegisterResponse::plain(503, "Registration Capacity Reached");
-                }
-                for (c, expires, old) in planned {
-                    let key = c.instance.clone().unwrap_or_else(|| c.uri.clone());
-                    if expires == 0 {
-                        if self.store.remove(&req.aor, &key).is_some() {
-                            events.push(RegistrationEvent::Removed {
-                                aor: req.aor.clone(),
-                                contact: c.uri.clone(),
-                            });
-                        }
-                        continue;
-                    }
-                    self.store.upsert(
-                        &req.aor,
-                        Binding {
-                            uri: c.uri.clone(),
-                            expires_at: now + u64::from(expires),
-                            q: c.q,
-                            instance: c.instance.clone(),
-                            reg_id: c.reg_id,
-                            call_id: req.call_id.clone(),
-                            cseq: req.cseq,
-                            received: req.received.clone(),
-                            user_agent: req.user_agent.clone(),
-                        },
-                    );
-                    let (aor, contact) = (req.aor.clone(), c.uri.clone());
-                    events.push(if old {
+                (old, Some(b)) => {
+                    self.store.upsert(&req.aor, b.clone());
+                    let contact = b.uri.clone();
+                    let expires = granted;
+                    events.push(if old.is_some() {
                         RegistrationEvent::Refreshed {
                             aor,
                             contact,
@@ -320,14 +279,22 @@ impl<S: LocationStore> Registrar<S> {
                         }
                     });
                 }
+                (None, None) => {}
             }
         }
-        // Step 8: 200 with every current binding.
-        RegisterResponse {
-            contacts: self.bindings(&req.aor, now),
-            ..RegisterResponse::plain(200, "OK")
-        }
+        None
     }
+}
+
+/// §10.3 step 7: a binding last set by this Call-ID may only be changed by a higher CSeq.
+fn out_of_order(b: &Binding, req: &RegisterRequest) -> bool {
+    b.call_id == req.call_id && req.cseq <= b.cseq
+}
+
+/// §10.3 step 7: "the update MUST be aborted and the request fails"; a failed binding update is answered
+/// with 500 ("the request MUST fail with a 500 (Server Error) response").
+fn out_of_order_response() -> RegisterResponse {
+    RegisterResponse::plain(500, "Out-of-Order REGISTER for this Binding")
 }
 
 fn view(b: &Binding, now: u64) -> BindingView {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::digest::{ha1 as make_ha1, parse_digest_params};
+use crate::digest::{expected_response, ha1 as make_ha1, parse_auth_params};
 use crate::location::MemoryLocationStore;
 
 const SRC: &str = "192.0.2.10";
@@ -62,25 +62,27 @@ fn answer(
         .iter()
         .find(|c| c.contains(&format!("algorithm={}", alg.as_str())))
         .expect("challenge for algorithm");
-    let ch = parse_digest_params(challenge).expect("challenge parses");
+    let params = parse_auth_params(challenge).expect("challenge parses");
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let realm = get("realm").expect("realm");
     let mut c = DigestCredentials {
         username: user.into(),
-        realm: ch.realm.clone(),
-        nonce: ch.nonce.clone(),
+        realm: realm.clone(),
+        nonce: get("nonce").expect("nonce"),
         uri: URI.into(),
         response: String::new(),
         algorithm: Some(alg.as_str().into()),
         cnonce: Some("0a4f113b".into()),
         qop: Some("auth".into()),
         nc: Some(format!("{nc:08x}")),
-        opaque: ch.opaque,
+        opaque: get("opaque"),
     };
-    c.response = expected_response(
-        alg,
-        &make_ha1(alg, user, &ch.realm, password),
-        "REGISTER",
-        &c,
-    );
+    c.response = expected_response(alg, &make_ha1(alg, user, &realm, password), "REGISTER", &c);
     c
 }
 
@@ -179,26 +181,66 @@ fn rfc3261_s22_wrong_password_and_unknown_user_get_the_same_answer() {
 }
 
 #[test]
-fn ha1_only_user_authenticates_with_md5_and_not_with_sha256() {
+fn ha1_only_user_is_offered_md5_only_and_sha256_answer_is_refused() {
     let mut r = registrar(RegistrarConfig::default());
-    let md5 = register(
-        &mut r,
-        request("bob", contact("sip:bob@h", None), None, 1),
-        Algorithm::Md5,
-        "builder",
-        1000,
-    );
-    assert_eq!(md5.status, 200);
-    let sha = register(
-        &mut r,
-        request("bob", contact("sip:bob@h", None), None, 2),
+    let mut req = request("bob", contact("sip:bob@h", None), None, 1);
+    let (challenge, _) = r.handle(&req, 1000);
+    assert_eq!(challenge.www_authenticate.len(), 1);
+    assert!(challenge.www_authenticate[0].contains("algorithm=MD5"));
+    req.credentials = Some(answer(&challenge, Algorithm::Md5, "bob", "builder", 1));
+    assert_eq!(r.handle(&req, 1000).0.status, 200);
+    // A client that insists on SHA-256 with the right password still cannot be verified.
+    let mut sha = answer(&challenge, Algorithm::Md5, "bob", "builder", 2);
+    sha.algorithm = Some("SHA-256".into());
+    sha.response = expected_response(
         Algorithm::Sha256,
-        "builder",
-        1000,
+        &make_ha1(Algorithm::Sha256, "bob", "switchboard", "builder"),
+        "REGISTER",
+        &sha,
     );
-    assert_eq!(sha.status, 401);
+    req.credentials = Some(sha);
+    req.cseq = 2;
+    assert_eq!(r.handle(&req, 1000).0.status, 401);
 }
 
+#[test]
+fn unknown_names_get_challenge_shapes_drawn_like_real_users() {
+    // Half the users are MD5-only: unknown names must show both shapes, each stable per name.
+    let users = (0..8)
+        .map(|i| User {
+            username: format!("u{i}"),
+            domain: None,
+            secret: if i % 2 == 0 {
+                Secret::Password("p".into())
+            } else {
+                Secret::Ha1 {
+                    md5: Some("00".repeat(16)),
+                    sha256: None,
+                }
+            },
+        })
+        .collect();
+    let mut r = Registrar::new(
+        RegistrarConfig::default(),
+        users,
+        [9; 32],
+        300,
+        MemoryLocationStore::new(),
+    );
+    let mut shapes = std::collections::HashSet::new();
+    for i in 0..64 {
+        let name = format!("nobody{i}");
+        let first = r
+            .handle(&request(&name, ContactsSpec::None, None, 1), 1000)
+            .0;
+        let again = r
+            .handle(&request(&name, ContactsSpec::None, None, 2), 1001)
+            .0;
+        assert_eq!(first.www_authenticate.len(), again.www_authenticate.len());
+        shapes.insert(first.www_authenticate.len());
+    }
+    assert_eq!(shapes, [1, 2].into_iter().collect());
+}
 #[test]
 fn rfc7616_s3_4_5_replayed_nonce_count_is_refused_and_higher_count_accepted() {
     let mut r = registrar(RegistrarConfig::default());
@@ -361,7 +403,7 @@ fn rfc3261_s10_3_step7_same_call_id_needs_higher_cseq() {
         "wonderland",
         1000,
     );
-    assert_eq!(old.status, 400);
+    assert_eq!(old.status, 500, "RFC 3261 §10.3 step 7: the request fails");
     assert_eq!(
         r.binding_count(),
         1,
