@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Server, TempDir, config_with, sipp};
+use support::{Server, config_with, sipp};
 
 fn assert_passes(scenario: &str, server: &Server, transport: &str, extra: &[&str]) {
     let run = sipp(scenario, server.sip, transport, extra);
@@ -15,19 +15,26 @@ fn assert_passes(scenario: &str, server: &Server, transport: &str, extra: &[&str
     );
 }
 
-fn users_csv(dir: &TempDir, user: &str, pass: &str) -> String {
-    let path = dir.path().join("users.csv");
-    std::fs::write(&path, format!("SEQUENTIAL\n{user};{pass};\n")).expect("write csv");
-    path.to_string_lossy().into_owned()
+/// sipp arguments for the user part (`[service]`) and the digest credentials (`[authentication]`).
+fn as_user<'a>(user: &'a str, pass: &'a str) -> [&'a str; 6] {
+    ["-s", user, "-au", user, "-ap", pass]
 }
 
 #[test]
 fn rfc3261_s10_register_with_digest_fetch_and_deregister_udp_and_tcp() {
     let server = Server::start(&config_with(""));
-    let dir = TempDir::new("csv");
-    let csv = users_csv(&dir, "1001", "1001pass");
-    assert_passes("register_digest.xml", &server, "udp", &["-inf", &csv]);
-    assert_passes("register_digest.xml", &server, "tcp", &["-inf", &csv]);
+    assert_passes(
+        "register_digest.xml",
+        &server,
+        "udp",
+        &as_user("1001", "1001pass"),
+    );
+    assert_passes(
+        "register_digest.xml",
+        &server,
+        "tcp",
+        &as_user("1001", "1001pass"),
+    );
     let (code, body) = server.http_get("/health");
     assert_eq!(code, 200);
     assert!(
@@ -39,22 +46,10 @@ fn rfc3261_s10_register_with_digest_fetch_and_deregister_udp_and_tcp() {
 #[test]
 fn rfc3261_s22_wrong_password_and_unknown_user_get_the_same_refusal() {
     let server = Server::start(&config_with(""));
-    let dir = TempDir::new("csv");
-    let wrong = users_csv(&dir, "1001", "not-the-password");
-    assert_passes(
-        "register_wrong_password.xml",
-        &server,
-        "udp",
-        &["-inf", &wrong],
-    );
-    let dir2 = TempDir::new("csv");
-    let unknown = users_csv(&dir2, "9999", "whatever");
-    assert_passes(
-        "register_wrong_password.xml",
-        &server,
-        "udp",
-        &["-inf", &unknown],
-    );
+    let wrong = as_user("1001", "not-the-password");
+    assert_passes("register_wrong_password.xml", &server, "udp", &wrong);
+    let unknown = as_user("9999", "whatever");
+    assert_passes("register_wrong_password.xml", &server, "udp", &unknown);
     let (_, body) = server.http_get("/health");
     assert!(
         body.contains("\"registrations\":0"),

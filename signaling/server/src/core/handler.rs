@@ -73,13 +73,17 @@ impl Handler {
             Ok(_) => {}
             Err(e) => return owned(req.response(400, e.to_string())),
         }
+        // §12.2.2: a To tag names a dialog, and this server holds no dialogs yet.
+        if !matches!(method, Method::Register) && req.to().is_ok_and(|t| t.tag().is_some()) {
+            return owned(req.response(481, "Call/Transaction Does Not Exist"));
+        }
         match method {
             Method::Options => self.options(req),
             Method::Register => match self.registrar.lock() {
                 Ok(mut r) => r.handle(req, origin, now, SystemTime::now()),
                 Err(_) => owned(req.response(500, "Registrar unavailable")),
             },
-            // No dialog exists in this server yet, so an in-dialog request cannot match one (§12.2.2).
+            // A BYE without a To tag is not in any dialog (§15.1.2).
             Method::Bye => owned(req.response(481, "Call/Transaction Does Not Exist")),
             // Call routing (dialplan and B2BUA) is not part of this build: say so instead of pretending.
             Method::Invite => {
