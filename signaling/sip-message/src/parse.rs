@@ -8,7 +8,7 @@ use crate::error::ParseError;
 use crate::limits::{Framing, ParseLimits};
 use crate::message::{Cache, Header, Index, Message, StartLine};
 use crate::method::Method;
-use crate::misc::{CSeq, parse_number};
+use crate::misc::{CSeq, MediaType, parse_number};
 use crate::name::HeaderName;
 use crate::text::split_commas;
 use crate::text::{has_ctl, is_token, trim_lws};
@@ -257,7 +257,6 @@ fn parse_start_line(line: &str, lenient: bool) -> Result<StartLine<'_>, ParseErr
 /// The RFC 3261 checks on a split message.
 pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     let mut seen = [0u8; 7];
-    let (mut routes, mut record_routes) = (false, false);
     for h in &m.headers {
         let slot = match h.name {
             HeaderName::From => 0,
@@ -267,14 +266,6 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
             HeaderName::MaxForwards => 4,
             HeaderName::ContentLength => 5,
             HeaderName::ContentType => 6,
-            HeaderName::Route => {
-                routes = true;
-                continue;
-            }
-            HeaderName::RecordRoute => {
-                record_routes = true;
-                continue;
-            }
             _ => continue,
         };
         if let Some(c) = seen.get_mut(slot) {
@@ -362,15 +353,24 @@ pub(crate) fn validate<'a>(m: &Message<'a>) -> Result<Cache<'a>, ParseError> {
     } else {
         m.contacts().map(|_| None)?
     };
-    m.max_forwards()?;
-    m.expires()?;
-    m.min_expires()?;
-    m.content_type()?;
-    if routes {
-        m.routes()?;
-    }
-    if record_routes {
-        m.record_routes()?;
+    // The remaining checked headers, in one pass.
+    for h in &m.headers {
+        let checked = match h.name {
+            HeaderName::MaxForwards => parse_number(&h.value).and_then(|n| {
+                if n > 255 {
+                    Err("larger than 255")
+                } else {
+                    Ok(())
+                }
+            }),
+            HeaderName::Expires | HeaderName::MinExpires => parse_number(&h.value).map(drop),
+            HeaderName::ContentType => MediaType::parse(&h.value).map(drop),
+            HeaderName::Route | HeaderName::RecordRoute => {
+                split_commas(&h.value).try_for_each(|v| NameAddr::parse(v).map(drop))
+            }
+            _ => Ok(()),
+        };
+        checked.map_err(|r| err(&h.name, r))?;
     }
     Ok(cache)
 }
