@@ -49,6 +49,7 @@ impl Registrar {
                 .iter()
                 .filter_map(|a| Algorithm::parse(a))
                 .collect(),
+            ..RegistrarConfig::default()
         };
         let inner = switchboard_registrar::Registrar::new(
             rc,
