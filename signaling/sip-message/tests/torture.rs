@@ -365,6 +365,14 @@ fn check_valid(name: &str, m: &Message<'_>) {
             assert_eq!(vias[1].received(), Some("[2001:db8::9:256]"));
             assert_eq!(vias[1].rport(), Some(Rport::Port(5070)));
         }
+        // RFC 5118 §4.4: `[2001:db8::10:5070]` is one IPv6 address, not an address and a port.
+        "ipv6_port_ambiguous.sip" => {
+            let ruri = m.request_uri().expect("ruri");
+            assert_eq!(
+                (ruri.host, ruri.port),
+                (Some(v6("2001:db8::10:5070")), None)
+            );
+        }
         // RFC 5118 §4.6: several Contacts mixing IPv6 and IPv4.
         "ipv6_multi_contact.sip" => {
             let c = contacts(m);
@@ -446,6 +454,7 @@ const INVALID: &[(&str, Option<&str>, u16, bool)] = &[
     ("request_line_double_space.sip", None, 400, true),
     ("request_line_trailing_space.sip", None, 400, true),
     ("response_missing_via.sip", Some("Via"), 400, false),
+    ("route_unterminated.sip", Some("Route"), 400, true),
     ("ruri_angle_brackets.sip", Some("Request-URI"), 400, true),
     ("ruri_escaped_headers.sip", Some("Request-URI"), 400, true),
     ("ruri_unbracketed_ipv6.sip", Some("Request-URI"), 400, true),
