@@ -231,3 +231,6 @@ mod process;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod more_tests;

@@ -2,10 +2,10 @@ use super::*;
 use crate::digest::{expected_response, ha1 as make_ha1, parse_auth_params};
 use crate::location::MemoryLocationStore;
 
-const SRC: &str = "192.0.2.10";
-const URI: &str = "sip:example.com";
+pub(super) const SRC: &str = "192.0.2.10";
+pub(super) const URI: &str = "sip:example.com";
 
-fn registrar(config: RegistrarConfig) -> Registrar<MemoryLocationStore> {
+pub(super) fn registrar(config: RegistrarConfig) -> Registrar<MemoryLocationStore> {
     let users = vec![
         User {
             username: "alice".into(),
@@ -24,7 +24,12 @@ fn registrar(config: RegistrarConfig) -> Registrar<MemoryLocationStore> {
     Registrar::new(config, users, [42; 32], 300, MemoryLocationStore::new())
 }
 
-fn request(user: &str, contacts: ContactsSpec, expires: Option<u32>, cseq: u32) -> RegisterRequest {
+pub(super) fn request(
+    user: &str,
+    contacts: ContactsSpec,
+    expires: Option<u32>,
+    cseq: u32,
+) -> RegisterRequest {
     RegisterRequest {
         aor: Aor::new(user, "example.com"),
         request_uri: URI.into(),
@@ -39,7 +44,7 @@ fn request(user: &str, contacts: ContactsSpec, expires: Option<u32>, cseq: u32) 
     }
 }
 
-fn contact(uri: &str, expires: Option<u32>) -> ContactsSpec {
+pub(super) fn contact(uri: &str, expires: Option<u32>) -> ContactsSpec {
     ContactsSpec::List(vec![ContactInput {
         uri: uri.into(),
         expires,
@@ -50,7 +55,7 @@ fn contact(uri: &str, expires: Option<u32>) -> ContactsSpec {
 }
 
 /// Answers the first challenge of `resp` using `alg` for `user`/`password` with nonce-count `nc`.
-fn answer(
+pub(super) fn answer(
     resp: &RegisterResponse,
     alg: Algorithm,
     user: &str,
@@ -86,7 +91,7 @@ fn answer(
     c
 }
 
-fn register(
+pub(super) fn register(
     r: &mut Registrar<MemoryLocationStore>,
     mut req: RegisterRequest,
     alg: Algorithm,
