@@ -6,7 +6,7 @@ use crate::text::{find_top, is_token_byte, split_byte, take_quoted, trim_lws};
 
 /// A parameter list (`;name=value;flag`), kept as the raw text after the first `;` and read on demand.
 /// Names compare case-insensitively; values are returned raw (quoted values keep their quotes; see
-/// [`unquote`]).
+/// [`crate::text::unquote`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Params<'b>(&'b str);
 

@@ -80,6 +80,7 @@ struct Spec {
     fold: bool,
     body: Vec<u8>,
     auth: Option<(String, String, String)>,
+    dialog: (Vec<String>, Vec<String>, Option<(u32, bool)>, Option<u8>),
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -120,12 +121,20 @@ fn spec() -> impl Strategy<Value = Spec> {
         proptest::collection::vec(any::<u8>(), 0..64),
         proptest::option::of(("[a-z]{1,8}", "[a-z.]{1,12}", "[0-9a-f]{8,32}")),
     );
-    (start, heads, rest).prop_map(
+    let dialog = (
+        proptest::collection::vec(uri(), 0..3),
+        proptest::collection::vec(token(), 0..4),
+        proptest::option::of((90u32..100_000, any::<bool>())),
+        proptest::option::of(any::<u8>()),
+    );
+    (start, heads, rest, dialog).prop_map(
         |(
             (request, status),
             (vias, from, to, call_id, cseq),
             (contacts, expires, extra, compact, fold, body, auth),
+            dialog,
         )| Spec {
+            dialog,
             request,
             status,
             vias,
@@ -187,6 +196,21 @@ fn render(s: &Spec) -> Vec<u8> {
             .collect();
         out += &format!("{}: {}\r\n", n("Contact", "m"), list.join(", "));
     }
+    let (routes, supported, se, mf) = &s.dialog;
+    if !routes.is_empty() {
+        let list: Vec<String> = routes.iter().map(|r| format!("<{r};lr>")).collect();
+        out += &format!("Route: {}\r\n", list.join(", "));
+    }
+    if !supported.is_empty() {
+        out += &format!("{}: {}\r\n", n("Supported", "k"), supported.join(", "));
+    }
+    if let Some((delta, uac)) = se {
+        let refresher = if *uac { ";refresher=uac" } else { "" };
+        out += &format!("{}: {delta}{refresher}\r\n", n("Session-Expires", "x"));
+    }
+    if let Some(mf) = mf {
+        out += &format!("Max-Forwards: {mf}\r\n");
+    }
     if let Some(e) = s.expires {
         out += &format!("Expires: {e}\r\n");
     }
@@ -220,6 +244,14 @@ proptest! {
         prop_assert_eq!(m.cseq().map(|c| c.seq).ok(), Some(s.cseq));
         prop_assert_eq!(m.body(), &s.body[..]);
         prop_assert_eq!(m.expires().ok(), Some(s.expires));
+        let (routes, supported, se, mf) = &s.dialog;
+        let parsed_routes = m.routes().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(parsed_routes.len(), routes.len());
+        prop_assert!(parsed_routes.iter().all(|r| r.uri.lr()));
+        prop_assert_eq!(m.supported().ok(), Some(supported.iter().map(String::as_str).collect::<Vec<_>>()));
+        let parsed_se = m.session_expires().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(parsed_se.map(|x| (x.delta, x.refresher() == Some("uac"))), *se);
+        prop_assert_eq!(m.max_forwards().ok(), Some(mf.map(u32::from)));
         match m.contacts().map_err(|e| TestCaseError::fail(e.to_string()))? {
             Contacts::None => prop_assert!(s.contacts.is_empty()),
             Contacts::List(l) => {
