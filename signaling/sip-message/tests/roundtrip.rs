@@ -80,8 +80,11 @@ struct Spec {
     fold: bool,
     body: Vec<u8>,
     auth: Option<(String, String, String)>,
-    dialog: (Vec<String>, Vec<String>, Option<(u32, bool)>, Option<u8>),
+    dialog: Dialog,
 }
+
+/// Route URIs, Supported tokens, Session-Expires (delta, refresher=uac), Max-Forwards.
+type Dialog = (Vec<String>, Vec<String>, Option<(u32, bool)>, Option<u8>);
 
 fn spec() -> impl Strategy<Value = Spec> {
     let start = (
