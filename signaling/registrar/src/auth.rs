@@ -184,6 +184,8 @@ impl Authenticator {
     }
 
     fn algorithms_for(&self, user: &str, domain: &str) -> Vec<Algorithm> {
+        // The keyed draw is made for every name, known or not, so both take the same time.
+        let draw = self.nonces.keyed_u64(b"profile", user.as_bytes());
         if let Some(u) = self.find_user(user, domain) {
             return offered(&self.algorithms, &u.secret);
         }
@@ -191,8 +193,7 @@ impl Authenticator {
         if n == 0 {
             return self.algorithms.clone();
         }
-        let pick = self.nonces.keyed_u64(b"profile", user.as_bytes()) % n;
-        usize::try_from(pick)
+        usize::try_from(draw % n)
             .ok()
             .and_then(|i| self.profiles.get(i))
             .cloned()

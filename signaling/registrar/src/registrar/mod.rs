@@ -183,7 +183,17 @@ pub enum RegistrationEvent {
     },
 }
 
-/// The registrar's answer.
+/// The registrar's answer. Statuses:
+/// - 200: done (or a fetch); `contacts` lists every current binding (§10.3 step 8).
+/// - 401: no, wrong, replayed or stale credentials, or an unknown user (the same answer for all; `stale`
+///   only after a right password); `www_authenticate` holds the fresh challenges.
+/// - 403: domain not served, authenticated user does not own the AOR, or too many contacts.
+/// - 400: `Contact: *` without `Expires: 0` or beside other contacts, `q` above 1.
+/// - 423: an interval below `min_expires` (and below one hour); `min_expires` is set.
+/// - 500: out-of-order REGISTER (same Call-ID, CSeq not above the binding's; §10.3 step 7).
+/// - 503: `max_bindings` reached.
+///
+/// A non-200 answer changes no binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterResponse {
     /// Status code.
