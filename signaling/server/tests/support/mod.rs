@@ -212,6 +212,7 @@ pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str])
             "-trace_err",
             "-trace_msg",
         ])
+        .args(["-p", &free_port().to_string()])
         .args(extra)
         .current_dir(&dir.path)
         .stdin(Stdio::null())
@@ -230,6 +231,19 @@ pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str])
         success: out.status.success(),
         output,
     }
+}
+
+/// A loopback port free for both TCP and UDP right now (sipp, unlike us, cannot bind port 0, and on
+/// TCP it does not move on from a busy default port).
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(tcp) = std::net::TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = tcp.local_addr() else { continue };
+        if UdpSocket::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free loopback port for TCP and UDP")
 }
 
 /// A temporary directory removed on drop.
