@@ -32,6 +32,7 @@
 //! `DtmfDetector::poll_timeout` and `DtmfGenerator::poll_timeout`, and calls the matching
 //! `poll`/`handle_timeout` when it passes.
 
+pub mod dtmf;
 pub mod latch;
 pub mod rtp;
 pub mod stats;
