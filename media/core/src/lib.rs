@@ -35,5 +35,6 @@
 pub mod dtmf;
 pub mod latch;
 pub mod rtp;
+pub mod srtp;
 pub mod stats;
 pub mod timeout;
