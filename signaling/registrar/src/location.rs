@@ -54,6 +54,8 @@ pub struct Binding {
 
 impl Binding {
     /// The key that identifies a binding within its AOR: the instance ID when present, else the URI.
+    /// URIs compare as strings: the driver hands them in one normal form (RFC 3261 §19.1.4 comparison —
+    /// case-insensitive scheme and host, parameter order — is the SIP layer's job).
     pub fn key(&self) -> &str {
         self.instance.as_deref().unwrap_or(&self.uri)
     }

@@ -384,3 +384,24 @@ fn empty_store_registrar_is_debuggable_and_reports_no_expiry() {
         "the secret is not printed"
     );
 }
+
+#[test]
+fn operator_unregister_removes_every_binding_with_events() {
+    let mut r = registrar(RegistrarConfig::default());
+    let two = ContactsSpec::List(vec![input("sip:a@1", None), input("sip:a@2", None)]);
+    register(
+        &mut r,
+        request("alice", two, None, 1),
+        Algorithm::Md5,
+        "wonderland",
+        1000,
+    );
+    let events = r.unregister(&Aor::new("alice", "EXAMPLE.com"));
+    assert_eq!(events.len(), 2);
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, RegistrationEvent::Removed { .. }))
+    );
+    assert_eq!((r.binding_count(), r.next_expiry()), (0, None));
+}

@@ -69,6 +69,18 @@ impl<S: LocationStore> Registrar<S> {
             .collect()
     }
 
+    /// Removes every binding of `aor` on an operator's request (REST, dashboard), with `Removed` events.
+    pub fn unregister(&mut self, aor: &Aor) -> Vec<RegistrationEvent> {
+        self.store
+            .remove_all(aor)
+            .into_iter()
+            .map(|b| RegistrationEvent::Removed {
+                aor: aor.clone(),
+                contact: b.uri,
+            })
+            .collect()
+    }
+
     /// Processes one REGISTER at `now` (seconds). See [`RegisterResponse`] for the answers.
     pub fn handle(
         &mut self,
