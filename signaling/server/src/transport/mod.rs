@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 /// Transport protocol of a message.
@@ -142,7 +142,7 @@ impl Transports {
         let mut listeners = Vec::new();
         for addr in &config.listen {
             // Bind TCP first so that port 0 resolves to one port shared by both transports.
-            let listener = TcpListener::bind(addr).await?;
+            let listener = tcp::bind_listener(*addr)?;
             let local = listener.local_addr()?;
             let socket = udp::bind(local)?;
             udp.insert(socket.local_addr()?, Arc::new(socket));

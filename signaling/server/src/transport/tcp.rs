@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use bytes::{Buf, Bytes, BytesMut};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,6 +16,24 @@ use super::{ConnId, Inbound, SendError, Target, Transport, Transports};
 
 /// Messages queued for one connection's writer before senders see back-pressure.
 const WRITE_QUEUE: usize = 256;
+
+/// Pending-connection backlog of a listener.
+const BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener. An IPv6 listener is IPv6-only, like the UDP socket beside it: otherwise `[::]:5060`
+/// would also claim IPv4 and a configuration listing both `0.0.0.0:5060` and `[::]:5060` could not start.
+pub(super) fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // A restarted server must not wait for the previous process's TIME_WAIT connections.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
 
 pub(super) struct ConnHandle {
     tx: mpsc::Sender<Bytes>,
@@ -104,11 +123,14 @@ async fn read_loop(
         };
         debug_assert!(n > 0);
         last_activity = Instant::now();
+        // Whether a message or keepalive was taken off the front: what is left then starts a new message.
+        let mut consumed = false;
         loop {
             match switchboard_sip::framing::next_message(&buf, cfg.max_message_size) {
                 switchboard_sip::framing::Frame::Complete { skip, len } => {
                     buf.advance(skip);
                     let data = buf.split_to(len).freeze();
+                    consumed = true;
                     t.inner.sink.deliver(Inbound {
                         data,
                         source: peer,
@@ -119,6 +141,7 @@ async fn read_loop(
                 }
                 switchboard_sip::framing::Frame::Keepalive { len, ping } => {
                     buf.advance(len);
+                    consumed = true;
                     if ping {
                         // RFC 5626 §4.4.1: answer a double-CRLF ping with a single CRLF pong.
                         if let Some(c) = t.inner.conns.get(&id) {
@@ -134,8 +157,12 @@ async fn read_loop(
                 }
             }
         }
+        // The partial timer runs from the first byte of the message now at the front of the buffer: a
+        // trickling peer cannot extend it, and a message that follows a completed one gets its own.
         partial_since = if buf.is_empty() {
             None
+        } else if consumed {
+            Some(last_activity)
         } else {
             partial_since.or(Some(last_activity))
         };
@@ -171,5 +198,21 @@ pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result
             target.dest,
             std::io::ErrorKind::BrokenPipe.into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ipv6_listener_is_ipv6_only_and_ipv4_listener_binds() {
+        let v6 = bind_listener("[::1]:0".parse().expect("addr")).expect("bind [::1]");
+        assert_eq!(socket2::SockRef::from(&v6).only_v6().ok(), Some(true));
+        let v4 = bind_listener("127.0.0.1:0".parse().expect("addr")).expect("bind 127.0.0.1");
+        let addr = v4.local_addr().expect("local");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (_, peer) = v4.accept().await.expect("accept");
+        assert_eq!(Some(peer), client.local_addr().ok());
     }
 }
