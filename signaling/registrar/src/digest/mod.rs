@@ -1,6 +1,6 @@
 //! HTTP Digest for SIP (RFC 3261 §22, RFC 7616 semantics, RFC 8760 algorithms): algorithms, the
 //! `Authorization` parameters, `WWW-Authenticate` formatting and response computation. Nonces live in
-//! [`nonce`].
+//! [`NonceIssuer`].
 
 mod nonce;
 mod parse;
