@@ -27,5 +27,8 @@ fuzz_target!(|data: &[u8]| {
     anchored.set_connection_address(std::net::Ipv4Addr::LOCALHOST.into());
     anchored.bump_version();
     let text = anchored.to_string();
-    assert!(SessionDescription::parse(&text).is_ok(), "anchored SDP does not parse:\n{text}");
+    assert!(
+        SessionDescription::parse(&text).is_ok(),
+        "anchored SDP does not parse:\n{text}"
+    );
 });
