@@ -118,8 +118,8 @@ pub async fn serve_with_http(
             }
         });
     }
-    let addr = grpc.local_addr().ok();
-    tracing::info!(grpc = ?addr, "media node serving");
+    let addr = grpc.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(grpc = %addr, "media node serving");
     let node_for_stop = node.clone();
     let signal = async move {
         shutdown.await;
