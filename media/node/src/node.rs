@@ -229,10 +229,7 @@ impl Node {
     ) -> Result<(), NodeError> {
         self.ask(id, |tx| Control::Update(leg, Box::new(update), tx))
             .await?
-            .map_err(|reason| NodeError::Invalid {
-                field: "srtp",
-                reason,
-            })
+            .map_err(|(field, reason)| NodeError::Invalid { field, reason })
     }
 
     /// Schedules a DTMF digit toward leg `leg`'s remote.

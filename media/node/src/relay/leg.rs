@@ -5,10 +5,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use switchboard_proto::v1::{DropCounters, LegInfo, LocalEndpoint, StreamStats};
+
+use switchboard_proto::v1::{DropCounters, LegInfo, LocalEndpoint, StreamStats as PbStreamStats};
 use tokio::net::UdpSocket;
 
-use super::{LegOptions, LegUpdate};
+use switchboard_media_core::dtmf::{DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset};
+use switchboard_media_core::latch::{LatchConfig, SourceLatch};
+use switchboard_media_core::srtp::{SdesCrypto, SrtpSession};
+use switchboard_media_core::stats::{StatsConfig, StreamStats};
+use switchboard_media_core::timeout::RtpTimeout;
+
+use super::{LegOptions, LegUpdate, SrtpKeying};
 use crate::config::DtmfMode;
 use crate::stats::{DropReason, Kind, LegCounters};
 
@@ -39,7 +46,22 @@ pub(crate) struct Leg {
     pub(crate) published: LegCounters,
     pub(crate) last_activity: Instant,
     pub(crate) last_seen_unix_ms: u64,
-    pub(crate) timed_out: bool,
+    /// Source learning of RTP and RTCP received on this leg.
+    pub(crate) latch: [SourceLatch; 2],
+    /// RFC 3550 receive statistics of the inbound RTP stream.
+    pub(crate) stats: StreamStats,
+    pub(crate) timeout: RtpTimeout,
+    pub(crate) detector: DtmfDetector,
+    pub(crate) generator: Option<DtmfGenerator>,
+    /// Sequence offset of relayed packets sent to this leg (generated DTMF inserted).
+    pub(crate) seq_offset: SeqOffset,
+    /// The last RTP packet sent to this leg (after rewriting), for DTMF generation.
+    pub(crate) last_out: Option<OutboundStream>,
+    pub(crate) srtp: Option<SrtpSession>,
+    /// Reusable SRTP output buffer.
+    pub(crate) scratch: Vec<u8>,
+    /// SSRC of the last accepted inbound RTP packet.
+    pub(crate) last_in_ssrc: u32,
 }
 
 impl Leg {
@@ -66,53 +88,96 @@ impl Leg {
             published: LegCounters::default(),
             last_activity: now,
             last_seen_unix_ms: 0,
-            timed_out: false,
+            latch: [SourceLatch::new(LatchConfig::default(), None), SourceLatch::new(LatchConfig::default(), None)],
+            stats: StreamStats::new(StatsConfig::default()),
+            timeout: RtpTimeout::new(now, opts.rtp_timeout),
+            detector: DtmfDetector::new(DtmfDetectorConfig::default()),
+            generator: None,
+            seq_offset: SeqOffset::default(),
+            last_out: None,
+            srtp: None,
+            scratch: Vec::with_capacity(2048),
+            last_in_ssrc: 0,
         })
     }
 
-    /// Applies new remote parameters from signaling.
-    pub(crate) fn update(&mut self, u: &LegUpdate) -> Result<(), String> {
+    /// Applies new remote parameters from signaling; an error names the invalid field.
+    pub(crate) fn update(&mut self, u: &LegUpdate) -> Result<(), (&'static str, String)> {
+        let srtp = match (&u.srtp_inbound, &u.srtp_outbound) {
+            (None, None) => None,
+            (Some(inb), Some(outb)) => {
+                let remote = sdes(inb).map_err(|e| ("srtp_inbound", e))?;
+                let local = sdes(outb).map_err(|e| ("srtp_outbound", e))?;
+                Some(SrtpSession::new(&local, &remote).map_err(|e| ("srtp_inbound", e.to_string()))?)
+            }
+            (Some(_), None) => return Err(("srtp_outbound", "required with srtp_inbound".into())),
+            (None, Some(_)) => return Err(("srtp_inbound", "required with srtp_outbound".into())),
+        };
+        let rtcp = if u.rtcp_mux { u.remote_rtp } else { u.remote_rtcp };
+        if self.remote_rtp != Some(u.remote_rtp) {
+            self.latch[0].relearn(Some(u.remote_rtp));
+        }
+        if self.remote_rtcp != Some(rtcp) {
+            self.latch[1].relearn(Some(rtcp));
+        }
         self.remote_rtp = Some(u.remote_rtp);
-        self.remote_rtcp = Some(if u.rtcp_mux {
-            u.remote_rtp
-        } else {
-            u.remote_rtcp
-        });
+        self.remote_rtcp = Some(rtcp);
         self.mux = u.rtcp_mux || self.rtcp.is_none();
+        if self.telephone_event_pt != u.telephone_event_pt {
+            let cfg = StatsConfig { jitter_exclude_pt: u.telephone_event_pt, ..StatsConfig::default() };
+            if self.stats.snapshot(false).packets == 0 {
+                self.stats = StreamStats::new(cfg);
+            }
+        }
         self.telephone_event_pt = u.telephone_event_pt;
         self.ptime = u.ptime;
+        self.srtp = srtp;
         Ok(())
     }
 
     /// When the next generated DTMF packet is due, if generating.
     pub(crate) fn next_generation(&self) -> Option<Instant> {
-        None
+        self.generator.as_ref().and_then(DtmfGenerator::poll_timeout)
+    }
+
+    /// The earliest timer of this leg (generation, detector end timeout, RTP timeout).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.next_generation(), self.detector.poll_timeout(), self.timeout.deadline()].into_iter().flatten().min()
     }
 
     /// Where packets of `kind` for this leg's remote go.
+    /// Symmetric RTP: the latched source, which starts as the signaled remote.
     #[inline]
     fn destination(&self, kind: Kind) -> Option<SocketAddr> {
         match kind {
-            Kind::Rtp => self.remote_rtp,
-            Kind::Rtcp => self.remote_rtcp,
+            Kind::Rtp => self.latch[0].latched().or(self.remote_rtp),
+            Kind::Rtcp => self.latch[1].latched().or(self.remote_rtcp),
         }
     }
 
-    /// Sends `pkt` toward this leg's remote from the matching local socket.
+    /// Sends `pkt` toward this leg's remote from the matching local socket, SRTP-protecting it
+    /// when the leg is SRTP.
     #[inline]
     pub(crate) fn send(&mut self, kind: Kind, pkt: &[u8]) {
         let Some(dst) = self.destination(kind) else {
             self.counters.drop(DropReason::NoRemote);
             return;
         };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let wire = match (&mut self.srtp, kind) {
+            (None, _) => Ok(pkt),
+            (Some(s), Kind::Rtp) => s.protect_rtp(pkt, &mut scratch).map(|()| &scratch[..]),
+            (Some(s), Kind::Rtcp) => s.protect_rtcp(pkt, &mut scratch).map(|()| &scratch[..]),
+        };
         let sock = match (kind, &self.rtcp) {
             (Kind::Rtcp, Some(rtcp)) if !self.mux => rtcp,
             _ => &self.rtp,
         };
-        match sock.try_send_to(pkt, dst) {
-            Ok(_) => self.counters.outbound(kind, pkt.len()),
-            Err(_) => self.counters.drop(DropReason::SendError),
+        match wire.map(|w| (sock.try_send_to(w, dst), w.len())) {
+            Ok((Ok(_), len)) => self.counters.outbound(kind, len),
+            Ok((Err(_), _)) | Err(_) => self.counters.drop(DropReason::SendError),
         }
+        self.scratch = scratch;
     }
 
     /// Marks an accepted inbound packet.
@@ -120,17 +185,7 @@ impl Leg {
     pub(crate) fn seen(&mut self, kind: Kind, len: usize, now: Instant) {
         self.counters.inbound(kind, len);
         self.last_activity = now;
-        self.timed_out = false;
-    }
-
-    /// True when the leg just crossed its RTP timeout (reported once per silence period).
-    pub(crate) fn check_timeout(&mut self, now: Instant) -> Option<Duration> {
-        let silent = now.saturating_duration_since(self.last_activity);
-        if !self.timed_out && silent >= self.opts.rtp_timeout {
-            self.timed_out = true;
-            return Some(silent);
-        }
-        None
+        self.timeout.on_packet(now);
     }
 
     /// Refreshes `last_seen_unix_ms` from the monotonic last activity.
@@ -158,16 +213,20 @@ impl Leg {
     }
 
     /// Snapshot of this leg for gRPC.
-    pub(crate) fn info(&self) -> LegInfo {
+    pub(crate) fn info(&mut self) -> LegInfo {
+        let st = self.stats.snapshot(false);
         let c = &self.counters;
         LegInfo {
             local: Some(self.local_endpoint()),
             remote_rtp: self.remote_rtp.map(|a| a.to_string()).unwrap_or_default(),
             remote_rtcp: self.remote_rtcp.map(|a| a.to_string()).unwrap_or_default(),
-            rtp_in: Some(StreamStats {
+            rtp_in: Some(PbStreamStats {
                 packets: c.packets_in[Kind::Rtp as usize],
                 bytes: c.bytes_in[Kind::Rtp as usize],
-                ..StreamStats::default()
+                lost: st.lost,
+                jitter_ms: f64::from(st.jitter_us) / 1000.0,
+                ssrc: self.last_in_ssrc,
+                extended_highest_seq: st.extended_max_seq,
             }),
             rtp_packets_out: c.packets_out[Kind::Rtp as usize],
             rtp_bytes_out: c.bytes_out[Kind::Rtp as usize],
@@ -175,9 +234,9 @@ impl Leg {
             rtcp_packets_out: c.packets_out[Kind::Rtcp as usize],
             last_seen_unix_ms: self.last_seen_unix_ms,
             drops: Some(drop_counters(c)),
-            srtp_inbound: false,
-            srtp_outbound: false,
-            latched: false,
+            srtp_inbound: self.srtp.is_some(),
+            srtp_outbound: self.srtp.is_some(),
+            latched: self.latch[0].is_locked(),
         }
     }
 
@@ -185,6 +244,11 @@ impl Leg {
     pub(crate) fn strips_dtmf(&self) -> bool {
         self.opts.dtmf_mode == DtmfMode::Strip
     }
+}
+
+/// Parses SDES keying into the media-core form (`1 SUITE inline:KEY`).
+fn sdes(k: &SrtpKeying) -> Result<SdesCrypto, String> {
+    SdesCrypto::parse(&format!("1 {} inline:{}", k.suite, k.inline_key)).map_err(|e| e.to_string())
 }
 
 fn drop_counters(c: &LegCounters) -> DropCounters {
@@ -206,9 +270,3 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// RFC 5761 §4: with rtcp-mux, RTCP is told from RTP by the second octet (payload type
-/// 64..=95 with the marker bit, i.e. RTCP packet types 192..=223).
-#[inline]
-pub(crate) fn is_muxed_rtcp(pkt: &[u8]) -> bool {
-    matches!(pkt.get(1), Some(b) if (192..=223).contains(b))
-}

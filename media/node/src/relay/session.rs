@@ -162,7 +162,7 @@ impl SessionTask {
             Control::Update(i, update, reply) => {
                 let r = match self.legs.get_mut(i) {
                     Some(leg) => leg.update(&update),
-                    None => Err(format!("leg index {i}")),
+                    None => Err(("leg", format!("leg index {i}"))),
                 };
                 let _ = reply.send(r);
             }
@@ -185,30 +185,13 @@ impl SessionTask {
         path::on_timer(&mut self.legs, now, &self.shared);
         if now >= self.next_tick {
             self.next_tick = now + self.interval;
-            for (i, leg) in self.legs.iter_mut().enumerate() {
-                if let Some(silent) = leg.check_timeout(now) {
-                    self.shared
-                        .totals
-                        .rtp_timeouts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let silent_ms = u32::try_from(silent.as_millis()).unwrap_or(u32::MAX);
-                    self.shared
-                        .emit(media_event::Kind::RtpTimeout(pb::RtpTimeout {
-                            leg: leg_code(i),
-                            silent_ms,
-                        }));
-                }
-            }
             self.publish(now);
         }
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        let next_gen = self.legs.iter().filter_map(Leg::next_generation).min();
-        match next_gen {
-            Some(g) if g < self.next_tick => g.max(now),
-            _ => self.next_tick,
-        }
+        let legs = self.legs.iter().filter_map(Leg::next_deadline).min();
+        legs.map_or(self.next_tick, |d| d.min(self.next_tick)).max(now)
     }
 
     /// Adds counter deltas to the node totals and stores a fresh snapshot.
