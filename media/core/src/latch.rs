@@ -95,6 +95,13 @@ impl SourceLatch {
         self.foreign_dropped
     }
 
+    /// Read-only pre-check: strict source is in force and `source` is not the latched address. On SRTP
+    /// legs the node can drop such packets before spending a decryption on them; during learning it must
+    /// authenticate first and only then call [`SourceLatch::on_packet`]. Does not count the drop.
+    pub fn is_foreign(&self, source: SocketAddr) -> bool {
+        self.phase == Phase::Locked && self.latched != Some(source)
+    }
+
     /// Reopens learning with a new hint (re-INVITE, media handover). The drop counter is kept.
     pub fn relearn(&mut self, hint: Option<SocketAddr>) {
         self.hint = hint;

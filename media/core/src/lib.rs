@@ -21,12 +21,17 @@
 //!
 //! Per received datagram the node does, in order:
 //! 1. [`rtp::demux`] (rtcp-mux) → RTP or RTCP;
-//! 2. on SRTP legs, [`srtp::SrtpSession::unprotect_rtp`] (auth failure → drop, `StreamStats::on_auth_failed`);
+//! 2. on SRTP legs, drop early if [`latch::SourceLatch::is_foreign`], then
+//!    [`srtp::SrtpSession::unprotect_rtp`] (auth failure → drop, `StreamStats::on_auth_failed`);
 //! 3. [`rtp::RtpHeader::parse`] / [`rtp::RtcpHeader::parse`] (error → drop, `on_malformed`);
 //! 4. [`latch::SourceLatch::on_packet`] (foreign → drop, `on_foreign_source`);
 //! 5. [`stats::StreamStats::on_rtp`], [`timeout::RtpTimeout::on_packet`], and for the telephone-event PT
 //!    ([`dtmf::is_telephone_event`]) [`dtmf::DtmfDetector::on_packet`];
-//! 6. relay (protecting with the other leg's SRTP session where needed).
+//! 6. relay: rewrite the sequence number with the outbound leg's [`dtmf::SeqOffset`] (non-zero once the
+//!    node has generated DTMF on that leg), protect with the other leg's SRTP session where needed, send.
+//!
+//! Generated DTMF: see [`dtmf::DtmfGenerator`] for how the node suppresses audio during an event and keeps
+//! the outbound sequence numbers contiguous.
 //!
 //! Timers: the node keeps one deadline per session, the minimum of `RtpTimeout::deadline`,
 //! `DtmfDetector::poll_timeout` and `DtmfGenerator::poll_timeout`, and calls the matching

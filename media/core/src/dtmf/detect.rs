@@ -8,7 +8,8 @@
 //!   already reported are ignored;
 //! * a packet with a newer timestamp while an event is still open reports the open one
 //!   ([`DtmfEndReason::Superseded`]) and starts the new one;
-//! * packets older than the open or last reported event (reordering) are ignored;
+//! * packets up to 10 s of timestamp units older than the open or last reported event (reordering) are
+//!   ignored; a larger backwards jump is a new timestamp base and starts a new event;
 //! * no packet for `end_timeout` while an event is open: [`DtmfDetector::handle_timeout`] reports it
 //!   with the last known duration ([`DtmfEndReason::Timeout`]).
 //!
@@ -94,10 +95,9 @@ pub struct DtmfDetector {
     len: usize,
 }
 
-/// RFC 1982 serial comparison: `a` is before `b`.
-fn ts_before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
+/// How far back (seconds of timestamp units) a packet is taken as a reordered packet of an older event;
+/// a larger backwards jump is a new timestamp base (re-INVITE, new source) and starts a new event.
+const STALE_WINDOW_SECS: u32 = 10;
 
 impl DtmfDetector {
     /// A detector with no open event.
@@ -123,7 +123,7 @@ impl DtmfDetector {
         let (ssrc, ts) = (header.ssrc, header.timestamp);
         if let Some((dssrc, dts)) = self.done
             && dssrc == ssrc
-            && (dts == ts || ts_before(ts, dts))
+            && (dts == ts || self.stale(ts, dts))
         {
             return Ok(()); // redundant end, late update, or reordered old packet
         }
@@ -134,7 +134,7 @@ impl DtmfDetector {
                 o.last_at = now;
                 self.open = Some(o);
             }
-            Some(o) if o.ssrc == ssrc && ts_before(ts, o.timestamp) => return Ok(()),
+            Some(o) if o.ssrc == ssrc && self.stale(ts, o.timestamp) => return Ok(()),
             Some(o) => {
                 self.report(o, DtmfEndReason::Superseded);
                 self.open = Some(Self::start(now, ssrc, ts, &p));
@@ -147,6 +147,18 @@ impl DtmfDetector {
             self.report(o, DtmfEndReason::EndPacket);
         }
         Ok(())
+    }
+
+    /// `ts` lies a little before `reference`: a reordered packet of an older event.
+    fn stale(&self, ts: u32, reference: u32) -> bool {
+        let back = reference.wrapping_sub(ts);
+        back != 0 && back <= self.config.clock_rate.saturating_mul(STALE_WINDOW_SECS)
+    }
+
+    /// Forgets the open and last reported events (new remote stream). Queued events are kept.
+    pub fn reset(&mut self) {
+        self.open = None;
+        self.done = None;
     }
 
     fn start(now: Instant, ssrc: u32, timestamp: u32, p: &EventPayload) -> Open {

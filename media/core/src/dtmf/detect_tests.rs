@@ -179,6 +179,17 @@ fn reordered_old_packets_are_ignored() {
     let evs = drain(&mut d);
     assert_eq!(evs.len(), 1);
     assert_eq!((evs[0].digit, evs[0].duration), (Some('3'), 320));
+    // A timestamp far behind (new timestamp base, e.g. after a re-INVITE) is a new event, not a stale one.
+    d.on_packet(
+        t0,
+        &hdr(8, 5000u32.wrapping_sub(8000 * 60), false),
+        &payload(4, true, 480),
+    )
+    .expect("valid");
+    assert_eq!(
+        drain(&mut d).iter().map(|e| e.digit).collect::<Vec<_>>(),
+        [Some('4')]
+    );
     assert_eq!(
         d.on_packet(t0, &hdr(7, 6000, false), &[1, 2]),
         Err(DtmfPayloadError::TooShort(2))
