@@ -5,11 +5,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-
 use switchboard_proto::v1::{DropCounters, LegInfo, LocalEndpoint, StreamStats as PbStreamStats};
 use tokio::net::UdpSocket;
 
-use switchboard_media_core::dtmf::{DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset};
+use switchboard_media_core::dtmf::{
+    DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset,
+};
 use switchboard_media_core::latch::{LatchConfig, SourceLatch};
 use switchboard_media_core::srtp::{SdesCrypto, SrtpSession};
 use switchboard_media_core::stats::{StatsConfig, StreamStats};
@@ -88,7 +89,10 @@ impl Leg {
             published: LegCounters::default(),
             last_activity: now,
             last_seen_unix_ms: 0,
-            latch: [SourceLatch::new(LatchConfig::default(), None), SourceLatch::new(LatchConfig::default(), None)],
+            latch: [
+                SourceLatch::new(LatchConfig::default(), None),
+                SourceLatch::new(LatchConfig::default(), None),
+            ],
             stats: StreamStats::new(StatsConfig::default()),
             timeout: RtpTimeout::new(now, opts.rtp_timeout),
             detector: DtmfDetector::new(DtmfDetectorConfig::default()),
@@ -108,12 +112,19 @@ impl Leg {
             (Some(inb), Some(outb)) => {
                 let remote = sdes(inb).map_err(|e| ("srtp_inbound", e))?;
                 let local = sdes(outb).map_err(|e| ("srtp_outbound", e))?;
-                Some(SrtpSession::new(&local, &remote).map_err(|e| ("srtp_inbound", e.to_string()))?)
+                Some(
+                    SrtpSession::new(&local, &remote)
+                        .map_err(|e| ("srtp_inbound", e.to_string()))?,
+                )
             }
             (Some(_), None) => return Err(("srtp_outbound", "required with srtp_inbound".into())),
             (None, Some(_)) => return Err(("srtp_inbound", "required with srtp_outbound".into())),
         };
-        let rtcp = if u.rtcp_mux { u.remote_rtp } else { u.remote_rtcp };
+        let rtcp = if u.rtcp_mux {
+            u.remote_rtp
+        } else {
+            u.remote_rtcp
+        };
         if self.remote_rtp != Some(u.remote_rtp) {
             self.latch[0].relearn(Some(u.remote_rtp));
         }
@@ -124,7 +135,10 @@ impl Leg {
         self.remote_rtcp = Some(rtcp);
         self.mux = u.rtcp_mux || self.rtcp.is_none();
         if self.telephone_event_pt != u.telephone_event_pt {
-            let cfg = StatsConfig { jitter_exclude_pt: u.telephone_event_pt, ..StatsConfig::default() };
+            let cfg = StatsConfig {
+                jitter_exclude_pt: u.telephone_event_pt,
+                ..StatsConfig::default()
+            };
             if self.stats.snapshot(false).packets == 0 {
                 self.stats = StreamStats::new(cfg);
             }
@@ -137,12 +151,21 @@ impl Leg {
 
     /// When the next generated DTMF packet is due, if generating.
     pub(crate) fn next_generation(&self) -> Option<Instant> {
-        self.generator.as_ref().and_then(DtmfGenerator::poll_timeout)
+        self.generator
+            .as_ref()
+            .and_then(DtmfGenerator::poll_timeout)
     }
 
     /// The earliest timer of this leg (generation, detector end timeout, RTP timeout).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.next_generation(), self.detector.poll_timeout(), self.timeout.deadline()].into_iter().flatten().min()
+        [
+            self.next_generation(),
+            self.detector.poll_timeout(),
+            self.timeout.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Where packets of `kind` for this leg's remote go.
@@ -269,4 +292,3 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
-

@@ -78,7 +78,11 @@ pub struct LegOptions {
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Apply a leg update (0 = A, 1 = B).
-    Update(usize, Box<LegUpdate>, oneshot::Sender<Result<(), (&'static str, String)>>),
+    Update(
+        usize,
+        Box<LegUpdate>,
+        oneshot::Sender<Result<(), (&'static str, String)>>,
+    ),
     /// Generate a digit on a leg.
     SendDtmf(usize, DtmfRequest, oneshot::Sender<Result<(), String>>),
     /// Reply with fresh statistics.

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use switchboard_media_core::dtmf::{self, DtmfGenerator, DtmfGeneratorConfig, EVENT_PACKET_LEN, OutboundStream};
+use switchboard_media_core::dtmf::{
+    self, DtmfGenerator, DtmfGeneratorConfig, EVENT_PACKET_LEN, OutboundStream,
+};
 use switchboard_media_core::latch::LatchDecision;
 use switchboard_media_core::rtp::{PacketKind, RtcpHeader, RtpHeader, demux};
 use switchboard_proto::v1::{self as pb, media_event};
@@ -125,12 +127,23 @@ fn malformed(inl: &mut Leg, reason: DropReason) {
 /// inserted, audio suppressed while an event is sent).
 #[inline]
 fn forward_rtp(outl: &mut Leg, pkt: &mut [u8], h: &RtpHeader, now: Instant) {
-    if outl.generator.as_ref().is_some_and(DtmfGenerator::is_active) {
+    if outl
+        .generator
+        .as_ref()
+        .is_some_and(DtmfGenerator::is_active)
+    {
         outl.seq_offset.suppressed(1);
         return;
     }
-    let Ok(seq) = outl.seq_offset.apply(pkt, h) else { return };
-    outl.last_out = Some(OutboundStream { ssrc: h.ssrc, last_seq: seq, last_ts: h.timestamp, last_sent_at: now });
+    let Ok(seq) = outl.seq_offset.apply(pkt, h) else {
+        return;
+    };
+    outl.last_out = Some(OutboundStream {
+        ssrc: h.ssrc,
+        last_seq: seq,
+        last_ts: h.timestamp,
+        last_sent_at: now,
+    });
     outl.send(Kind::Rtp, pkt);
 }
 
@@ -149,13 +162,25 @@ fn report_digits(leg: &mut Leg, index: usize, shared: &SessionShared) {
 }
 
 /// Starts generating a digit toward leg `i`'s remote.
-pub(crate) fn start_dtmf(legs: &mut [Leg; 2], i: usize, req: DtmfRequest, now: Instant) -> Result<(), String> {
+pub(crate) fn start_dtmf(
+    legs: &mut [Leg; 2],
+    i: usize,
+    req: DtmfRequest,
+    now: Instant,
+) -> Result<(), String> {
     let leg = legs.get_mut(i).ok_or_else(|| format!("leg index {i}"))?;
-    let pt = leg.telephone_event_pt.ok_or("the leg has no telephone_event_payload_type (UpdateLeg first)")?;
+    let pt = leg
+        .telephone_event_pt
+        .ok_or("the leg has no telephone_event_payload_type (UpdateLeg first)")?;
     if leg.generator.as_ref().is_some_and(DtmfGenerator::is_active) {
         return Err("a digit is still being sent on this leg".into());
     }
-    let config = DtmfGeneratorConfig { payload_type: pt, ptime: leg.ptime, volume: req.volume, ..Default::default() };
+    let config = DtmfGeneratorConfig {
+        payload_type: pt,
+        ptime: leg.ptime,
+        volume: req.volume,
+        ..Default::default()
+    };
     let stream = leg.last_out.unwrap_or(OutboundStream {
         ssrc: 0x5b00_0000 | u32::from(leg.rtp_port),
         last_seq: 0,
@@ -163,7 +188,9 @@ pub(crate) fn start_dtmf(legs: &mut [Leg; 2], i: usize, req: DtmfRequest, now: I
         last_sent_at: now,
     });
     let mut generator = DtmfGenerator::new(config);
-    generator.start(now, req.event, req.duration, stream).map_err(|e| e.to_string())?;
+    generator
+        .start(now, req.event, req.duration, stream)
+        .map_err(|e| e.to_string())?;
     leg.generator = Some(generator);
     Ok(())
 }
@@ -179,19 +206,29 @@ pub(crate) fn on_timer(legs: &mut [Leg; 2], now: Instant, shared: &SessionShared
         if let Some(t) = leg.timeout.poll(now) {
             shared.totals.rtp_timeouts.fetch_add(1, Ordering::Relaxed);
             let silent_ms = u32::try_from(t.silent_for.as_millis()).unwrap_or(u32::MAX);
-            shared.emit(media_event::Kind::RtpTimeout(pb::RtpTimeout { leg: leg_code(i), silent_ms }));
+            shared.emit(media_event::Kind::RtpTimeout(pb::RtpTimeout {
+                leg: leg_code(i),
+                silent_ms,
+            }));
         }
     }
 }
 
 fn send_generated(leg: &mut Leg, now: Instant) {
-    let Some(mut generator) = leg.generator.take() else { return };
+    let Some(mut generator) = leg.generator.take() else {
+        return;
+    };
     let mut buf = [0u8; EVENT_PACKET_LEN];
     while let Some(n) = generator.poll_transmit(now, &mut buf) {
         let Some(pkt) = buf.get(..n) else { break };
         leg.seq_offset.inserted(1);
         if let Ok(h) = RtpHeader::parse(pkt) {
-            leg.last_out = Some(OutboundStream { ssrc: h.ssrc, last_seq: h.sequence, last_ts: h.timestamp, last_sent_at: now });
+            leg.last_out = Some(OutboundStream {
+                ssrc: h.ssrc,
+                last_seq: h.sequence,
+                last_ts: h.timestamp,
+                last_sent_at: now,
+            });
         }
         leg.send(Kind::Rtp, pkt);
     }

@@ -191,7 +191,8 @@ impl SessionTask {
 
     fn next_deadline(&self, now: Instant) -> Instant {
         let legs = self.legs.iter().filter_map(Leg::next_deadline).min();
-        legs.map_or(self.next_tick, |d| d.min(self.next_tick)).max(now)
+        legs.map_or(self.next_tick, |d| d.min(self.next_tick))
+            .max(now)
     }
 
     /// Adds counter deltas to the node totals and stores a fresh snapshot.

@@ -214,17 +214,25 @@ pub fn legs(info: &pb::SessionInfo) -> (pb::LegInfo, pb::LegInfo) {
 
 /// UDP payloads of a classic (microsecond, Ethernet) pcap capture, IPv4 only.
 pub fn pcap_udp_payloads(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let Some(magic) = bytes.get(..4) else { return Vec::new() };
+    let Some(magic) = bytes.get(..4) else {
+        return Vec::new();
+    };
     let le = magic == [0xd4, 0xc3, 0xb2, 0xa1];
     let word = |b: &[u8]| {
         let w: [u8; 4] = b.try_into().expect("4 bytes");
-        if le { u32::from_le_bytes(w) } else { u32::from_be_bytes(w) }
+        if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }
     };
     let mut out = Vec::new();
     let mut off = 24;
     while let Some(rec) = bytes.get(off..off + 16) {
         let incl = word(&rec[8..12]) as usize;
-        let Some(frame) = bytes.get(off + 16..off + 16 + incl) else { break };
+        let Some(frame) = bytes.get(off + 16..off + 16 + incl) else {
+            break;
+        };
         off += 16 + incl;
         // Ethernet II, IPv4, UDP.
         if frame.get(12..14) != Some(&[0x08, 0x00][..]) || frame.get(23) != Some(&17) {
