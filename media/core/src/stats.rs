@@ -107,7 +107,7 @@ impl SeqState {
             return false;
         } else if udelta < MAX_DROPOUT {
             if seq < self.max_seq {
-                self.cycles += RTP_SEQ_MOD;
+                self.cycles = self.cycles.wrapping_add(RTP_SEQ_MOD);
             }
             self.max_seq = seq;
         } else if u32::from(udelta) <= RTP_SEQ_MOD - u32::from(MAX_MISORDER) {
@@ -138,7 +138,7 @@ pub struct StreamStats {
     seq: Option<SeqState>,
     epoch: Option<Instant>,
     transit: Option<i32>,
-    jitter_q4: u32,
+    jitter_q4: u64,
     fraction_lost: u8,
     snap: StatsSnapshot,
 }
@@ -186,12 +186,10 @@ impl StreamStats {
         let arrival = (nanos * u128::from(self.config.clock_rate) / 1_000_000_000) as u32;
         let transit = arrival.wrapping_sub(ts) as i32;
         if let Some(prev) = self.transit.replace(transit) {
-            let d = transit.wrapping_sub(prev).unsigned_abs();
-            // Fixed point with 4 fractional bits, as in A.8's integer variant.
-            self.jitter_q4 = self
-                .jitter_q4
-                .wrapping_add(d)
-                .wrapping_sub((self.jitter_q4 + 8) >> 4);
+            let d = u64::from(transit.wrapping_sub(prev).unsigned_abs());
+            // Fixed point with 4 fractional bits, as in A.8's integer variant; u64 since |D| < 2^31
+            // keeps J*16 below 2^36.
+            self.jitter_q4 = self.jitter_q4 + d - ((self.jitter_q4 + 8) >> 4);
         }
     }
 
@@ -238,7 +236,7 @@ impl StreamStats {
             }
         }
         s.fraction_lost = self.fraction_lost;
-        s.jitter = self.jitter_q4 >> 4;
+        s.jitter = u32::try_from(self.jitter_q4 >> 4).unwrap_or(u32::MAX);
         let rate = u64::from(self.config.clock_rate.max(1));
         s.jitter_us = (u64::from(s.jitter) * 1_000_000 / rate).min(u64::from(u32::MAX)) as u32;
         s

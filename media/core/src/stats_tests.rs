@@ -110,3 +110,22 @@ fn drop_counters_and_rtcp() {
         Some(Duration::from_secs(2))
     );
 }
+
+#[test]
+fn hostile_timestamps_do_not_overflow_jitter() {
+    let t0 = Instant::now();
+    let mut s = StreamStats::new(StatsConfig {
+        probation: 0,
+        ..StatsConfig::default()
+    });
+    for i in 0..200u16 {
+        let ts = if i % 2 == 0 { 0 } else { 0x7fff_ffff };
+        s.on_rtp(t0, &hdr(i, ts), 12);
+    }
+    let snap = s.snapshot(false);
+    assert!(
+        snap.jitter > 0x7000_0000,
+        "jitter converges towards |D| = 2^31 - 1"
+    );
+    assert_eq!((snap.received, snap.lost), (200, 0));
+}

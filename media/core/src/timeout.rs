@@ -37,7 +37,11 @@ impl RtpTimeout {
 
     /// When the node should call [`RtpTimeout::poll`] next; `None` after the event fired (until a packet).
     pub fn deadline(&self) -> Option<Instant> {
-        (!self.fired).then(|| self.last_seen + self.timeout)
+        if self.fired {
+            None
+        } else {
+            self.last_seen.checked_add(self.timeout)
+        }
     }
 
     /// Returns the event once when the stream has been silent for the configured time.
