@@ -1,0 +1,195 @@
+//! Pool configuration: the media nodes to use ([`MediaNodeConfig`]) and the pool's deadlines and
+//! health-check timings ([`PoolConfig`]). Plain structs with documented defaults; the signaling
+//! binary fills them from its own config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::MediaError;
+
+/// Highest accepted [`MediaNodeConfig::weight`].
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// One media node the pool may use.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaNodeConfig {
+    /// Unique name, used in events, snapshots and logs (e.g. `media-1`).
+    pub name: String,
+    /// gRPC endpoint, e.g. `http://10.0.0.5:50051`.
+    pub grpc_uri: String,
+    /// Relative preference (1..=1000, default 1): a node's free capacity is multiplied by it.
+    #[serde(default)]
+    pub weight: Option<u32>,
+}
+
+impl MediaNodeConfig {
+    /// A node with the default weight.
+    pub fn new(name: impl Into<String>, grpc_uri: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            grpc_uri: grpc_uri.into(),
+            weight: None,
+        }
+    }
+
+    /// The same node with `weight`.
+    #[must_use]
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+
+    /// The effective weight (default 1).
+    pub fn effective_weight(&self) -> u32 {
+        self.weight.unwrap_or(1)
+    }
+
+    /// Checks the name is non-empty, the URI is an `http`/`https` URI and the weight in range.
+    pub fn validate(&self) -> Result<(), MediaError> {
+        let invalid = |field: &'static str, reason: String| MediaError::InvalidNode {
+            name: self.name.clone(),
+            field,
+            reason,
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        let uri: tonic::codegen::http::Uri = self
+            .grpc_uri
+            .parse()
+            .map_err(|e| invalid("grpc_uri", format!("{:?}: {e}", self.grpc_uri)))?;
+        match uri.scheme_str() {
+            Some("http" | "https") if uri.host().is_some() => {}
+            _ => {
+                return Err(invalid(
+                    "grpc_uri",
+                    format!("{:?}: expected http://HOST:PORT", self.grpc_uri),
+                ));
+            }
+        }
+        match self.weight {
+            Some(w) if !(1..=MAX_WEIGHT).contains(&w) => {
+                Err(invalid("weight", format!("{w} not in 1..={MAX_WEIGHT}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Deadlines and health-check timings of a [`crate::MediaPool`].
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Nodes present at start (more can be added with [`crate::MediaPool::add_node`]).
+    pub nodes: Vec<MediaNodeConfig>,
+    /// Deadline of one `AllocateSession` attempt (default 2 s).
+    pub allocate_timeout: Duration,
+    /// Deadline of every other unary call (default 1 s).
+    pub call_timeout: Duration,
+    /// TCP connect timeout toward a node (default 500 ms).
+    pub connect_timeout: Duration,
+    /// Period of the Health poll of each node (default 1 s).
+    pub health_interval: Duration,
+    /// Deadline of one Health call (default 500 ms).
+    pub health_timeout: Duration,
+    /// Consecutive failed Health calls after which a node is marked down (default 2). With the
+    /// defaults a dead node is down at most `2 × health_interval + health_timeout` = 2.5 s after
+    /// its last good answer.
+    pub down_after_failures: u32,
+    /// Pause before re-subscribing to a node's event stream after it ended (default 500 ms).
+    pub event_retry: Duration,
+    /// Capacity of the [`crate::PoolEvent`] broadcast channel (default 1024).
+    pub event_capacity: usize,
+    /// Prefix of the session ids the pool asks nodes to use (default: derived from the process
+    /// id and start time, so that two signaling processes do not collide).
+    pub session_prefix: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            nodes: Vec::new(),
+            allocate_timeout: Duration::from_secs(2),
+            call_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_millis(500),
+            health_interval: Duration::from_secs(1),
+            health_timeout: Duration::from_millis(500),
+            down_after_failures: 2,
+            event_retry: Duration::from_millis(500),
+            event_capacity: 1024,
+            session_prefix: format!("sb{:x}{:x}", std::process::id(), nanos & 0xff_ffff_ffff),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_config_checks_name_uri_and_weight() {
+        assert!(
+            MediaNodeConfig::new("m1", "http://127.0.0.1:50051")
+                .validate()
+                .is_ok()
+        );
+        let e = MediaNodeConfig::new("", "http://127.0.0.1:1").validate();
+        assert!(matches!(
+            e,
+            Err(MediaError::InvalidNode { field: "name", .. })
+        ));
+        let e = MediaNodeConfig::new("m1", "127.0.0.1:1").validate();
+        assert!(matches!(
+            e,
+            Err(MediaError::InvalidNode {
+                field: "grpc_uri",
+                ..
+            })
+        ));
+        let e = MediaNodeConfig::new("m1", "http://[::1").validate();
+        assert!(matches!(
+            e,
+            Err(MediaError::InvalidNode {
+                field: "grpc_uri",
+                ..
+            })
+        ));
+        let e = MediaNodeConfig::new("m1", "http://h:1")
+            .with_weight(0)
+            .validate();
+        assert!(matches!(
+            e,
+            Err(MediaError::InvalidNode {
+                field: "weight",
+                ..
+            })
+        ));
+        assert_eq!(
+            MediaNodeConfig::new("m1", "http://h:1").effective_weight(),
+            1
+        );
+    }
+
+    #[test]
+    fn node_config_deserializes_and_refuses_unknown_keys() {
+        #[derive(Deserialize)]
+        struct File {
+            node: Vec<MediaNodeConfig>,
+        }
+        let parsed: Result<File, _> =
+            from_json(r#"{"node":[{"name":"m1","grpc_uri":"http://h:1","weight":3}]}"#);
+        let file = parsed.expect("valid");
+        assert_eq!(file.node[0].weight, Some(3));
+        let bad: Result<File, _> =
+            from_json(r#"{"node":[{"name":"m1","grpc_uri":"x","wieght":3}]}"#);
+        assert!(bad.is_err());
+    }
+
+    fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,54 @@
+//! Signaling's pool of media nodes (DESIGN.md "Media control", "Media-node pool").
+//!
+//! The pool holds a tonic client per media node, places both legs of each call on one node
+//! chosen by free capacity, routes every later call for a session to the node that holds it,
+//! health-checks every node in the background and forwards every node's media events (tagged
+//! with the node name) on one broadcast channel. [`EmbeddedNode`] runs a `switchboard-media`
+//! node in-process on loopback so a single-host deployment uses the very same gRPC path.
+//!
+//! # Module map
+//! - [`config`]: [`MediaNodeConfig`] (name, gRPC URI, weight) and [`PoolConfig`] (deadlines,
+//!   health timings, defaults documented per field).
+//! - [`pool`]: [`MediaPool`] — `allocate` / `update_leg` / `send_dtmf` / `release`, drain,
+//!   run-time `add_node` / `remove_node`, `snapshot`, `subscribe`.
+//! - [`state`]: [`NodeStatus`], [`NodeSnapshot`] and the sans-IO selection order.
+//! - [`monitor`]: the per-node Health poll and WatchEvents subscription; [`PoolEvent`].
+//! - [`error`]: [`MediaError`] with [`FailureSide`] and [`RetryHint`].
+//! - [`embedded`]: [`EmbeddedNode`].
+//! - `node`: one node's client; every unary call carries a deadline (`grpc-timeout` header and
+//!   a local timeout).
+//!
+//! # Usage contract
+//! 1. Inside a tokio runtime, [`MediaPool::new`] with the configured nodes. Nodes are
+//!    [`NodeStatus::Unknown`] until their first Health answer (immediately after start), and
+//!    only [`NodeStatus::Up`] nodes get new sessions; [`MediaPool::wait_until`] waits for a
+//!    condition on the snapshot without polling.
+//! 2. [`MediaPool::allocate`] per call, keep [`Allocation::session_id`]; use it in
+//!    `update_leg`, `send_dtmf` and `release`, which go to the node holding the session.
+//! 3. Consume [`MediaPool::subscribe`]: [`PoolEvent::Media`] (DTMF, RTP timeout, released)
+//!    and [`PoolEvent::NodeStatus`] (a node going down means its calls — see
+//!    [`MediaPool::sessions_on`] — must be moved or hung up by the caller).
+//! 4. A node failing `down_after_failures` consecutive Health calls is `Down` (with defaults,
+//!    within 2.5 s); a draining node keeps its sessions and gets no new ones; both come back
+//!    when Health says so. A session refused with `RESOURCE_EXHAUSTED` / `UNAVAILABLE` / a
+//!    deadline is retried on the next node; after an allocation deadline the pool releases the
+//!    session id it asked for on that node so nothing is left behind.
+//! 5. Errors say the failing side and whether another node may help
+//!    ([`MediaError::side`], [`MediaError::retry`], [`MediaError::sip_status`]).
+
+pub mod config;
+pub mod embedded;
+pub mod error;
+pub mod monitor;
+mod node;
+pub mod pool;
+pub mod state;
+
+pub use config::{MediaNodeConfig, PoolConfig};
+pub use embedded::{EmbeddedError, EmbeddedNode};
+pub use error::{FailureSide, MediaError, NodeRefusal, RetryHint};
+pub use monitor::PoolEvent;
+pub use pool::{AllocateOptions, Allocation, MediaPool};
+pub use state::{NodeSnapshot, NodeStatus};
+pub use switchboard_media::{NodeConfig as EmbeddedNodeConfig, PortRange};
+pub use switchboard_proto::v1 as proto;

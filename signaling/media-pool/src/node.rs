@@ -1,0 +1,184 @@
+//! [`NodeHandle`]: one media node's gRPC client (every unary call with a deadline) and the
+//! pool's [`NodeState`] for it.
+
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use switchboard_proto::v1::{self as pb, media_service_client::MediaServiceClient};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::config::{MediaNodeConfig, PoolConfig};
+use crate::error::MediaError;
+use crate::state::{NodeSnapshot, NodeState};
+
+/// Deadlines of one node's calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    pub(crate) allocate: Duration,
+    pub(crate) call: Duration,
+    pub(crate) health: Duration,
+}
+
+/// A node in the pool.
+#[derive(Debug)]
+pub(crate) struct NodeHandle {
+    pub(crate) config: MediaNodeConfig,
+    client: MediaServiceClient<Channel>,
+    deadlines: Deadlines,
+    state: Mutex<NodeState>,
+}
+
+/// Sets the `grpc-timeout` header (the node stops working on it) and bounds the wait locally
+/// (the answer may never come from a dead node).
+async fn with_deadline<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(answer) => answer.map(Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+fn request<T>(message: T, timeout: Duration) -> Request<T> {
+    let mut r = Request::new(message);
+    r.set_timeout(timeout);
+    r
+}
+
+impl NodeHandle {
+    /// Validates the config and creates a lazily connecting client (no I/O yet).
+    pub(crate) fn new(config: MediaNodeConfig, pool: &PoolConfig) -> Result<Self, MediaError> {
+        config.validate()?;
+        let endpoint = Endpoint::from_shared(config.grpc_uri.clone())
+            .map_err(|e| MediaError::InvalidNode {
+                name: config.name.clone(),
+                field: "grpc_uri",
+                reason: e.to_string(),
+            })?
+            .connect_timeout(pool.connect_timeout)
+            .tcp_nodelay(true);
+        Ok(Self {
+            client: MediaServiceClient::new(endpoint.connect_lazy()),
+            deadlines: Deadlines {
+                allocate: pool.allocate_timeout,
+                call: pool.call_timeout,
+                health: pool.health_timeout,
+            },
+            state: Mutex::new(NodeState::new()),
+            config,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn snapshot(&self) -> NodeSnapshot {
+        self.state().snapshot(
+            &self.config.name,
+            &self.config.grpc_uri,
+            self.config.effective_weight(),
+        )
+    }
+
+    /// Wraps a failed call on one of this node's sessions, remembering it as the last error.
+    pub(crate) fn error(&self, operation: &'static str, status: &Status) -> MediaError {
+        let e = MediaError::Node {
+            node: self.config.name.clone(),
+            operation,
+            code: status.code(),
+            message: status.message().to_owned(),
+        };
+        self.state().last_error = Some(e.to_string());
+        e
+    }
+
+    pub(crate) async fn allocate(
+        &self,
+        req: pb::AllocateSessionRequest,
+    ) -> Result<pb::AllocateSessionResponse, Status> {
+        let t = self.deadlines.allocate;
+        let mut c = self.client.clone();
+        with_deadline(t, c.allocate_session(request(req, t))).await
+    }
+
+    pub(crate) async fn update_leg(&self, req: pb::UpdateLegRequest) -> Result<(), Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        with_deadline(t, c.update_leg(request(req, t)))
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn release(&self, session_id: &str) -> Result<pb::SessionInfo, Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        let req = pb::ReleaseSessionRequest {
+            session_id: session_id.to_owned(),
+        };
+        let answer = with_deadline(t, c.release_session(request(req, t))).await?;
+        Ok(answer.session.unwrap_or_default())
+    }
+
+    pub(crate) async fn send_dtmf(&self, req: pb::SendDtmfRequest) -> Result<(), Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        with_deadline(t, c.send_dtmf(request(req, t)))
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn get_session(&self, session_id: &str) -> Result<pb::SessionInfo, Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        let req = pb::GetSessionRequest {
+            session_id: session_id.to_owned(),
+        };
+        with_deadline(t, c.get_session(request(req, t))).await
+    }
+
+    pub(crate) async fn list_sessions(&self) -> Result<Vec<pb::SessionInfo>, Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        let req = pb::ListSessionsRequest {};
+        Ok(with_deadline(t, c.list_sessions(request(req, t)))
+            .await?
+            .sessions)
+    }
+
+    pub(crate) async fn set_draining(&self, draining: bool) -> Result<pb::DrainResponse, Status> {
+        let t = self.deadlines.call;
+        let mut c = self.client.clone();
+        if draining {
+            with_deadline(t, c.drain(request(pb::DrainRequest {}, t))).await
+        } else {
+            with_deadline(t, c.undrain(request(pb::UndrainRequest {}, t))).await
+        }
+    }
+
+    pub(crate) async fn health(&self) -> Result<pb::HealthResponse, Status> {
+        let t = self.deadlines.health;
+        let mut c = self.client.clone();
+        with_deadline(t, c.health(request(pb::HealthRequest {}, t))).await
+    }
+
+    /// Opens the WatchEvents stream (the deadline bounds the subscription, not the stream).
+    pub(crate) async fn watch_events(&self) -> Result<tonic::Streaming<pb::MediaEvent>, Status> {
+        let mut c = self.client.clone();
+        with_deadline(
+            self.deadlines.call,
+            c.watch_events(pb::WatchEventsRequest::default()),
+        )
+        .await
+    }
+}
