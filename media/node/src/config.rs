@@ -62,7 +62,7 @@ impl PortRange {
 
     /// Number of RTP/RTCP pairs in the range.
     pub fn pairs(&self) -> usize {
-        (usize::from(self.high) - usize::from(self.low) + 1) / 2
+        (usize::from(self.high) - usize::from(self.low)).div_ceil(2)
     }
 }
 

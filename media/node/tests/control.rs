@@ -203,7 +203,7 @@ async fn silent_leg_raises_one_rtp_timeout_and_release_is_an_event() {
     };
     let req = pb::AllocateSessionRequest {
         call_id: "call-quiet".into(),
-        leg_a: Some(opts.clone()),
+        leg_a: Some(opts),
         leg_b: Some(pb::LegOptions {
             rtp_timeout_ms: 60_000,
             ..opts

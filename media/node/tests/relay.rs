@@ -86,7 +86,7 @@ async fn rfc5761_muxed_rtcp_shares_the_rtp_port() {
     };
     let req = pb::AllocateSessionRequest {
         call_id: "call-mux".into(),
-        leg_a: Some(mux.clone()),
+        leg_a: Some(mux),
         leg_b: Some(mux),
         ..Default::default()
     };
