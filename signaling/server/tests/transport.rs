@@ -237,6 +237,37 @@ fn rfc3261_s18_3_pipelined_tcp_requests_in_one_write_are_all_answered() {
 }
 
 #[test]
+fn rfc3261_s18_3_many_pipelined_tcp_requests_of_different_calls_are_each_answered_once() {
+    let server = Server::start(&sip_config(&["127.0.0.1:0"], ""));
+    let mut peer = TcpPeer::connect(server.sip);
+    let local = peer.local();
+    // Different Call-IDs go to different workers, so only the set of answers is fixed, not their order.
+    let mut want: Vec<String> = (0..20).map(|i| format!("many-{i}")).collect();
+    let burst: String = want
+        .iter()
+        .map(|c| options(server.sip, local, "TCP", c))
+        .collect();
+    peer.send(burst.as_bytes());
+    let mut got: Vec<String> = (0..want.len())
+        .map(|_| {
+            let resp = peer.recv();
+            assert_eq!(status(&resp), 200, "{resp}");
+            header(&resp, "Call-ID").expect("Call-ID").to_owned()
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // Nothing more: no duplicate answers.
+    let deadline = Instant::now() + Duration::from_millis(200);
+    assert!(
+        matches!(peer.fill(deadline), Err(e) if e.kind() == ErrorKind::TimedOut),
+        "extra data: {:?}",
+        String::from_utf8_lossy(&peer.buf)
+    );
+}
+
+#[test]
 fn rfc3261_s18_3_tcp_message_split_across_writes_is_framed_by_content_length() {
     let server = Server::start(&sip_config(&["127.0.0.1:0"], ""));
     let mut peer = TcpPeer::connect(server.sip);
