@@ -44,9 +44,14 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
 
 /// Renders every metric in the text exposition format.
 pub fn render(node: &Node) -> String {
-    let h = node.health();
-    let t = node.totals();
     let mut out = String::with_capacity(2048);
+    gauges(&mut out, node);
+    counters(&mut out, node.totals());
+    out
+}
+
+fn gauges(out: &mut String, node: &Node) {
+    let h = node.health();
     let mut gauge = |name: &str, help: &str, v: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     };
@@ -80,6 +85,9 @@ pub fn render(node: &Node) -> String {
         "1 while draining.",
         if h.draining { 1.0 } else { 0.0 },
     );
+}
+
+fn counters(out: &mut String, t: &crate::stats::Totals) {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut counter = |name: &str, help: &str, rows: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -141,5 +149,4 @@ pub fn render(node: &Node) -> String {
         "RTP timeout events.",
         &[(String::new(), load(&t.rtp_timeouts))],
     );
-    out
 }

@@ -142,16 +142,7 @@ impl Node {
         if !id_hint.is_empty() && table.contains_key(id_hint) {
             return Err(NodeError::AlreadyExists(id_hint.to_owned()));
         }
-        let a = self.pool.allocate(opts[0].rtcp_mux)?;
-        let b = match self.pool.allocate(opts[1].rtcp_mux) {
-            Ok(b) => b,
-            Err(e) => {
-                let port = a.rtp_port;
-                drop(a);
-                self.pool.release(port);
-                return Err(e.into());
-            }
-        };
+        let [a, b] = self.reserve(opts)?;
         let endpoints = [endpoint(&a, &self.cfg), endpoint(&b, &self.cfg)];
         let id = if id_hint.is_empty() {
             format!(
@@ -182,12 +173,38 @@ impl Node {
         );
         drop(table);
         self.totals.sessions_created.fetch_add(1, Ordering::Relaxed);
+        self.spawn_session(shared, [a, b], opts, rx);
+        tracing::info!(session = %id, call_id, a = endpoints[0].rtp_port, b = endpoints[1].rtp_port, "session allocated");
+        Ok((id, endpoints))
+    }
+
+    /// Binds both legs' port pairs, or none.
+    fn reserve(&self, opts: [LegOptions; 2]) -> Result<[PortPair; 2], NodeError> {
+        let a = self.pool.allocate(opts[0].rtcp_mux)?;
+        match self.pool.allocate(opts[1].rtcp_mux) {
+            Ok(b) => Ok([a, b]),
+            Err(e) => {
+                let port = a.rtp_port;
+                drop(a);
+                self.pool.release(port);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Starts the session task on a relay worker (sockets are registered there).
+    fn spawn_session(
+        &self,
+        shared: Arc<SessionShared>,
+        pairs: [PortPair; 2],
+        opts: [LegOptions; 2],
+        rx: mpsc::UnboundedReceiver<Control>,
+    ) {
         let interval = self.cfg.stats_interval;
         self.workers.spawn(async move {
             let now = Instant::now();
-            let legs = (|| {
-                Ok::<_, std::io::Error>([make_leg(a, opts[0], now)?, make_leg(b, opts[1], now)?])
-            })();
+            let [a, b] = pairs;
+            let legs = make_leg(a, opts[0], now).and_then(|a| Ok([a, make_leg(b, opts[1], now)?]));
             match legs {
                 Ok(legs) => SessionTask::new(shared, legs, rx, interval).run().await,
                 Err(e) => {
@@ -195,8 +212,6 @@ impl Node {
                 }
             }
         });
-        tracing::info!(session = %id, call_id, a = endpoints[0].rtp_port, b = endpoints[1].rtp_port, "session allocated");
-        Ok((id, endpoints))
     }
 
     fn control(&self, id: &str) -> Result<mpsc::UnboundedSender<Control>, NodeError> {
