@@ -93,7 +93,7 @@ fn header_err(header: &'static str, reason: &'static str) -> DialogError {
 }
 
 /// `"Name" <uri>` without header parameters (the tag is kept apart in the dialog).
-fn bare_name_addr(a: &NameAddr<'_>) -> String {
+pub(crate) fn bare_name_addr(a: &NameAddr<'_>) -> String {
     match (a.display_name, a.quoted) {
         (Some(d), true) => format!("\"{d}\" <{}>", a.uri),
         (Some(d), false) => format!("{d} <{}>", a.uri),
@@ -182,6 +182,34 @@ impl Dialog {
             secure: request.request_uri()?.is_secure(),
             invite_seq: cseq.seq,
         })
+    }
+
+    /// A terminated dialog for an INVITE that could not create one (no Contact), so its Call-ID and
+    /// tags can still be reported; it matches no request.
+    pub(crate) fn placeholder(request: &Message<'_>, local_tag: &str) -> Dialog {
+        let text =
+            |r: Result<NameAddr<'_>, ParseError>| r.map(|a| bare_name_addr(&a)).unwrap_or_default();
+        Dialog {
+            id: DialogId {
+                call_id: request.call_id().unwrap_or_default().to_owned(),
+                local_tag: local_tag.to_owned(),
+                remote_tag: request
+                    .from()
+                    .ok()
+                    .and_then(|f| f.tag())
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            state: DialogState::Terminated,
+            local_seq: 0,
+            remote_seq: request.cseq().ok().map(|c| c.seq),
+            local_uri: text(request.to()),
+            remote_uri: text(request.from()),
+            remote_target: String::new(),
+            route_set: Vec::new(),
+            secure: false,
+            invite_seq: request.cseq().map(|c| c.seq).unwrap_or_default(),
+        }
     }
 
     /// The dialog ID.
@@ -345,8 +373,14 @@ impl Dialog {
         let mut m = Message::new_request(method, request_uri)?;
         m.push_header(HeaderName::Via, via.to_owned());
         m.push_header(HeaderName::MaxForwards, "70");
-        m.push_header(HeaderName::From, self.tagged(&self.local_uri, &self.id.local_tag));
-        m.push_header(HeaderName::To, self.tagged(&self.remote_uri, &self.id.remote_tag));
+        m.push_header(
+            HeaderName::From,
+            self.tagged(&self.local_uri, &self.id.local_tag),
+        );
+        m.push_header(
+            HeaderName::To,
+            self.tagged(&self.remote_uri, &self.id.remote_tag),
+        );
         m.push_header(HeaderName::CallId, self.id.call_id.clone());
         m.push_header(HeaderName::CSeq, cseq);
         for r in routes {

@@ -147,7 +147,8 @@ fn s13_2_2_4_ack_carries_the_invite_cseq_number() {
 
 #[test]
 fn s12_2_1_1_strict_route_moves_remote_target_to_last_route() {
-    let text = String::from_utf8_lossy(OK).replace("<sip:p3.example.com;lr>", "<sip:p3.example.com>");
+    let text =
+        String::from_utf8_lossy(OK).replace("<sip:p3.example.com;lr>", "<sip:p3.example.com>");
     let mut d = Dialog::new_uac(&parse(INVITE), &request(&text)).expect("dialog");
     let bye = d
         .new_request(Method::Bye, "SIP/2.0/UDP h;branch=z9hG4bK1", None)
@@ -220,7 +221,11 @@ Call-ID: a84b4c76e66710\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
 fn uas_requests_start_at_cseq_1_with_the_remote_uri_in_to() {
     let mut d = Dialog::new_uas(&parse(INVITE), "uas1").expect("dialog");
     let bye = d
-        .new_request(Method::Bye, "SIP/2.0/UDP h;branch=z9hG4bK1", Some("sip:sb@203.0.113.1"))
+        .new_request(
+            Method::Bye,
+            "SIP/2.0/UDP h;branch=z9hG4bK1",
+            Some("sip:sb@203.0.113.1"),
+        )
         .expect("bye");
     assert_eq!(bye.cseq().expect("cseq").seq, 1);
     let to = bye.to().expect("to");

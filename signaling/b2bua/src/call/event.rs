@@ -1,0 +1,173 @@
+//! The call's vocabulary: configuration, the routing decision, events in and actions out.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchboard_sip::Message;
+
+use crate::failure::EndCause;
+
+/// One side of the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The caller's leg: we are its UAS.
+    A,
+    /// The callee's leg: we are its UAC.
+    B,
+}
+
+/// A client transaction the call asked for; the driver reports its outcome with this id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientTxId(pub u32);
+
+/// A media update the call asked for; the driver answers with [`CallEvent::MediaUpdated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaOp(pub u32);
+
+/// Per-call settings (plain values; the driver fills them from its config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallConfig {
+    /// Our Via sent-by (`host[:port]`) on the B leg and on requests we send to the A leg.
+    pub via_sent_by: String,
+    /// Via transport token (`UDP`, `TCP`, `TLS`).
+    pub via_transport: String,
+    /// Our Contact URI (`sip:switchboard@203.0.113.1:5060`), on both legs.
+    pub contact_uri: String,
+    /// Give up on the callee when it has not answered after this long (480 upstream). Default 60 s.
+    pub ring_timeout: Duration,
+    /// Hang up when the caller has not ACKed our 2xx after this long (RFC 3261 §13.3.1.4: 64*T1).
+    /// Default 32 s.
+    pub ack_timeout: Duration,
+}
+
+impl CallConfig {
+    /// Defaults for the timers with the given addresses.
+    pub fn new(via_sent_by: &str, via_transport: &str, contact_uri: &str) -> Self {
+        CallConfig {
+            via_sent_by: via_sent_by.to_owned(),
+            via_transport: via_transport.to_owned(),
+            contact_uri: contact_uri.to_owned(),
+            ring_timeout: Duration::from_secs(60),
+            ack_timeout: Duration::from_secs(32),
+        }
+    }
+}
+
+/// The dialplan's decision for this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// Request-URI of the B-leg INVITE (the registered contact, or `sip:number@trunk`).
+    pub request_uri: String,
+    /// Where every B-leg request is sent (the contact's flow, the trunk, an outbound proxy).
+    pub next_hop: SocketAddr,
+}
+
+/// What the driver tells the call. Feed with [`crate::Call::handle`].
+#[derive(Debug, Clone)]
+pub enum CallEvent<K> {
+    /// The media node allocated the session; `b_offer` is A's offer rewritten to the node's B-side
+    /// address, to send to the callee.
+    MediaAllocated {
+        /// SDP for the B-leg INVITE.
+        b_offer: Vec<u8>,
+    },
+    /// The media node took B's answer ([`Action::UpdateMedia`]); `a_answer` is it rewritten to the
+    /// node's A-side address, to send to the caller.
+    MediaUpdated {
+        /// Which update.
+        op: MediaOp,
+        /// SDP for the response to A.
+        a_answer: Vec<u8>,
+    },
+    /// Allocation or an update failed (node down, refused, deadline exceeded).
+    MediaFailed,
+    /// A response on a client transaction the call started. Provisional and final; for the B-leg
+    /// INVITE also 2xx retransmissions (RFC 6026 Accepted state), which are ACKed again.
+    Response {
+        /// The transaction.
+        tx: ClientTxId,
+        /// The response.
+        response: Message<'static>,
+    },
+    /// The client transaction ended without a final response (Timer B/F, transport error).
+    ClientTimedOut {
+        /// The transaction.
+        tx: ClientTxId,
+    },
+    /// A new request inside one of the call's dialogs (not ACK, not CANCEL), on server transaction `tx`.
+    /// The call finds the leg by Call-ID and answers on `tx` (481 when it matches neither dialog).
+    Request {
+        /// The driver's server transaction key.
+        tx: K,
+        /// The request.
+        request: Message<'static>,
+    },
+    /// An ACK for our 2xx (it has no transaction).
+    Ack {
+        /// The ACK.
+        request: Message<'static>,
+    },
+    /// A CANCEL matched the A-leg INVITE server transaction; the driver has answered it 200.
+    Cancel,
+    /// The driver (operator, API, shutdown) wants the call gone.
+    Hangup,
+}
+
+/// What the call asks the driver to do. Drain with [`crate::Call::poll_action`], in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action<K> {
+    /// Send `response` on server transaction `tx`.
+    Respond {
+        /// The driver's server transaction key.
+        tx: K,
+        /// The response.
+        response: Message<'static>,
+    },
+    /// Start a client transaction for `request` and send it to `next_hop`; report its responses
+    /// and its end with `tx`. A CANCEL is a transaction of its own (same branch as its INVITE).
+    SendRequest {
+        /// Which leg.
+        leg: Leg,
+        /// Id for [`CallEvent::Response`] / [`CallEvent::ClientTimedOut`].
+        tx: ClientTxId,
+        /// The request.
+        request: Message<'static>,
+        /// Destination (A leg: where its INVITE came from; B leg: the route's next hop).
+        next_hop: SocketAddr,
+    },
+    /// Send an ACK for a 2xx directly (no transaction).
+    SendAck {
+        /// Which leg.
+        leg: Leg,
+        /// The ACK.
+        request: Message<'static>,
+        /// Destination.
+        next_hop: SocketAddr,
+    },
+    /// Allocate a media session for A's offer; answer [`CallEvent::MediaAllocated`] or
+    /// [`CallEvent::MediaFailed`].
+    AllocateMedia {
+        /// A's SDP offer, as received.
+        offer: Vec<u8>,
+    },
+    /// Give the media node B's answer (from a 183 or 2xx); answer [`CallEvent::MediaUpdated`] or
+    /// [`CallEvent::MediaFailed`].
+    UpdateMedia {
+        /// Id of this update.
+        op: MediaOp,
+        /// B's SDP, as received.
+        answer: Vec<u8>,
+    },
+    /// Release the media session. Emitted exactly once per [`Action::AllocateMedia`] unless the
+    /// allocation failed; when it comes before the allocation finished, release what it returns.
+    ReleaseMedia,
+    /// The call is over: both dialogs are terminated and media is released. The last action.
+    Ended {
+        /// Why.
+        cause: EndCause,
+        /// The final status sent to the caller's INVITE.
+        a_status: u16,
+        /// Time from answer to end; `None` when the call was never answered.
+        duration: Option<Duration>,
+    },
+}

@@ -1,0 +1,356 @@
+//! [`Call`]: the B2BUA state machine for one call, an A leg (our UAS dialog towards the caller) and a
+//! B leg (our UAC dialog towards the callee). Setup is in `setup`, in-dialog requests and every way
+//! a call ends in `teardown`; this file holds the state, the entry points and the timers.
+
+mod event;
+mod setup;
+mod teardown;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use switchboard_sip::{HeaderName, Message};
+
+use crate::dialog::Dialog;
+use crate::failure::EndCause;
+use crate::random::RandomSource;
+
+pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteTarget};
+
+#[cfg(test)]
+mod tests;
+
+/// Where the A leg (the caller's INVITE, answered by us) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AState {
+    /// No final response sent yet.
+    Proceeding,
+    /// 2xx sent; waiting for the caller's ACK until the deadline.
+    AwaitingAck { deadline: Instant },
+    /// ACK received.
+    Confirmed,
+    /// We sent BYE; waiting for its final response or timeout.
+    ByeSent,
+    /// Done: a final non-2xx was sent, or the dialog ended by BYE.
+    Terminated,
+}
+
+/// Whether the B-leg INVITE is to be cancelled (RFC 3261 §9.1: only after a provisional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelState {
+    NotWanted,
+    /// Wanted, but no provisional response has come yet.
+    Wanted,
+    Sent,
+}
+
+/// Where the B leg (our INVITE towards the callee) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BState {
+    /// Media not allocated yet, so no INVITE sent.
+    NotStarted,
+    /// INVITE sent, no final response.
+    Calling {
+        provisional: bool,
+        cancel: CancelState,
+    },
+    /// 2xx received and ACKed.
+    Confirmed,
+    /// We sent BYE; waiting for its final response or timeout.
+    ByeSent,
+    /// Done.
+    Terminated,
+}
+
+/// Media session bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaState {
+    None,
+    Allocating,
+    Allocated,
+    /// The allocation failed: nothing to release.
+    Failed,
+    Released,
+}
+
+/// SDP for a response queued for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UpstreamSdp {
+    None,
+    Waiting(MediaOp),
+    Ready(Vec<u8>),
+    /// The latest rewritten answer, whatever it is when the response goes out.
+    Latest,
+}
+
+/// A response for the caller, queued so a 180, 183 and 200 reach it in the order B sent them even
+/// when one of them waits for the media node to rewrite its SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Upstream {
+    status: u16,
+    reason: String,
+    sdp: UpstreamSdp,
+}
+
+/// What a client transaction the call started was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientTx {
+    id: ClientTxId,
+    leg: Leg,
+    method: TxMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxMethod {
+    Invite,
+    Cancel,
+    Bye,
+    /// BYE to a stray forked 2xx dialog: its outcome does not matter.
+    StrayBye,
+}
+
+/// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
+///
+/// Call order: [`Call::new`], then drain [`Call::poll_action`]; for every event
+/// [`Call::handle`] and drain again; arm one timer at [`Call::poll_timeout`] and call
+/// [`Call::handle_timeout`] when it fires. [`Action::Ended`] is the last action; then
+/// [`Call::is_terminated`] is true and the call can be dropped.
+pub struct Call<K> {
+    config: CallConfig,
+    rng: Box<dyn RandomSource + Send>,
+    route: RouteTarget,
+    a_source: SocketAddr,
+    a_invite: Message<'static>,
+    a_tx: K,
+    a_dialog: Dialog,
+    a_state: AState,
+    a_status: Option<u16>,
+    b_invite: Option<Message<'static>>,
+    b_dialog: Option<Dialog>,
+    b_state: BState,
+    media: MediaState,
+    media_allocations: u32,
+    media_releases: u32,
+    upstream: VecDeque<Upstream>,
+    last_a_sdp: Option<Vec<u8>>,
+    client_txs: Vec<ClientTx>,
+    next_tx: u32,
+    next_op: u32,
+    ring_deadline: Option<Instant>,
+    answered_at: Option<Instant>,
+    cause: Option<EndCause>,
+    ended: bool,
+    actions: VecDeque<Action<K>>,
+}
+
+impl<K: Clone> Call<K> {
+    /// The call's A-leg INVITE as received (with its server transaction key `a_tx` and source
+    /// address), answered from here on by the call.
+    pub fn a_invite(&self) -> &Message<'static> {
+        &self.a_invite
+    }
+
+    /// The A-leg dialog (UAS side).
+    pub fn a_dialog(&self) -> &Dialog {
+        &self.a_dialog
+    }
+
+    /// The B-leg dialog (UAC side), once B answered with a tag.
+    pub fn b_dialog(&self) -> Option<&Dialog> {
+        self.b_dialog.as_ref()
+    }
+
+    /// The A-leg Call-ID.
+    pub fn a_call_id(&self) -> &str {
+        &self.a_dialog.id().call_id
+    }
+
+    /// The B-leg Call-ID, once the B-leg INVITE is built.
+    pub fn b_call_id(&self) -> Option<&str> {
+        self.b_invite.as_ref().and_then(|m| m.call_id().ok())
+    }
+
+    /// Which leg a message with this Call-ID belongs to.
+    pub fn leg_of(&self, call_id: &str) -> Option<Leg> {
+        if call_id == self.a_call_id() {
+            Some(Leg::A)
+        } else if self.b_call_id() == Some(call_id) {
+            Some(Leg::B)
+        } else {
+            None
+        }
+    }
+
+    /// True once [`Action::Ended`] was emitted: both dialogs terminated, media released.
+    pub fn is_terminated(&self) -> bool {
+        self.ended
+    }
+
+    /// How many [`Action::AllocateMedia`] were emitted (0 or 1).
+    pub fn media_allocations(&self) -> u32 {
+        self.media_allocations
+    }
+
+    /// How many [`Action::ReleaseMedia`] were emitted (0 or 1; equal to the allocations once
+    /// terminated, unless the allocation failed).
+    pub fn media_releases(&self) -> u32 {
+        self.media_releases
+    }
+
+    /// Client transactions started and not yet finished (as far as the call cares).
+    pub fn open_client_transactions(&self) -> usize {
+        self.client_txs.len()
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action<K>> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest deadline of the call's timers (ring timeout, ACK timeout), if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ack = match self.a_state {
+            AState::AwaitingAck { deadline } => Some(deadline),
+            _ => None,
+        };
+        let ring = self.ring_deadline.filter(|_| self.is_ringing());
+        match (ack, ring) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        }
+    }
+
+    /// Fires the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = self.ring_deadline {
+            if d <= now && self.is_ringing() && self.a_state == AState::Proceeding {
+                self.ring_deadline = None;
+                self.abort(now, EndCause::NoAnswer, 480, "Temporarily Unavailable");
+            }
+        }
+        if let AState::AwaitingAck { deadline } = self.a_state {
+            if deadline <= now {
+                // RFC 3261 §13.3.1.4: no ACK after 64*T1, the session is ended with BYE.
+                self.set_cause(EndCause::AckTimeout);
+                self.hangup_a();
+                self.hangup_b();
+                self.finish(now);
+            }
+        }
+    }
+
+    /// Feeds one event.
+    pub fn handle(&mut self, now: Instant, event: CallEvent<K>) {
+        if self.ended {
+            return;
+        }
+        match event {
+            CallEvent::MediaAllocated { b_offer } => self.on_media_allocated(now, b_offer),
+            CallEvent::MediaUpdated { op, a_answer } => self.on_media_updated(now, op, a_answer),
+            CallEvent::MediaFailed => self.on_media_failed(now),
+            CallEvent::Response { tx, response } => self.on_response(now, tx, &response),
+            CallEvent::ClientTimedOut { tx } => self.on_client_timeout(now, tx),
+            CallEvent::Request { tx, request } => self.on_request(now, tx, &request),
+            CallEvent::Ack { request } => self.on_ack(&request),
+            CallEvent::Cancel => {
+                if self.a_state == AState::Proceeding {
+                    self.abort(now, EndCause::CallerCancelled, 487, "Request Terminated");
+                }
+            }
+            CallEvent::Hangup => self.abort(
+                now,
+                EndCause::Administrative,
+                480,
+                "Temporarily Unavailable",
+            ),
+        }
+    }
+
+    fn is_ringing(&self) -> bool {
+        matches!(
+            self.b_state,
+            BState::Calling {
+                cancel: CancelState::NotWanted,
+                ..
+            }
+        )
+    }
+
+    fn set_cause(&mut self, cause: EndCause) {
+        if self.cause.is_none() {
+            self.cause = Some(cause);
+        }
+    }
+
+    fn via(&mut self) -> String {
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            self.config.via_transport,
+            self.config.via_sent_by,
+            self.rng.token()
+        )
+    }
+
+    fn new_tx(&mut self, leg: Leg, method: TxMethod) -> ClientTxId {
+        self.next_tx += 1;
+        let id = ClientTxId(self.next_tx);
+        self.client_txs.push(ClientTx { id, leg, method });
+        id
+    }
+
+    fn next_hop(&self, leg: Leg) -> SocketAddr {
+        match leg {
+            Leg::A => self.a_source,
+            Leg::B => self.route.next_hop,
+        }
+    }
+
+    fn send_request(&mut self, leg: Leg, method: TxMethod, request: Message<'static>) {
+        let tx = self.new_tx(leg, method);
+        let next_hop = self.next_hop(leg);
+        self.actions.push_back(Action::SendRequest {
+            leg,
+            tx,
+            request,
+            next_hop,
+        });
+    }
+
+    /// A response to the A-leg INVITE with our To tag, plus our Contact (1xx/2xx) and SDP.
+    fn a_response(&self, status: u16, reason: String, sdp: Option<Vec<u8>>) -> Message<'static> {
+        let tag = self.a_dialog.id().local_tag.clone();
+        let mut r = self.a_invite.response_with_tag(status, reason, &tag);
+        if status > 100 && status < 300 {
+            r.push_header(
+                HeaderName::Contact,
+                format!("<{}>", self.config.contact_uri),
+            );
+        }
+        if let Some(sdp) = sdp {
+            r.set_body(Some("application/sdp"), sdp);
+        }
+        r
+    }
+
+    fn respond_a(&mut self, status: u16, reason: String, sdp: Option<Vec<u8>>) {
+        let response = self.a_response(status, reason, sdp);
+        self.actions.push_back(Action::Respond {
+            tx: self.a_tx.clone(),
+            response,
+        });
+    }
+}
+
+impl<K> std::fmt::Debug for Call<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("a_call_id", &self.a_dialog.id().call_id)
+            .field("a_state", &self.a_state)
+            .field("b_state", &self.b_state)
+            .field("media", &self.media)
+            .field("cause", &self.cause)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,418 @@
+//! Call setup: checking the A-leg INVITE, media allocation, the topology-hiding B-leg INVITE, B's
+//! provisional and final responses, and relaying them upstream in order.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use switchboard_sip::{HeaderName, Message, Method};
+
+use super::{
+    AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MediaOp, MediaState,
+    RouteTarget, TxMethod, Upstream, UpstreamSdp,
+};
+use crate::dialog::{Dialog, bare_name_addr};
+use crate::failure::{EndCause, FailureSide, map_failure};
+use crate::random::RandomSource;
+
+/// Standard reason phrase for a provisional or success status relayed upstream (B's own phrase is
+/// never passed on).
+fn standard_reason(status: u16) -> &'static str {
+    match status {
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        100..=199 => "Progress",
+        _ => "OK",
+    }
+}
+
+impl<K: Clone> Call<K> {
+    /// Starts a call from the caller's INVITE (`a_tx`: its server transaction; `a_source`: where it came
+    /// from, where requests to the caller go) and the dialplan's `route`. Emits `100 Trying` and
+    /// [`Action::AllocateMedia`], or a final error to A and [`Action::Ended`] when the INVITE cannot
+    /// be served: `483` (Max-Forwards 0), `400` (no Contact or From tag), `488` (no SDP offer: late
+    /// offer is not supported), `500` (the route's Request-URI does not parse).
+    pub fn new(
+        now: Instant,
+        config: CallConfig,
+        invite: Message<'static>,
+        a_tx: K,
+        a_source: SocketAddr,
+        route: RouteTarget,
+        mut rng: Box<dyn RandomSource + Send>,
+    ) -> Call<K> {
+        let tag = rng.token();
+        let dialog = Dialog::new_uas(&invite, &tag);
+        let problem = match &dialog {
+            Err(e) => Some((400, e.to_string())),
+            Ok(_) if invite.max_forwards().ok().flatten() == Some(0) => {
+                Some((483, "Too Many Hops".to_owned()))
+            }
+            Ok(_) if invite.from().ok().and_then(|f| f.tag()).is_none() => {
+                Some((400, "From: no tag".to_owned()))
+            }
+            Ok(_) if invite.body().is_empty() => Some((488, "Not Acceptable Here".to_owned())),
+            Ok(_) if switchboard_sip::Uri::parse(&route.request_uri).is_err() => {
+                Some((500, "Server Internal Error".to_owned()))
+            }
+            Ok(_) => None,
+        };
+        // A dialog that could not be read still needs an ID for matching; it is never used in-dialog.
+        let a_dialog = dialog.unwrap_or_else(|_| Dialog::placeholder(&invite, &tag));
+        let mut call = Call {
+            config,
+            rng,
+            route,
+            a_source,
+            a_invite: invite,
+            a_tx,
+            a_dialog,
+            a_state: AState::Proceeding,
+            a_status: None,
+            b_invite: None,
+            b_dialog: None,
+            b_state: BState::NotStarted,
+            media: MediaState::None,
+            media_allocations: 0,
+            media_releases: 0,
+            upstream: VecDeque::new(),
+            last_a_sdp: None,
+            client_txs: Vec::new(),
+            next_tx: 0,
+            next_op: 0,
+            ring_deadline: None,
+            answered_at: None,
+            cause: None,
+            ended: false,
+            actions: VecDeque::new(),
+        };
+        call.respond_a(100, "Trying".to_owned(), None);
+        match problem {
+            Some((status, reason)) => {
+                let side = if status == 500 {
+                    FailureSide::Internal
+                } else {
+                    FailureSide::ALeg
+                };
+                call.set_cause(EndCause::Failed { side, status });
+                call.end_a(status, reason);
+                call.b_state = BState::Terminated;
+                call.finish(now);
+            }
+            None => {
+                call.media = MediaState::Allocating;
+                call.media_allocations += 1;
+                let offer = call.a_invite.body().to_vec();
+                call.actions.push_back(Action::AllocateMedia { offer });
+            }
+        }
+        call
+    }
+
+    pub(super) fn on_media_allocated(&mut self, now: Instant, b_offer: Vec<u8>) {
+        if self.media != MediaState::Allocating {
+            return;
+        }
+        self.media = MediaState::Allocated;
+        if self.b_state != BState::NotStarted || self.a_state != AState::Proceeding {
+            return;
+        }
+        match self.build_b_invite(b_offer) {
+            Ok(invite) => {
+                self.b_invite = Some(invite.clone());
+                self.b_state = BState::Calling {
+                    provisional: false,
+                    cancel: CancelState::NotWanted,
+                };
+                self.ring_deadline = Some(now + self.config.ring_timeout);
+                self.send_request(Leg::B, TxMethod::Invite, invite);
+            }
+            Err(_) => {
+                let cause = EndCause::Failed {
+                    side: FailureSide::Internal,
+                    status: 500,
+                };
+                self.abort(now, cause, 500, "Server Internal Error");
+            }
+        }
+    }
+
+    /// The B-leg INVITE: a new Call-ID, From tag and branch, CSeq 1, Max-Forwards one less than A's,
+    /// A's From/To identities without their tags, our Contact, the rewritten offer. Nothing else from
+    /// A is copied (no Via, Record-Route, Route, Contact, Call-ID or tags: topology hiding).
+    fn build_b_invite(
+        &mut self,
+        b_offer: Vec<u8>,
+    ) -> Result<Message<'static>, switchboard_sip::ParseError> {
+        let max_forwards = self
+            .a_invite
+            .max_forwards()?
+            .unwrap_or(70)
+            .saturating_sub(1);
+        let from = bare_name_addr(&self.a_invite.from()?);
+        let to = bare_name_addr(&self.a_invite.to()?);
+        let via = self.via();
+        let call_id = self.rng.token();
+        let from_tag = self.rng.token();
+        let mut m = Message::new_request(Method::Invite, self.route.request_uri.clone())?;
+        m.push_header(HeaderName::Via, via);
+        m.push_header(HeaderName::MaxForwards, max_forwards.to_string());
+        m.push_header(HeaderName::From, format!("{from};tag={from_tag}"));
+        m.push_header(HeaderName::To, to);
+        m.push_header(HeaderName::CallId, call_id);
+        m.push_header(HeaderName::CSeq, "1 INVITE");
+        m.push_header(
+            HeaderName::Contact,
+            format!("<{}>", self.config.contact_uri),
+        );
+        m.set_body(Some("application/sdp"), b_offer);
+        Ok(m)
+    }
+
+    pub(super) fn on_media_updated(&mut self, now: Instant, op: MediaOp, a_answer: Vec<u8>) {
+        let waiting = UpstreamSdp::Waiting(op);
+        if let Some(u) = self.upstream.iter_mut().find(|u| u.sdp == waiting) {
+            u.sdp = UpstreamSdp::Ready(a_answer.clone());
+            self.last_a_sdp = Some(a_answer);
+        }
+        self.flush_upstream(now);
+    }
+
+    pub(super) fn on_media_failed(&mut self, now: Instant) {
+        if self.media == MediaState::Allocating {
+            self.media = MediaState::Failed;
+        }
+        let cause = EndCause::Failed {
+            side: FailureSide::Media,
+            status: 503,
+        };
+        self.abort(now, cause, 503, "Service Unavailable");
+    }
+
+    pub(super) fn on_response(&mut self, now: Instant, tx: ClientTxId, response: &Message<'_>) {
+        let Some(record) = self.client_txs.iter().find(|t| t.id == tx).copied() else {
+            return;
+        };
+        let Some(status) = response.status() else {
+            return;
+        };
+        let is_2xx_invite = record.method == TxMethod::Invite && (200..300).contains(&status);
+        if status >= 200 && !is_2xx_invite {
+            self.client_txs.retain(|t| t.id != tx);
+        }
+        match record.method {
+            TxMethod::Invite => self.on_b_invite_response(now, status, response),
+            TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
+            TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye => {}
+        }
+    }
+
+    fn on_b_invite_response(&mut self, now: Instant, status: u16, response: &Message<'_>) {
+        match status {
+            100 => {}
+            101..=199 => self.on_b_provisional(status, response),
+            200..=299 => self.on_b_success(now, response),
+            _ => self.on_b_failure(now, status),
+        }
+    }
+
+    fn on_b_provisional(&mut self, status: u16, response: &Message<'_>) {
+        let BState::Calling {
+            provisional,
+            cancel,
+        } = self.b_state
+        else {
+            return;
+        };
+        if response.to().ok().and_then(|t| t.tag()).is_some() {
+            self.update_b_dialog(response);
+        }
+        if !provisional {
+            self.b_state = BState::Calling {
+                provisional: true,
+                cancel,
+            };
+            if cancel == CancelState::Wanted {
+                self.send_cancel();
+            }
+        }
+        if cancel == CancelState::NotWanted && self.a_state == AState::Proceeding {
+            let sdp = self.media_update(response.body());
+            self.upstream.push_back(Upstream {
+                status,
+                reason: standard_reason(status).to_owned(),
+                sdp,
+            });
+            self.flush_upstream_provisional();
+        }
+    }
+
+    fn on_b_success(&mut self, now: Instant, response: &Message<'_>) {
+        let tag = response.to().ok().and_then(|t| t.tag()).map(str::to_owned);
+        let known = self.b_dialog.as_ref().map(|d| d.id().remote_tag.clone());
+        if !matches!(self.b_state, BState::Calling { .. }) {
+            self.on_b_late_success(response, known == tag);
+            return;
+        }
+        if known.is_some() && known != tag {
+            // A 2xx from another fork than the early dialog: that fork's dialog wins.
+            self.b_dialog = None;
+        }
+        self.update_b_dialog(response);
+        if self.b_dialog.is_none() {
+            // A 2xx without a To tag cannot be ACKed in a dialog: treat it as a failure of B.
+            self.on_b_failure(now, 500);
+            return;
+        }
+        let via = self.via();
+        if let Some(Ok(ack)) = self.b_dialog.as_ref().map(|d| d.ack(&via)) {
+            let next_hop = self.next_hop(Leg::B);
+            self.actions.push_back(Action::SendAck {
+                leg: Leg::B,
+                request: ack,
+                next_hop,
+            });
+        }
+        let cancelled = matches!(
+            self.b_state,
+            BState::Calling {
+                cancel: CancelState::Wanted | CancelState::Sent,
+                ..
+            }
+        );
+        self.b_state = BState::Confirmed;
+        self.ring_deadline = None;
+        if cancelled || self.a_state != AState::Proceeding {
+            // The CANCEL crossed the 2xx (RFC 3261 §9.1), or A is gone: hang B up.
+            self.hangup_b();
+            self.finish(now);
+            return;
+        }
+        // A 2xx without SDP repeats the answer of an earlier 183 (RFC 3261 §13.2.1): the latest one
+        // rewritten when it is sent, after any update still pending for an earlier response.
+        let sdp = match self.media_update(response.body()) {
+            UpstreamSdp::None => UpstreamSdp::Latest,
+            s => s,
+        };
+        self.upstream.push_back(Upstream {
+            status: 200,
+            reason: "OK".to_owned(),
+            sdp,
+        });
+        self.flush_upstream(now);
+    }
+
+    /// A 2xx after the B leg left the calling state: a retransmission of the accepted 2xx is ACKed
+    /// again; a 2xx from another fork is ACKed and hung up (RFC 3261 §13.2.2.4).
+    fn on_b_late_success(&mut self, response: &Message<'_>, same_dialog: bool) {
+        let via = self.via();
+        let dialog = match (same_dialog, self.b_dialog.as_ref(), self.b_invite.as_ref()) {
+            (true, Some(d), _) => Some(d.clone()),
+            (false, _, Some(invite)) => Dialog::new_uac(invite, response).ok(),
+            _ => None,
+        };
+        let Some(mut dialog) = dialog else { return };
+        if let Ok(ack) = dialog.ack(&via) {
+            let next_hop = self.next_hop(Leg::B);
+            self.actions.push_back(Action::SendAck {
+                leg: Leg::B,
+                request: ack,
+                next_hop,
+            });
+        }
+        if !same_dialog {
+            let via = self.via();
+            if let Ok(bye) = dialog.new_request(Method::Bye, &via, None) {
+                self.send_request(Leg::B, TxMethod::StrayBye, bye);
+            }
+        }
+    }
+
+    fn on_b_failure(&mut self, now: Instant, status: u16) {
+        if !matches!(self.b_state, BState::Calling { .. }) {
+            return;
+        }
+        self.b_state = BState::Terminated;
+        if let Some(d) = self.b_dialog.as_mut() {
+            d.terminate();
+        }
+        self.ring_deadline = None;
+        if self.a_state == AState::Proceeding {
+            let mapped = map_failure(status);
+            self.set_cause(EndCause::Rejected { b_status: status });
+            self.end_a(mapped.status, mapped.reason.to_owned());
+        }
+        self.finish(now);
+    }
+
+    /// Creates the B dialog from a response with a To tag, or updates it (§12.1.2, §13.2.2.4).
+    fn update_b_dialog(&mut self, response: &Message<'_>) {
+        match (self.b_dialog.as_mut(), self.b_invite.as_ref()) {
+            (Some(d), _) => {
+                let _ = d.update_from_response(response);
+            }
+            (None, Some(invite)) => self.b_dialog = Dialog::new_uac(invite, response).ok(),
+            (None, None) => {}
+        }
+    }
+
+    /// Asks the media node to take B's SDP (when there is one).
+    fn media_update(&mut self, body: &[u8]) -> UpstreamSdp {
+        if body.is_empty() {
+            return UpstreamSdp::None;
+        }
+        self.next_op += 1;
+        let op = MediaOp(self.next_op);
+        self.actions.push_back(Action::UpdateMedia {
+            op,
+            answer: body.to_vec(),
+        });
+        UpstreamSdp::Waiting(op)
+    }
+
+    fn flush_upstream_provisional(&mut self) {
+        // Provisional responses never need `now`; only a 2xx starts the ACK timer.
+        while let Some(front) = self.upstream.front() {
+            if matches!(front.sdp, UpstreamSdp::Waiting(_)) || front.status >= 200 {
+                break;
+            }
+            self.pop_upstream(None);
+        }
+    }
+
+    /// Sends every queued response whose SDP is ready, in order.
+    pub(super) fn flush_upstream(&mut self, now: Instant) {
+        while let Some(front) = self.upstream.front() {
+            if matches!(front.sdp, UpstreamSdp::Waiting(_)) {
+                break;
+            }
+            self.pop_upstream(Some(now));
+        }
+    }
+
+    fn pop_upstream(&mut self, now: Option<Instant>) {
+        let Some(u) = self.upstream.pop_front() else {
+            return;
+        };
+        if self.a_state != AState::Proceeding {
+            return;
+        }
+        let sdp = match u.sdp {
+            UpstreamSdp::Ready(s) => Some(s),
+            UpstreamSdp::Latest => self.last_a_sdp.clone(),
+            UpstreamSdp::None | UpstreamSdp::Waiting(_) => None,
+        };
+        self.respond_a(u.status, u.reason, sdp);
+        if let (200..=299, Some(now)) = (u.status, now) {
+            self.a_dialog.confirm();
+            self.a_status = Some(u.status);
+            self.answered_at = Some(now);
+            self.a_state = AState::AwaitingAck {
+                deadline: now + self.config.ack_timeout,
+            };
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Every way a call ends: CANCEL, BYE from either leg, failures and timeouts; in-dialog requests
+//! (RFC 3261 §12.2.2) and the ACK for our 2xx; the final media release and [`Action::Ended`].
+
+use std::time::Instant;
+
+use switchboard_sip::{HeaderName, Message, Method};
+
+use super::{AState, Action, BState, Call, CancelState, ClientTxId, Leg, MediaState, TxMethod};
+use crate::failure::EndCause;
+
+impl<K: Clone> Call<K> {
+    /// Ends the call for `cause`: `status` to A when it has no final response yet (BYE when it has),
+    /// CANCEL or BYE to B, then [`Call::finish`].
+    pub(super) fn abort(&mut self, now: Instant, cause: EndCause, status: u16, reason: &str) {
+        self.set_cause(cause);
+        if self.a_state == AState::Proceeding {
+            self.end_a(status, reason.to_owned());
+        } else {
+            self.hangup_a();
+        }
+        self.hangup_b();
+        self.finish(now);
+    }
+
+    /// Sends a final non-2xx to the A-leg INVITE; the A leg is then done.
+    pub(super) fn end_a(&mut self, status: u16, reason: String) {
+        if self.a_state != AState::Proceeding {
+            return;
+        }
+        self.upstream.clear();
+        self.respond_a(status, reason, None);
+        self.a_status = Some(status);
+        self.a_state = AState::Terminated;
+        self.a_dialog.terminate();
+    }
+
+    /// BYE to A when its dialog is up (2xx sent).
+    pub(super) fn hangup_a(&mut self) {
+        if !matches!(self.a_state, AState::AwaitingAck { .. } | AState::Confirmed) {
+            return;
+        }
+        let via = self.via();
+        let contact = self.config.contact_uri.clone();
+        match self.a_dialog.new_request(Method::Bye, &via, Some(&contact)) {
+            Ok(bye) => {
+                self.a_state = AState::ByeSent;
+                self.send_request(Leg::A, TxMethod::Bye, bye);
+            }
+            Err(_) => {
+                self.a_state = AState::Terminated;
+                self.a_dialog.terminate();
+            }
+        }
+    }
+
+    /// CANCEL (or BYE once answered) to B; a B leg never started is simply done.
+    pub(super) fn hangup_b(&mut self) {
+        match self.b_state {
+            BState::NotStarted => self.b_state = BState::Terminated,
+            BState::Calling {
+                provisional,
+                cancel: CancelState::NotWanted,
+            } => {
+                self.b_state = BState::Calling {
+                    provisional,
+                    cancel: CancelState::Wanted,
+                };
+                // RFC 3261 §9.1: no CANCEL before a provisional response; it goes out on the first one.
+                if provisional {
+                    self.send_cancel();
+                }
+            }
+            BState::Confirmed => {
+                let via = self.via();
+                let contact = self.config.contact_uri.clone();
+                let bye = self
+                    .b_dialog
+                    .as_mut()
+                    .and_then(|d| d.new_request(Method::Bye, &via, Some(&contact)).ok());
+                match bye {
+                    Some(bye) => {
+                        self.b_state = BState::ByeSent;
+                        self.send_request(Leg::B, TxMethod::Bye, bye);
+                    }
+                    None => self.terminate_b(),
+                }
+            }
+            BState::Calling { .. } | BState::ByeSent | BState::Terminated => {}
+        }
+    }
+
+    /// The CANCEL for the B-leg INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To, top Via
+    /// and CSeq number as the INVITE, method CANCEL.
+    pub(super) fn send_cancel(&mut self) {
+        let BState::Calling { provisional, .. } = self.b_state else {
+            return;
+        };
+        self.b_state = BState::Calling {
+            provisional,
+            cancel: CancelState::Sent,
+        };
+        let Some(invite) = self.b_invite.as_ref() else {
+            return;
+        };
+        let Ok(uri) = invite.request_uri().map(|u| u.to_string()) else {
+            return;
+        };
+        let Ok(mut cancel) = Message::new_request(Method::Cancel, uri) else {
+            return;
+        };
+        let copy = [
+            HeaderName::Via,
+            HeaderName::MaxForwards,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+        ];
+        for name in copy {
+            if let Some(v) = invite.header(&name) {
+                cancel.push_header(name, v.to_owned());
+            }
+        }
+        let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+        cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
+        cancel.push_header(HeaderName::ContentLength, "0");
+        self.send_request(Leg::B, TxMethod::Cancel, cancel);
+    }
+
+    fn terminate_b(&mut self) {
+        self.b_state = BState::Terminated;
+        if let Some(d) = self.b_dialog.as_mut() {
+            d.terminate();
+        }
+    }
+
+    /// Final response (or timeout) of our BYE on `leg`.
+    pub(super) fn on_bye_done(&mut self, now: Instant, leg: Leg) {
+        match leg {
+            Leg::A if self.a_state == AState::ByeSent => {
+                self.a_state = AState::Terminated;
+                self.a_dialog.terminate();
+            }
+            Leg::B if self.b_state == BState::ByeSent => self.terminate_b(),
+            Leg::A | Leg::B => {}
+        }
+        self.finish(now);
+    }
+
+    pub(super) fn on_client_timeout(&mut self, now: Instant, tx: ClientTxId) {
+        let Some(record) = self.client_txs.iter().find(|t| t.id == tx).copied() else {
+            return;
+        };
+        self.client_txs.retain(|t| t.id != tx);
+        match record.method {
+            // Timer B: the callee never answered finally; 408 is mapped upstream.
+            TxMethod::Invite => {
+                if matches!(self.b_state, BState::Calling { .. }) {
+                    self.on_timeout_as_408(now);
+                }
+            }
+            TxMethod::Bye => self.on_bye_done(now, record.leg),
+            TxMethod::Cancel | TxMethod::StrayBye => {}
+        }
+    }
+
+    fn on_timeout_as_408(&mut self, now: Instant) {
+        self.terminate_b();
+        self.ring_deadline = None;
+        if self.a_state == AState::Proceeding {
+            let mapped = crate::failure::map_failure(408);
+            self.set_cause(EndCause::Rejected { b_status: 408 });
+            self.end_a(mapped.status, mapped.reason.to_owned());
+        }
+        self.finish(now);
+    }
+
+    /// The caller's ACK for our 2xx confirms the A leg.
+    pub(super) fn on_ack(&mut self, request: &Message<'_>) {
+        if !matches!(self.a_state, AState::AwaitingAck { .. }) {
+            return;
+        }
+        let seq_ok = request
+            .cseq()
+            .is_ok_and(|c| c.seq == self.a_dialog.invite_seq());
+        if seq_ok && self.a_dialog.receive_request(request).is_ok() {
+            self.a_state = AState::Confirmed;
+        }
+    }
+
+    /// An in-dialog request (RFC 3261 §12.2.2): 481 when it matches no dialog, 500 when out of order;
+    /// BYE is answered 200 and ends the call; OPTIONS gets 200; anything else (re-INVITE, UPDATE,
+    /// INFO, REFER, ...) gets 501 and leaves the session unchanged.
+    pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
+        let leg = request.call_id().ok().and_then(|c| self.leg_of(c));
+        let checked = match leg {
+            Some(Leg::A) => self.a_dialog.receive_request(request).map(|()| Leg::A),
+            Some(Leg::B) => match self.b_dialog.as_mut() {
+                Some(d) => d.receive_request(request).map(|()| Leg::B),
+                None => Err(crate::dialog::RequestRejection::NoMatch),
+            },
+            None => Err(crate::dialog::RequestRejection::NoMatch),
+        };
+        let leg = match checked {
+            Ok(leg) => leg,
+            Err(rejection) => {
+                let (status, reason) = rejection.status();
+                self.respond(tx, request.response(status, reason));
+                return;
+            }
+        };
+        match request.method() {
+            Some(Method::Bye) => {
+                self.respond(tx, request.response(200, "OK"));
+                self.on_bye_received(now, leg);
+            }
+            Some(Method::Options) => self.respond(tx, request.response(200, "OK")),
+            _ => self.respond(tx, request.response(501, "Not Implemented")),
+        }
+    }
+
+    fn respond(&mut self, tx: K, response: Message<'static>) {
+        self.actions.push_back(Action::Respond { tx, response });
+    }
+
+    fn on_bye_received(&mut self, now: Instant, leg: Leg) {
+        match leg {
+            Leg::A => {
+                let answered = self.a_state != AState::Proceeding;
+                self.set_cause(if answered {
+                    EndCause::HangUp(Leg::A)
+                } else {
+                    EndCause::CallerCancelled
+                });
+                // A BYE on the early dialog: the pending INVITE gets 487 (RFC 3261 §15.1.2).
+                self.end_a(487, "Request Terminated".to_owned());
+                self.a_state = AState::Terminated;
+                self.a_dialog.terminate();
+                self.hangup_b();
+            }
+            Leg::B => {
+                let answered = self.b_state != BState::Terminated
+                    && !matches!(self.b_state, BState::Calling { .. });
+                self.terminate_b();
+                if answered {
+                    self.set_cause(EndCause::HangUp(Leg::B));
+                    self.hangup_a();
+                } else {
+                    let cause = EndCause::Rejected { b_status: 480 };
+                    self.abort(now, cause, 480, "Temporarily Unavailable");
+                }
+            }
+        }
+        self.finish(now);
+    }
+
+    /// When both legs are done: release media (once) and emit [`Action::Ended`].
+    pub(super) fn finish(&mut self, now: Instant) {
+        if self.ended || self.a_state != AState::Terminated || self.b_state != BState::Terminated {
+            return;
+        }
+        if matches!(self.media, MediaState::Allocating | MediaState::Allocated) {
+            self.media = MediaState::Released;
+            self.media_releases += 1;
+            self.actions.push_back(Action::ReleaseMedia);
+        }
+        self.ended = true;
+        self.ring_deadline = None;
+        self.upstream.clear();
+        self.client_txs.clear();
+        let cause = self.cause.unwrap_or(EndCause::Administrative);
+        self.actions.push_back(Action::Ended {
+            cause,
+            a_status: self.a_status.unwrap_or(500),
+            duration: self.answered_at.map(|t| now.saturating_duration_since(t)),
+        });
+    }
+}
