@@ -580,3 +580,47 @@ fn rfc3261_s18_1_1_oversized_udp_datagram_is_not_processed() {
     assert_eq!(status(&resp), 200, "{resp}");
     assert_eq!(header(&resp, "Call-ID"), Some("at-limit"));
 }
+
+#[test]
+fn rfc3261_s18_4_tcp_peer_that_never_reads_does_not_stall_other_peers() {
+    // A peer floods requests over TCP but never reads its responses, with a tiny receive window. Once the
+    // server cannot hand it more bytes, that connection must be given up (a transport error, RFC 3261
+    // §18.4), not waited on: other peers, whatever worker their Call-ID lands on, are still answered.
+    let server = Server::start(&sip_config(&["127.0.0.1:0"], ""));
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket
+        .connect_timeout(&server.sip.into(), Duration::from_secs(5))
+        .expect("connect");
+    let mut flood: TcpStream = socket.into();
+    let local = flood.local_addr().expect("local");
+    let sip = server.sip;
+    flood
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("write timeout");
+    let writer = std::thread::spawn(move || {
+        let mut sent = 0usize;
+        for chunk in 0..100 {
+            let burst: String = (0..100)
+                .map(|i| options(sip, local, "TCP", &format!("flood-{chunk}-{i}")))
+                .collect();
+            if flood.write_all(burst.as_bytes()).is_err() {
+                break; // the server gave up on us: that is the expected outcome
+            }
+            sent += 100;
+        }
+        (sent, flood)
+    });
+    // Keep the flooding connection open (unread) while the bystanders are served.
+    let (sent, _flood) = writer.join().expect("flood thread");
+    assert!(sent > 0);
+    for i in 0..8 {
+        let call_id = format!("bystander-{i}");
+        let (resp, _, _) = udp_options("127.0.0.1:0", server.sip, &call_id);
+        assert_eq!(status(&resp), 200, "{resp}");
+        assert_eq!(header(&resp, "Call-ID"), Some(call_id.as_str()));
+    }
+    // The connection that did not drain was dropped by the server.
+    wait_tcp_connections(&server, 0);
+}

@@ -108,6 +108,9 @@ pub enum SendError {
     /// No socket of that transport and address family.
     #[error("no {0} socket for {1}")]
     NoSocket(Transport, SocketAddr),
+    /// The TCP connection to the peer has a full write queue (the peer does not read); it is closed.
+    #[error("tcp connection to {0} is not draining; closed")]
+    NotDraining(SocketAddr),
     /// The OS refused.
     #[error("send to {0} failed: {1}")]
     Io(SocketAddr, std::io::Error),

@@ -11,11 +11,17 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{ConnId, Inbound, SendError, Target, Transport, Transports};
 
-/// Messages queued for one connection's writer before senders see back-pressure.
+/// Messages queued for one connection's writer. A peer that lets this many back up (after its receive
+/// window and our socket buffer are full) is not reading: the connection is closed rather than waited on,
+/// because the sender is a signaling worker that serves every other peer too.
 const WRITE_QUEUE: usize = 256;
+
+/// Bound on opening a connection to send a message (RFC 3261 §18.2.2 when the original one is gone).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Pending-connection backlog of a listener.
 const BACKLOG: i32 = 1024;
@@ -37,6 +43,8 @@ pub(super) fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 pub(super) struct ConnHandle {
     tx: mpsc::Sender<Bytes>,
+    /// Cancelled to close the connection from outside its tasks (a peer that stopped reading).
+    close: CancellationToken,
 }
 
 pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
@@ -64,13 +72,25 @@ fn start_connection(t: &Transports, stream: TcpStream, peer: SocketAddr) -> Conn
     let local = stream.local_addr().unwrap_or(peer);
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    t.inner.conns.insert(id, ConnHandle { tx });
+    let close = CancellationToken::new();
+    t.inner.conns.insert(
+        id,
+        ConnHandle {
+            tx,
+            close: close.clone(),
+        },
+    );
     t.inner.conn_by_peer.insert(peer, id);
     tracing::debug!(%peer, conn = id.0, "tcp connection open");
-    tokio::spawn(write_loop(write, rx));
+    tokio::spawn(write_loop(write, rx, close.clone()));
     let t2 = t.clone();
     tokio::spawn(async move {
-        read_loop(&t2, read, peer, local, id).await;
+        tokio::select! {
+            () = read_loop(&t2, read, peer, local, id) => {}
+            () = close.cancelled() => {}
+        }
+        // Stops the writer too, even if it is blocked on a peer that does not read.
+        close.cancel();
         t2.inner.conns.remove(&id);
         t2.inner.conn_by_peer.remove_if(&peer, |_, v| *v == id);
         tracing::debug!(%peer, conn = id.0, "tcp connection closed");
@@ -78,10 +98,24 @@ fn start_connection(t: &Transports, stream: TcpStream, peer: SocketAddr) -> Conn
     id
 }
 
-async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
-    while let Some(data) = rx.recv().await {
-        if write.write_all(&data).await.is_err() {
-            return;
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Bytes>,
+    close: CancellationToken,
+) {
+    loop {
+        let data = tokio::select! {
+            d = rx.recv() => match d {
+                Some(d) => d,
+                None => break,
+            },
+            () = close.cancelled() => break,
+        };
+        tokio::select! {
+            r = write.write_all(&data) => if r.is_err() {
+                return;
+            },
+            () = close.cancelled() => return,
         }
     }
     let _ = write.shutdown().await;
@@ -172,32 +206,44 @@ async fn read_loop(
 pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result<(), SendError> {
     let existing = target
         .conn
-        .and_then(|c| t.inner.conns.get(&c).map(|h| h.tx.clone()))
-        .or_else(|| {
-            let id = *t.inner.conn_by_peer.get(&target.dest)?;
-            t.inner.conns.get(&id).map(|h| h.tx.clone())
-        });
-    if let Some(tx) = existing {
-        if tx.send(data.clone()).await.is_ok() {
-            return Ok(());
+        .filter(|c| t.inner.conns.contains_key(c))
+        .or_else(|| t.inner.conn_by_peer.get(&target.dest).map(|id| *id));
+    if let Some(id) = existing {
+        if let Some(conn) = t.inner.conns.get(&id) {
+            match conn.tx.try_send(data.clone()) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Never wait on one peer: the caller serves everyone. RFC 3261 §18.4: report a
+                    // transport error and drop the connection.
+                    if !conn.close.is_cancelled() {
+                        tracing::info!(peer = %target.dest, conn = id.0, "closing tcp connection: peer is not reading");
+                    }
+                    conn.close.cancel();
+                    return Err(SendError::NotDraining(target.dest));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
         }
     }
     // RFC 3261 §18.2.2: if the connection is gone, open a new one to the same address.
-    let stream = TcpStream::connect(target.dest)
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.dest))
         .await
+        .map_err(|_| SendError::Io(target.dest, std::io::ErrorKind::TimedOut.into()))?
         .map_err(|e| SendError::Io(target.dest, e))?;
     let _ = stream.set_nodelay(true);
     let id = start_connection(t, stream, target.dest);
-    let tx = t.inner.conns.get(&id).map(|h| h.tx.clone());
-    match tx {
-        Some(tx) => tx
-            .send(data)
-            .await
-            .map_err(|_| SendError::Io(target.dest, std::io::ErrorKind::BrokenPipe.into())),
-        None => Err(SendError::Io(
+    let sent = t
+        .inner
+        .conns
+        .get(&id)
+        .is_some_and(|c| c.tx.try_send(data).is_ok());
+    if sent {
+        Ok(())
+    } else {
+        Err(SendError::Io(
             target.dest,
             std::io::ErrorKind::BrokenPipe.into(),
-        )),
+        ))
     }
 }
 
