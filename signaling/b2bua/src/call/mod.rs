@@ -3,12 +3,13 @@
 //! a call ends in `teardown`; this file holds the state, the entry points and the timers.
 
 mod event;
+mod relay;
 mod setup;
 mod teardown;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use switchboard_sip::{HeaderName, Message};
 
@@ -340,6 +341,13 @@ impl<K: Clone> Call<K> {
             response,
         });
     }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing on an absurd configured duration.
+fn deadline(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(1 << 32)))
+        .unwrap_or(now)
 }
 
 impl<K> std::fmt::Debug for Call<K> {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use switchboard_sip::{HeaderName, Message, Method};
 
 use super::{
-    AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MediaOp, MediaState,
-    RouteTarget, TxMethod, Upstream, UpstreamSdp,
+    AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MediaState,
+    RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline,
 };
 use crate::dialog::{Dialog, bare_name_addr};
 use crate::failure::{EndCause, FailureSide, map_failure};
@@ -127,7 +127,7 @@ impl<K: Clone> Call<K> {
                     provisional: false,
                     cancel: CancelState::NotWanted,
                 };
-                self.ring_deadline = Some(now + self.config.ring_timeout);
+                self.ring_deadline = Some(deadline(now, self.config.ring_timeout));
                 self.send_request(Leg::B, TxMethod::Invite, invite);
             }
             Err(_) => {
@@ -170,15 +170,6 @@ impl<K: Clone> Call<K> {
         );
         m.set_body(Some("application/sdp"), b_offer);
         Ok(m)
-    }
-
-    pub(super) fn on_media_updated(&mut self, now: Instant, op: MediaOp, a_answer: Vec<u8>) {
-        let waiting = UpstreamSdp::Waiting(op);
-        if let Some(u) = self.upstream.iter_mut().find(|u| u.sdp == waiting) {
-            u.sdp = UpstreamSdp::Ready(a_answer.clone());
-            self.last_a_sdp = Some(a_answer);
-        }
-        self.flush_upstream(now);
     }
 
     pub(super) fn on_media_failed(&mut self, now: Instant) {
@@ -356,63 +347,6 @@ impl<K: Clone> Call<K> {
             }
             (None, Some(invite)) => self.b_dialog = Dialog::new_uac(invite, response).ok(),
             (None, None) => {}
-        }
-    }
-
-    /// Asks the media node to take B's SDP (when there is one).
-    fn media_update(&mut self, body: &[u8]) -> UpstreamSdp {
-        if body.is_empty() {
-            return UpstreamSdp::None;
-        }
-        self.next_op += 1;
-        let op = MediaOp(self.next_op);
-        self.actions.push_back(Action::UpdateMedia {
-            op,
-            answer: body.to_vec(),
-        });
-        UpstreamSdp::Waiting(op)
-    }
-
-    fn flush_upstream_provisional(&mut self) {
-        // Provisional responses never need `now`; only a 2xx starts the ACK timer.
-        while let Some(front) = self.upstream.front() {
-            if matches!(front.sdp, UpstreamSdp::Waiting(_)) || front.status >= 200 {
-                break;
-            }
-            self.pop_upstream(None);
-        }
-    }
-
-    /// Sends every queued response whose SDP is ready, in order.
-    pub(super) fn flush_upstream(&mut self, now: Instant) {
-        while let Some(front) = self.upstream.front() {
-            if matches!(front.sdp, UpstreamSdp::Waiting(_)) {
-                break;
-            }
-            self.pop_upstream(Some(now));
-        }
-    }
-
-    fn pop_upstream(&mut self, now: Option<Instant>) {
-        let Some(u) = self.upstream.pop_front() else {
-            return;
-        };
-        if self.a_state != AState::Proceeding {
-            return;
-        }
-        let sdp = match u.sdp {
-            UpstreamSdp::Ready(s) => Some(s),
-            UpstreamSdp::Latest => self.last_a_sdp.clone(),
-            UpstreamSdp::None | UpstreamSdp::Waiting(_) => None,
-        };
-        self.respond_a(u.status, u.reason, sdp);
-        if let (200..=299, Some(now)) = (u.status, now) {
-            self.a_dialog.confirm();
-            self.a_status = Some(u.status);
-            self.answered_at = Some(now);
-            self.a_state = AState::AwaitingAck {
-                deadline: now + self.config.ack_timeout,
-            };
         }
     }
 }

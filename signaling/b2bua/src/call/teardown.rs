@@ -191,6 +191,12 @@ impl<K: Clone> Call<K> {
     /// BYE is answered 200 and ends the call; OPTIONS gets 200; anything else (re-INVITE, UPDATE,
     /// INFO, REFER, ...) gets 501 and leaves the session unchanged.
     pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
+        match request.method() {
+            // Neither is answered: an ACK for our 2xx, or a CANCEL the driver should have matched.
+            Some(Method::Ack) => return self.on_ack(request),
+            Some(Method::Cancel) => return,
+            _ => {}
+        }
         let leg = request.call_id().ok().and_then(|c| self.leg_of(c));
         let checked = match leg {
             Some(Leg::A) => self.a_dialog.receive_request(request).map(|()| Leg::A),

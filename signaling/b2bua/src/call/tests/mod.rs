@@ -3,6 +3,7 @@
 
 mod basic;
 mod failures;
+mod invariants;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -2,7 +2,11 @@
 //! creation on either side (§12.1.1 UAS, §12.1.2 UAC), in-dialog request building (§12.2.1.1) and
 //! request matching with CSeq ordering (§12.2.2).
 
+mod error;
+
 use switchboard_sip::{Contacts, HeaderName, Message, Method, NameAddr, ParseError};
+
+pub use error::{DialogError, RequestRejection};
 
 /// Dialog identifier (RFC 3261 §12): Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,51 +28,6 @@ pub enum DialogState {
     Confirmed,
     /// Ended (BYE, a final non-2xx to the INVITE, or a failure).
     Terminated,
-}
-
-/// Why a dialog could not be created or a request built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DialogError {
-    /// A header the dialog needs is missing or unreadable.
-    #[error("{header}: {reason}")]
-    Header {
-        /// Canonical header name.
-        header: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The message could not be read or built.
-    #[error(transparent)]
-    Parse(#[from] ParseError),
-    /// The local CSeq reached 2^31 (RFC 3261 §8.1.1.5).
-    #[error("CSeq: local sequence number exhausted")]
-    CSeqExhausted,
-}
-
-/// Why an in-dialog request was refused (RFC 3261 §12.2.2); [`RequestRejection::status`] is the answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestRejection {
-    /// Call-ID or tags match no dialog: `481 Call/Transaction Does Not Exist`.
-    #[error("no dialog matches Call-ID, From tag and To tag")]
-    NoMatch,
-    /// CSeq lower than the last one seen: `500 Server Internal Error` (out of order).
-    #[error("CSeq: {got} is lower than the remote sequence number {last}")]
-    OutOfOrder {
-        /// The request's CSeq number.
-        got: u32,
-        /// The last remote CSeq number.
-        last: u32,
-    },
-}
-
-impl RequestRejection {
-    /// The status code and reason phrase to answer with.
-    pub fn status(&self) -> (u16, &'static str) {
-        match self {
-            RequestRejection::NoMatch => (481, "Call/Transaction Does Not Exist"),
-            RequestRejection::OutOfOrder { .. } => (500, "Server Internal Error"),
-        }
-    }
 }
 
 /// A dialog as seen by one UA (RFC 3261 §12). The B2BUA holds a UAS dialog on the A leg and a UAC
@@ -403,5 +362,4 @@ impl Dialog {
 }
 
 #[cfg(test)]
-#[path = "dialog_tests.rs"]
 mod tests;
