@@ -4,7 +4,11 @@
 //! (the signaling core, which shards by Call-ID); the core sends through [`Transports::send`]. TCP messages
 //! are framed by Content-Length before they are handed on, idle connections are closed after
 //! `tcp_idle_timeout`, and a connection that holds an incomplete message for `tcp_partial_message_timeout`
-//! is closed. Connections are reused: a message to a peer that has an open connection goes over it.
+//! is closed (the timer runs from the first byte of the message at the front, so trickling cannot extend
+//! it). Connections are reused: a message to a peer that has an open connection goes over it. Sending never
+//! waits on one peer: a connection whose write queue is full (the peer does not read) is closed and the
+//! send fails with [`SendError::NotDraining`]. IPv6 sockets are IPv6-only, so `0.0.0.0:P` and `[::]:P` can
+//! both be listened on.
 
 mod tcp;
 mod udp;
