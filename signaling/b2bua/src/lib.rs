@@ -1,4 +1,91 @@
-//! Switchboard's B2BUA (placeholder doc, replaced below).
+//! Switchboard's back-to-back user agent, sans-IO: RFC 3261 §12 dialogs and the state machine of one
+//! call with two independent legs, driven by events and answering with actions. No sockets, no
+//! clock reads, no tokio: every input carries `now`, randomness is injected.
+//!
+//! # Module map
+//! | module | what |
+//! | --- | --- |
+//! | [`dialog`] | [`Dialog`] (RFC 3261 §12): [`DialogId`], [`DialogState`], UAS/UAC creation, in-dialog requests and the 2xx ACK (§12.2.1.1, §13.2.2.4), request matching and CSeq order (§12.2.2, [`RequestRejection`]) |
+//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
+//! | `failure` | [`map_failure`] (B-leg status → upstream status, reason, [`HangupCause`]), [`EndCause`], [`FailureSide`] |
+//! | `random` | [`RandomSource`] for tags, branches and Call-IDs; [`SequentialTokens`] for tests |
+//!
+//! # Driver contract (events in, actions out)
+//! The driver owns the transports, the transaction layer (`switchboard-transaction`), the dialplan and
+//! the media-node client; this crate never sees a transaction machine, only transaction-user events.
+//! 1. A new INVITE (not matching any call) that the dialplan routes: [`Call::new`] with its server
+//!    transaction key `K`, its source address (requests to the caller go there), the [`RouteTarget`]
+//!    (B-leg Request-URI and next hop) and a [`RandomSource`]. Index the call by the A-leg Call-ID, and
+//!    by the B-leg Call-ID once [`Call::b_call_id`] is `Some` ([`Call::leg_of`] tells the leg).
+//! 2. After every input drain [`Call::poll_action`] in order:
+//!    * [`Action::Respond`]: send on that server transaction (a 2xx is retransmitted by the
+//!      transaction layer or the driver until the ACK, RFC 6026).
+//!    * [`Action::SendRequest`]: start a client transaction to `next_hop`; report every response with
+//!      [`CallEvent::Response`] (for the B-leg INVITE also 2xx retransmissions) and its end without a
+//!      final response with [`CallEvent::ClientTimedOut`] (Timer B/F, transport error). Every
+//!      `ClientTxId` must end in one of the two, or the call cannot finish.
+//!    * [`Action::SendAck`]: send the ACK for a 2xx directly (no transaction).
+//!    * [`Action::AllocateMedia`] → [`CallEvent::MediaAllocated`] (A's offer rewritten for B) or
+//!      [`CallEvent::MediaFailed`]; [`Action::UpdateMedia`] (B's SDP) → [`CallEvent::MediaUpdated`]
+//!      (B's answer rewritten for A) or `MediaFailed`. SDP is opaque bytes here.
+//!    * [`Action::ReleaseMedia`]: release the session (exactly once per allocation that did not fail;
+//!      it may come while the allocation is still running).
+//!    * [`Action::Ended`]: last action; the call is [`Call::is_terminated`] and can be dropped.
+//! 3. Matched inputs: an in-dialog request on either leg → [`CallEvent::Request`] with its server
+//!    transaction key (the call answers it, 481 when no dialog matches, 500 when out of order); an
+//!    ACK for our 2xx → [`CallEvent::Ack`]; a CANCEL matching the A-leg INVITE → answer it 200 in the
+//!    transaction layer, then [`CallEvent::Cancel`]; operator hang-up → [`CallEvent::Hangup`].
+//! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeout); on expiry call
+//!    [`Call::handle_timeout`] and drain again.
+//!
+//! # Flows
+//! Supported: 100 Trying at once; a B-leg INVITE with a new Call-ID, From tag, branch, CSeq 1,
+//! Max-Forwards − 1, our Via and Contact, A's From/To identities, and nothing else of A (no Via,
+//! Record-Route, Route, Contact, Call-ID or tags: topology hidden both ways, B's reason phrases are
+//! not passed on); 180/181/182/183 relayed with A's To tag, SDP rewritten through the media node,
+//! in B's order (a 200 never overtakes a 183 waiting for its rewrite); 200 → ACK to B, 200 with the
+//! rewritten answer to A, ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from
+//! A (487 up, CANCEL down once B sent a provisional, per §9.1; a 2xx crossing it is ACKed and BYEd);
+//! a BYE from A on the early dialog (487 to its INVITE); B-leg failures mapped by [`map_failure`]
+//! (486 → 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up);
+//! no ACK within [`CallConfig::ack_timeout`] (BYE both legs, §13.3.1.4); media failures (503 up, BYE
+//! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
+//! in-dialog OPTIONS answered 200. The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no
+//! Contact or From tag) or 488 (no SDP offer).
+//!
+//! Not yet: late offer (INVITE without SDP), re-INVITE/UPDATE/INFO/REFER in dialog (answered 501;
+//! the session stays as it was), PRACK/100rel, session timers, glare, parallel forking on the B leg
+//! (the first answering fork wins), serial failover to another route (the `retry_elsewhere` flag of
+//! [`map_failure`] is the hook), authentication towards the B leg, Reason headers.
+//!
+//! # Example
+//! ```
+//! use std::time::Instant;
+//! use switchboard_b2bua::{Action, Call, CallConfig, CallEvent, RouteTarget, SequentialTokens};
+//! use switchboard_sip::Message;
+//!
+//! let invite = Message::parse(b"INVITE sip:bob@sb.example SIP/2.0\r\n\
+//! Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKa1\r\nMax-Forwards: 70\r\n\
+//! From: <sip:alice@a.example>;tag=a1\r\nTo: <sip:bob@sb.example>\r\nCall-ID: c1\r\n\
+//! CSeq: 1 INVITE\r\nContact: <sip:alice@192.0.2.10>\r\nContent-Type: application/sdp\r\n\
+//! Content-Length: 4\r\n\r\nv=0\n").expect("valid");
+//! let now = Instant::now();
+//! let route = RouteTarget {
+//!     request_uri: "sip:bob@198.51.100.20".into(),
+//!     next_hop: "198.51.100.20:5060".parse().expect("addr"),
+//! };
+//! let config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1");
+//! let rng = Box::new(SequentialTokens::new("x"));
+//! let mut call = Call::new(now, config, invite, 7u32, "192.0.2.10:5060".parse().expect("addr"), route, rng);
+//! assert!(matches!(call.poll_action(), Some(Action::Respond { tx: 7, .. }))); // 100 Trying
+//! assert!(matches!(call.poll_action(), Some(Action::AllocateMedia { .. })));
+//! call.handle(now, CallEvent::MediaAllocated { b_offer: b"v=0\n".to_vec() });
+//! let Some(Action::SendRequest { request, .. }) = call.poll_action() else { panic!("B-leg INVITE") };
+//! assert_ne!(request.call_id().expect("Call-ID"), "c1");
+//! call.handle(now, CallEvent::Cancel);
+//! assert!(matches!(call.poll_action(), Some(Action::Respond { tx: 7, .. }))); // 487
+//! assert!(!call.is_terminated()); // the B leg ends when its INVITE does (487 or Timer B)
+//! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
