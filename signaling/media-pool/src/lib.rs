@@ -14,7 +14,7 @@
 //! - [`state`]: [`NodeStatus`], [`NodeSnapshot`] and the sans-IO selection order.
 //! - [`monitor`]: the per-node Health poll and WatchEvents subscription; [`PoolEvent`].
 //! - [`error`]: [`MediaError`] with [`FailureSide`] and [`RetryHint`].
-//! - [`embedded`]: [`EmbeddedNode`].
+//! - [`embedded`]: [`EmbeddedNode`], a media node run in-process.
 //! - `node`: one node's client; every unary call carries a deadline (`grpc-timeout` header and
 //!   a local timeout).
 //!

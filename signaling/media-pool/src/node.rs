@@ -37,6 +37,15 @@ async fn with_deadline<T>(
     call: impl Future<Output = Result<Response<T>, Status>>,
 ) -> Result<T, Status> {
     match tokio::time::timeout(timeout, call).await {
+        // tonic's client enforces the grpc-timeout header itself and reports it as CANCELLED
+        // ("Timeout expired"); nothing else cancels our calls, so it is the deadline.
+        Ok(Err(s)) if s.code() == tonic::Code::Cancelled => {
+            Err(Status::deadline_exceeded(format!(
+                "no answer within {} ms ({})",
+                timeout.as_millis(),
+                s.message()
+            )))
+        }
         Ok(answer) => answer.map(Response::into_inner),
         Err(_) => Err(Status::deadline_exceeded(format!(
             "no answer within {} ms",

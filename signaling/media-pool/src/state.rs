@@ -1,5 +1,5 @@
-//! What the pool knows about each node ([`NodeState`], updated from Health answers and from the
-//! pool's own allocations) and the selection order of [`rank`]. No I/O here.
+//! What the pool knows about each node (`NodeState`, updated from Health answers and from the
+//! pool's own allocations) and the selection order of `rank`. No I/O here.
 
 use std::cmp::Ordering;
 
@@ -151,7 +151,7 @@ impl NodeState {
     }
 
     pub(crate) fn snapshot(&self, name: &str, grpc_uri: &str, weight: u32) -> NodeSnapshot {
-        let h = self.health.clone().unwrap_or_default();
+        let h = self.health.unwrap_or_default();
         NodeSnapshot {
             name: name.to_owned(),
             grpc_uri: grpc_uri.to_owned(),

@@ -5,7 +5,9 @@ mod support;
 use std::time::Duration;
 
 use support::{fast_config, next_event, rtp_addr, start_node, wait_up};
-use switchboard_media_pool::proto::{self as pb, media_event, media_service_client::MediaServiceClient};
+use switchboard_media_pool::proto::{
+    self as pb, media_event, media_service_client::MediaServiceClient,
+};
 use switchboard_media_pool::{
     AllocateOptions, MediaError, MediaPool, PoolConfig, PoolEvent, RetryHint,
 };
@@ -29,7 +31,10 @@ async fn allocation_goes_to_the_node_with_more_free_capacity() {
     assert_eq!(a.node, "big");
     assert!(a.refused.is_empty());
     assert_eq!(a.leg_a.address, "127.0.0.1");
-    assert_ne!(a.leg_a.rtp_port, a.leg_b.rtp_port, "both legs on one node, distinct ports");
+    assert_ne!(
+        a.leg_a.rtp_port, a.leg_b.rtp_port,
+        "both legs on one node, distinct ports"
+    );
     assert_eq!(pool.node_of(&a.session_id).as_deref(), Some("big"));
     let on_big = pool.list_sessions("big").await.expect("list");
     assert_eq!(on_big.len(), 1);
@@ -56,12 +61,22 @@ async fn node_at_its_max_sessions_gets_no_allocation() {
     .expect("pool");
     wait_up(&pool, &["one", "other"]).await;
 
-    let first = pool.allocate("c1", AllocateOptions::default()).await.expect("first");
+    let first = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("first");
     assert_eq!(first.node, "one");
     for call in ["c2", "c3"] {
-        let a = pool.allocate(call, AllocateOptions::default()).await.expect("next");
+        let a = pool
+            .allocate(call, AllocateOptions::default())
+            .await
+            .expect("next");
         assert_eq!(a.node, "other", "{call} must not go to the full node");
-        assert!(a.refused.is_empty(), "full node not even tried: {:?}", a.refused);
+        assert!(
+            a.refused.is_empty(),
+            "full node not even tried: {:?}",
+            a.refused
+        );
     }
 }
 
@@ -79,7 +94,9 @@ async fn resource_exhausted_is_retried_on_the_next_node() {
     };
     let pool = MediaPool::new(config).expect("pool");
     wait_up(&pool, &["one", "other"]).await;
-    let mut direct = MediaServiceClient::connect(one.grpc_uri()).await.expect("connect");
+    let mut direct = MediaServiceClient::connect(one.grpc_uri())
+        .await
+        .expect("connect");
     direct
         .allocate_session(pb::AllocateSessionRequest {
             call_id: "outside".into(),
@@ -88,7 +105,10 @@ async fn resource_exhausted_is_retried_on_the_next_node() {
         .await
         .expect("fills node one");
 
-    let a = pool.allocate("c1", AllocateOptions::default()).await.expect("allocated");
+    let a = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("allocated");
     assert_eq!(a.node, "other");
     assert_eq!(a.refused.len(), 1);
     assert_eq!(a.refused[0].node, "one");
@@ -100,7 +120,9 @@ async fn every_node_full_is_no_capacity_naming_each_refusal() {
     let only = start_node(1).await;
     let pool = MediaPool::new(fast_config(vec![only.node_config("only")])).expect("pool");
     wait_up(&pool, &["only"]).await;
-    pool.allocate("c1", AllocateOptions::default()).await.expect("first");
+    pool.allocate("c1", AllocateOptions::default())
+        .await
+        .expect("first");
     let e = pool
         .allocate("c2", AllocateOptions::default())
         .await
@@ -118,13 +140,22 @@ async fn every_node_full_is_no_capacity_naming_each_refusal() {
 async fn release_frees_the_session_on_the_node_that_holds_it() {
     let n1 = start_node(4).await;
     let n2 = start_node(4).await;
-    let pool = MediaPool::new(fast_config(vec![n1.node_config("n1"), n2.node_config("n2")]))
-        .expect("pool");
+    let pool = MediaPool::new(fast_config(vec![
+        n1.node_config("n1"),
+        n2.node_config("n2"),
+    ]))
+    .expect("pool");
     wait_up(&pool, &["n1", "n2"]).await;
     let mut events = pool.subscribe();
     // Equal capacity: the first goes to n1 (name order), then n2 has more room.
-    let s1 = pool.allocate("c1", AllocateOptions::default()).await.expect("s1");
-    let s2 = pool.allocate("c2", AllocateOptions::default()).await.expect("s2");
+    let s1 = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("s1");
+    let s2 = pool
+        .allocate("c2", AllocateOptions::default())
+        .await
+        .expect("s2");
     assert_eq!((s1.node.as_str(), s2.node.as_str()), ("n1", "n2"));
 
     let info = pool.release(&s2.session_id).await.expect("released");
@@ -132,7 +163,13 @@ async fn release_frees_the_session_on_the_node_that_holds_it() {
     assert!(pool.list_sessions("n2").await.expect("list").is_empty());
     let left = pool.list_sessions("n1").await.expect("list");
     assert_eq!(left.len(), 1);
-    assert_eq!(pool.get_session(&s1.session_id).await.expect("s1 kept").call_id, "c1");
+    assert_eq!(
+        pool.get_session(&s1.session_id)
+            .await
+            .expect("s1 kept")
+            .call_id,
+        "c1"
+    );
     assert_eq!(pool.node_of(&s2.session_id), None);
     assert_eq!(pool.sessions_on("n1"), vec![s1.session_id.clone()]);
 
@@ -156,11 +193,19 @@ async fn release_frees_the_session_on_the_node_that_holds_it() {
 async fn update_leg_and_send_dtmf_reach_the_session_node() {
     let n1 = start_node(4).await;
     let n2 = start_node(4).await;
-    let pool = MediaPool::new(fast_config(vec![n1.node_config("n1"), n2.node_config("n2")]))
-        .expect("pool");
+    let pool = MediaPool::new(fast_config(vec![
+        n1.node_config("n1"),
+        n2.node_config("n2"),
+    ]))
+    .expect("pool");
     wait_up(&pool, &["n1", "n2"]).await;
-    pool.allocate("c0", AllocateOptions::default()).await.expect("s0 on n1");
-    let a = pool.allocate("c1", AllocateOptions::default()).await.expect("s1");
+    pool.allocate("c0", AllocateOptions::default())
+        .await
+        .expect("s0 on n1");
+    let a = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("s1");
     assert_eq!(a.node, "n2");
 
     let phone = UdpSocket::bind("127.0.0.1:0").await.expect("bind");

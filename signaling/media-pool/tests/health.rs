@@ -28,12 +28,18 @@ async fn stopped_node_is_down_within_3s_with_default_timings_and_gets_no_new_ses
     };
     let pool = MediaPool::new(config).expect("pool");
     wait_up(&pool, &["doomed", "other"]).await;
-    let before = pool.allocate("c0", AllocateOptions::default()).await.expect("c0");
+    let before = pool
+        .allocate("c0", AllocateOptions::default())
+        .await
+        .expect("c0");
     assert_eq!(before.node, "doomed");
     let mut events = pool.subscribe();
 
     let stopped_at = Instant::now();
-    doomed.stop(Duration::from_secs(5)).await.expect("node stops");
+    doomed
+        .stop(Duration::from_secs(5))
+        .await
+        .expect("node stops");
     let reason = next_event(&mut events, |e| match e {
         PoolEvent::NodeStatus {
             node,
@@ -53,11 +59,18 @@ async fn stopped_node_is_down_within_3s_with_default_timings_and_gets_no_new_ses
     assert!(down.last_error.is_some());
 
     for call in ["c1", "c2", "c3"] {
-        let a = pool.allocate(call, AllocateOptions::default()).await.expect("placed");
+        let a = pool
+            .allocate(call, AllocateOptions::default())
+            .await
+            .expect("placed");
         assert_eq!(a.node, "other");
         assert!(a.refused.is_empty(), "down node not tried: {:?}", a.refused);
     }
-    assert_eq!(pool.sessions_on("doomed"), Vec::<String>::new(), "shutdown released c0");
+    assert_eq!(
+        pool.sessions_on("doomed"),
+        Vec::<String>::new(),
+        "shutdown released c0"
+    );
 }
 
 #[tokio::test]
@@ -69,20 +82,36 @@ async fn unreachable_node_is_down_then_up_when_it_starts_and_events_resubscribe(
     )]))
     .expect("pool");
     wait_status(&pool, "late", NodeStatus::Down).await;
-    let e = pool.allocate("c0", AllocateOptions::default()).await.expect_err("none up");
-    assert!(matches!(&e, MediaError::NoCapacity { attempts } if attempts.is_empty()), "{e}");
+    let e = pool
+        .allocate("c0", AllocateOptions::default())
+        .await
+        .expect_err("none up");
+    assert!(
+        matches!(&e, MediaError::NoCapacity { attempts } if attempts.is_empty()),
+        "{e}"
+    );
 
-    let node = FixedNode::start(TcpListener::bind(addr).await.expect("rebind"), node_config(4)).await;
+    let node = FixedNode::start(
+        TcpListener::bind(addr).await.expect("rebind"),
+        node_config(4),
+    )
+    .await;
     wait_up(&pool, &["late"]).await;
     node.stop().await;
     wait_status(&pool, "late", NodeStatus::Down).await;
 
     // Back on the same address: Up again and its event stream is subscribed again.
-    let _node =
-        FixedNode::start(TcpListener::bind(addr).await.expect("rebind"), node_config(4)).await;
+    let _node = FixedNode::start(
+        TcpListener::bind(addr).await.expect("rebind"),
+        node_config(4),
+    )
+    .await;
     wait_up(&pool, &["late"]).await;
     let mut events = pool.subscribe();
-    let a = pool.allocate("c1", AllocateOptions::default()).await.expect("placed");
+    let a = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("placed");
     pool.release(&a.session_id).await.expect("released");
     let node = next_event(&mut events, |e| match e {
         PoolEvent::Media { node, event } if event.session_id == a.session_id => Some(node.clone()),
@@ -102,13 +131,19 @@ async fn drained_node_keeps_its_sessions_and_gets_no_new_ones() {
     ]))
     .expect("pool");
     wait_up(&pool, &["n1", "n2"]).await;
-    let kept = pool.allocate("c0", AllocateOptions::default()).await.expect("c0");
+    let kept = pool
+        .allocate("c0", AllocateOptions::default())
+        .await
+        .expect("c0");
     assert_eq!(kept.node, "n1");
 
     pool.drain("n1").await.expect("drain");
     assert_eq!(status_of(&pool, "n1"), NodeStatus::Draining);
     for call in ["c1", "c2"] {
-        let a = pool.allocate(call, AllocateOptions::default()).await.expect("placed");
+        let a = pool
+            .allocate(call, AllocateOptions::default())
+            .await
+            .expect("placed");
         assert_eq!(a.node, "n2");
         assert!(a.refused.is_empty());
     }
@@ -130,14 +165,22 @@ async fn drained_node_keeps_its_sessions_and_gets_no_new_ones() {
     })
     .await;
     assert_eq!(status, NodeStatus::Up);
-    let back = pool.allocate("c3", AllocateOptions::default()).await.expect("c3");
+    let back = pool
+        .allocate("c3", AllocateOptions::default())
+        .await
+        .expect("c3");
     assert_eq!(back.node, "n1");
 
     // Drained by someone else (operator on the node itself): Health reports it.
-    let mut direct = MediaServiceClient::connect(n1.grpc_uri()).await.expect("connect");
+    let mut direct = MediaServiceClient::connect(n1.grpc_uri())
+        .await
+        .expect("connect");
     direct.drain(pb::DrainRequest {}).await.expect("drain");
     wait_status(&pool, "n1", NodeStatus::Draining).await;
-    let a = pool.allocate("c4", AllocateOptions::default()).await.expect("c4");
+    let a = pool
+        .allocate("c4", AllocateOptions::default())
+        .await
+        .expect("c4");
     assert_eq!(a.node, "n2");
 }
 
@@ -148,22 +191,38 @@ async fn nodes_join_and_leave_at_run_time() {
     let pool = MediaPool::new(fast_config(vec![n1.node_config("n1")])).expect("pool");
     wait_up(&pool, &["n1"]).await;
 
-    pool.add_node(n2.node_config("n2").with_weight(1000)).expect("added");
+    pool.add_node(n2.node_config("n2").with_weight(1000))
+        .expect("added");
     let dup = pool.add_node(n2.node_config("n2")).expect_err("duplicate");
     assert!(matches!(dup, MediaError::DuplicateNode(_)));
     wait_up(&pool, &["n2"]).await;
-    let a = pool.allocate("c1", AllocateOptions::default()).await.expect("c1");
+    let a = pool
+        .allocate("c1", AllocateOptions::default())
+        .await
+        .expect("c1");
     assert_eq!(a.node, "n2");
 
     let orphaned = pool.remove_node("n2").expect("removed");
     assert_eq!(orphaned, vec![a.session_id.clone()]);
     assert_eq!(pool.node_of(&a.session_id), None);
     assert!(pool.snapshot().iter().all(|s| s.name != "n2"));
-    let b = pool.allocate("c2", AllocateOptions::default()).await.expect("c2");
+    let b = pool
+        .allocate("c2", AllocateOptions::default())
+        .await
+        .expect("c2");
     assert_eq!(b.node, "n1");
-    assert!(matches!(pool.remove_node("n2"), Err(MediaError::UnknownNode(_))));
+    assert!(matches!(
+        pool.remove_node("n2"),
+        Err(MediaError::UnknownNode(_))
+    ));
     let bad = pool.add_node(MediaNodeConfig::new("x", "not a uri"));
-    assert!(matches!(bad, Err(MediaError::InvalidNode { field: "grpc_uri", .. })));
+    assert!(matches!(
+        bad,
+        Err(MediaError::InvalidNode {
+            field: "grpc_uri",
+            ..
+        })
+    ));
 }
 
 fn status_of(pool: &MediaPool, node: &str) -> NodeStatus {
@@ -172,4 +231,29 @@ fn status_of(pool: &MediaPool, node: &str) -> NodeStatus {
         .find(|s| s.name == node)
         .map(|s| s.status)
         .expect("node listed")
+}
+
+#[tokio::test]
+async fn node_that_accepts_but_never_answers_is_down_by_deadline_within_3s() {
+    // A peer that accepts TCP and then says nothing: every call must end at its deadline.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let _holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let started = Instant::now();
+    let pool = MediaPool::new(PoolConfig {
+        nodes: vec![MediaNodeConfig::new("silent", format!("http://{addr}"))],
+        ..PoolConfig::default()
+    })
+    .expect("pool");
+    wait_status(&pool, "silent", NodeStatus::Down).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "down after {took:?}");
+    let snap = pool.snapshot();
+    let error = snap[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("DeadlineExceeded"), "{error}");
 }
