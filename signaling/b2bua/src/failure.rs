@@ -165,6 +165,26 @@ pub enum EndCause {
 }
 
 impl EndCause {
+    /// Which side failed; `None` for a normal end (hang-up, cancel, operator).
+    pub fn side(self) -> Option<FailureSide> {
+        match self {
+            EndCause::HangUp(_) | EndCause::Administrative | EndCause::CallerCancelled => None,
+            EndCause::NoAnswer | EndCause::Rejected { .. } => Some(FailureSide::BLeg),
+            EndCause::AckTimeout => Some(FailureSide::ALeg),
+            EndCause::Failed { side, .. } => Some(side),
+        }
+    }
+
+    /// Whether another route (trunk, media node) might succeed: a retryable B-leg failure or a media
+    /// failure.
+    pub fn retry_elsewhere(self) -> bool {
+        match self {
+            EndCause::Rejected { b_status } => map_failure(b_status).retry_elsewhere,
+            EndCause::Failed { side, .. } => side == FailureSide::Media,
+            _ => false,
+        }
+    }
+
     /// The hangup cause for a CDR.
     pub fn hangup_cause(self) -> HangupCause {
         match self {
@@ -211,5 +231,24 @@ mod tests {
         }
         assert_eq!(map_failure(699).status, 603);
         assert_eq!(HangupCause::UserBusy.q850(), 17);
+    }
+
+    #[test]
+    fn end_causes_name_the_failing_side_and_retryability() {
+        let busy = EndCause::Rejected { b_status: 486 };
+        assert_eq!(
+            (busy.side(), busy.retry_elsewhere()),
+            (Some(FailureSide::BLeg), false)
+        );
+        let down = EndCause::Rejected { b_status: 503 };
+        assert!(down.retry_elsewhere());
+        assert_eq!(down.hangup_cause().q850(), 41);
+        assert_eq!(EndCause::HangUp(crate::Leg::A).side(), None);
+        let media = EndCause::Failed {
+            side: FailureSide::Media,
+            status: 503,
+        };
+        assert!(media.retry_elsewhere());
+        assert_eq!(media.hangup_cause(), HangupCause::ResourceUnavailable);
     }
 }

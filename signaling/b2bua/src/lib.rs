@@ -36,7 +36,10 @@
 //!    ACK for our 2xx → [`CallEvent::Ack`]; a CANCEL matching the A-leg INVITE → answer it 200 in the
 //!    transaction layer, then [`CallEvent::Cancel`]; operator hang-up → [`CallEvent::Hangup`].
 //! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeout); on expiry call
-//!    [`Call::handle_timeout`] and drain again.
+//!    [`Call::handle_timeout`] and drain again. A transaction layer that retransmits the 2xx itself
+//!    may instead report its Timer L give-up as [`CallEvent::AckTimedOut`].
+//! 5. Leak checks: after `Ended`, [`Call::media_releases`] equals [`Call::media_allocations`]
+//!    (unless allocation failed) and both [`Call::a_dialog`] and [`Call::b_dialog`] are terminated.
 //!
 //! # Flows
 //! Supported: 100 Trying at once; a B-leg INVITE with a new Call-ID, From tag, branch, CSeq 1,

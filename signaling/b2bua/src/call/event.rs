@@ -107,6 +107,9 @@ pub enum CallEvent<K> {
         /// The ACK.
         request: Message<'static>,
     },
+    /// The transaction layer gave up retransmitting our 2xx to A (RFC 6026 Timer L without ACK):
+    /// the same as the call's own ACK timeout firing. Ignored unless the call awaits that ACK.
+    AckTimedOut,
     /// A CANCEL matched the A-leg INVITE server transaction; the driver has answered it 200.
     Cancel,
     /// The driver (operator, API, shutdown) wants the call gone.

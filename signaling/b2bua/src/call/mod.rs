@@ -232,11 +232,7 @@ impl<K: Clone> Call<K> {
         }
         if let AState::AwaitingAck { deadline } = self.a_state {
             if deadline <= now {
-                // RFC 3261 §13.3.1.4: no ACK after 64*T1, the session is ended with BYE.
-                self.set_cause(EndCause::AckTimeout);
-                self.hangup_a();
-                self.hangup_b();
-                self.finish(now);
+                self.on_ack_timeout(now);
             }
         }
     }
@@ -259,6 +255,11 @@ impl<K: Clone> Call<K> {
                     self.abort(now, EndCause::CallerCancelled, 487, "Request Terminated");
                 }
             }
+            CallEvent::AckTimedOut => {
+                if let AState::AwaitingAck { .. } = self.a_state {
+                    self.on_ack_timeout(now);
+                }
+            }
             CallEvent::Hangup => self.abort(
                 now,
                 EndCause::Administrative,
@@ -266,6 +267,14 @@ impl<K: Clone> Call<K> {
                 "Temporarily Unavailable",
             ),
         }
+    }
+
+    /// RFC 3261 §13.3.1.4: no ACK for our 2xx after 64*T1; the session is ended with BYE (both legs).
+    fn on_ack_timeout(&mut self, now: Instant) {
+        self.set_cause(EndCause::AckTimeout);
+        self.hangup_a();
+        self.hangup_b();
+        self.finish(now);
     }
 
     fn is_ringing(&self) -> bool {
@@ -323,6 +332,11 @@ impl<K: Clone> Call<K> {
         let tag = self.a_dialog.id().local_tag.clone();
         let mut r = self.a_invite.response_with_tag(status, reason, &tag);
         if status > 100 && status < 300 {
+            // RFC 3261 §12.1.1: a dialog-creating response copies the request's Record-Route (A's
+            // own path, never shown to B) and carries our Contact.
+            for rr in self.a_invite.header_all(&HeaderName::RecordRoute) {
+                r.push_header(HeaderName::RecordRoute, rr.to_owned());
+            }
             r.push_header(
                 HeaderName::Contact,
                 format!("<{}>", self.config.contact_uri),

@@ -343,7 +343,11 @@ impl<K: Clone> Call<K> {
     fn update_b_dialog(&mut self, response: &Message<'_>) {
         match (self.b_dialog.as_mut(), self.b_invite.as_ref()) {
             (Some(d), _) => {
-                let _ = d.update_from_response(response);
+                // Only the dialog's own peer updates it; another fork's provisional does not.
+                let tag = response.to().ok().and_then(|t| t.tag());
+                if tag == Some(d.id().remote_tag.as_str()) {
+                    let _ = d.update_from_response(response);
+                }
             }
             (None, Some(invite)) => self.b_dialog = Dialog::new_uac(invite, response).ok(),
             (None, None) => {}

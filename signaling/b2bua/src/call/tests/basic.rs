@@ -322,3 +322,47 @@ fn operator_hangup_of_an_answered_call_byes_both_legs() {
     let _ = bye_b;
     h.assert_ended(EndCause::Administrative, 200, 1);
 }
+
+#[test]
+fn s12_1_1_dialog_creating_responses_to_a_copy_its_record_route() {
+    let h = Harness::answered();
+    let mut seen = Vec::new();
+    for a in &h.all {
+        if let Action::Respond { tx: 1, response } = a {
+            let rr: Vec<String> = on_the_wire(response)
+                .record_routes()
+                .expect("record-route")
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            seen.push((response.status(), rr));
+        }
+    }
+    let proxy = vec!["<sip:proxy.atlanta.example;lr>".to_owned()];
+    assert_eq!(
+        seen,
+        [
+            (Some(100), vec![]),
+            (Some(180), proxy.clone()),
+            (Some(200), proxy)
+        ]
+    );
+}
+
+#[test]
+fn provisional_from_another_fork_does_not_retarget_the_early_dialog() {
+    let mut h = Harness::to_b_invite();
+    h.b_reply(180, None);
+    let other = h.b_response(180, None, "b-fork-2").encode();
+    let other = String::from_utf8(other)
+        .expect("utf-8")
+        .replace("sip:bob@198.51.100.20:5062>", "sip:bob@198.51.100.99>");
+    let tx = h.b_invite_tx();
+    h.event(CallEvent::Response {
+        tx,
+        response: parse(&other),
+    });
+    let d = h.call.b_dialog().expect("early dialog");
+    assert_eq!(d.id().remote_tag, "b-tag-1");
+    assert_eq!(d.remote_target(), "sip:bob@198.51.100.20:5062");
+}

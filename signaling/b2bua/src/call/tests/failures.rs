@@ -247,3 +247,26 @@ fn late_b_events_after_the_end_change_nothing() {
     assert!(h.event(CallEvent::MediaFailed).is_empty());
     assert_eq!(h.call.media_releases(), 1);
 }
+
+#[test]
+fn s13_3_1_4_timer_l_reported_by_the_transaction_layer_byes_both_legs() {
+    let mut h = Harness::to_b_invite();
+    h.b_reply(200, Some(B_ANSWER));
+    h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(1),
+        a_answer: A_ANSWER.to_vec(),
+    });
+    let out = h.event(CallEvent::AckTimedOut);
+    let (ta, bye_a) = sent(&out, Leg::A, Method::Bye).pop().expect("BYE to A");
+    let (tb, bye_b) = sent(&out, Leg::B, Method::Bye).pop().expect("BYE to B");
+    h.reply_to(ta, &bye_a, 481);
+    h.reply_to(tb, &bye_b, 200);
+    h.assert_ended(EndCause::AckTimeout, 200, 1);
+}
+
+#[test]
+fn ack_timeout_event_is_ignored_once_a_acked() {
+    let mut h = Harness::answered();
+    assert!(h.event(CallEvent::AckTimedOut).is_empty());
+    assert!(!h.call.is_terminated());
+}
