@@ -45,8 +45,9 @@
 //! Supported: 100 Trying at once; a B-leg INVITE with a new Call-ID, From tag, branch, CSeq 1,
 //! Max-Forwards − 1, our Via and Contact, A's From/To identities, and nothing else of A (no Via,
 //! Record-Route, Route, Contact, Call-ID or tags: topology hidden both ways, B's reason phrases are
-//! not passed on); 180/181/182/183 relayed with A's To tag, SDP rewritten through the media node,
-//! in B's order (a 200 never overtakes a 183 waiting for its rewrite); 200 → ACK to B, 200 with the
+//! not passed on); 180/181/182/183 relayed with A's To tag, A's Record-Route and our Contact
+//! (§12.1.1), SDP rewritten through the media node, in B's order (a 200 never overtakes a 183
+//! waiting for its rewrite); 200 → ACK to B, 200 with the
 //! rewritten answer to A, ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from
 //! A (487 up, CANCEL down once B sent a provisional, per §9.1; a 2xx crossing it is ACKed and BYEd);
 //! a BYE from A on the early dialog (487 to its INVITE); B-leg failures mapped by [`map_failure`]
