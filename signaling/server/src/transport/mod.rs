@@ -137,6 +137,30 @@ struct Inner {
     shutdown: CancellationToken,
 }
 
+/// Attempts at finding an ephemeral port free for both TCP and UDP.
+const EPHEMERAL_ATTEMPTS: usize = 20;
+
+/// Binds TCP then UDP on the same address. TCP goes first so that port 0 resolves to one port shared by
+/// both transports; the kernel picks it free for TCP only, so when UDP finds it taken another is tried.
+fn bind_pair(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, UdpSocket)> {
+    let mut attempt = 0;
+    loop {
+        let listener = tcp::bind_listener(addr)?;
+        let local = listener.local_addr()?;
+        match udp::bind(local) {
+            Ok(socket) => return Ok((listener, socket)),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < EPHEMERAL_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Transports {
     /// Binds every listen address (UDP and TCP) and starts reading. Port 0 binds an ephemeral port; the
     /// bound addresses are in [`Transports::local_addrs`].
@@ -148,10 +172,7 @@ impl Transports {
         let mut udp = HashMap::new();
         let mut listeners = Vec::new();
         for addr in &config.listen {
-            // Bind TCP first so that port 0 resolves to one port shared by both transports.
-            let listener = tcp::bind_listener(*addr)?;
-            let local = listener.local_addr()?;
-            let socket = udp::bind(local)?;
+            let (listener, socket) = bind_pair(*addr)?;
             udp.insert(socket.local_addr()?, Arc::new(socket));
             listeners.push(listener);
         }
@@ -223,5 +244,29 @@ impl Transports {
             .find(|(a, _)| a.is_ipv6() == want_v6)
             .map(|(_, s)| s)
             .ok_or(SendError::NoSocket(Transport::Udp, target.dest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn port_0_finds_a_port_free_for_both_tcp_and_udp() {
+        // Occupy UDP ports so that some TCP-free ports are UDP-taken; every pair must still match.
+        let taken: Vec<_> = (0..50)
+            .filter_map(|_| std::net::UdpSocket::bind("127.0.0.1:0").ok())
+            .collect();
+        assert!(!taken.is_empty());
+        for _ in 0..20 {
+            let (l, u) = bind_pair("127.0.0.1:0".parse().expect("addr")).expect("bind pair");
+            assert_eq!(l.local_addr().ok(), u.local_addr().ok());
+        }
+        let fixed = taken[0].local_addr().expect("local");
+        assert_eq!(
+            bind_pair(fixed).err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::AddrInUse),
+            "a configured port that is taken is an error, not silently another port"
+        );
     }
 }
