@@ -161,7 +161,10 @@ impl MediaPool {
                 leg_a: Some(options.leg_a),
                 leg_b: Some(options.leg_b),
             };
-            match node.allocate(req).await {
+            let in_flight = InFlight::start(&node);
+            let answer = node.allocate(req).await;
+            drop(in_flight);
+            match answer {
                 Ok(answer) => {
                     node.state().on_allocated();
                     self.inner
@@ -349,6 +352,26 @@ impl MediaPool {
             .node_of(session_id)
             .ok_or_else(|| MediaError::UnknownSession(session_id.to_owned()))?;
         self.node(&name)
+    }
+}
+
+/// Counts an AllocateSession in flight on a node for as long as it lives (also when the
+/// caller's future is dropped mid-call).
+struct InFlight<'a>(&'a NodeHandle);
+
+impl<'a> InFlight<'a> {
+    fn start(node: &'a NodeHandle) -> Self {
+        let mut state = node.state();
+        state.pending = state.pending.saturating_add(1);
+        drop(state);
+        Self(node)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.pending = state.pending.saturating_sub(1);
     }
 }
 

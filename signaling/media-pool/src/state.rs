@@ -69,6 +69,8 @@ pub(crate) struct NodeState {
     pub(crate) failures: u32,
     pub(crate) last_error: Option<String>,
     pub(crate) events_connected: bool,
+    /// AllocateSession calls in flight (counted as used so concurrent calls spread out).
+    pub(crate) pending: u32,
 }
 
 impl NodeState {
@@ -79,6 +81,7 @@ impl NodeState {
             failures: 0,
             last_error: None,
             events_connected: false,
+            pending: 0,
         }
     }
 
@@ -125,12 +128,13 @@ impl NodeState {
     }
 
     /// Sessions one more allocation could take, by session limit and by port pairs (two per
-    /// session).
+    /// session), less the allocations in flight.
     pub(crate) fn free_sessions(&self) -> u32 {
         self.health.as_ref().map_or(0, |h| {
             h.max_sessions
                 .saturating_sub(h.sessions)
                 .min(h.free_ports / 2)
+                .saturating_sub(self.pending)
         })
     }
 
@@ -236,6 +240,12 @@ mod tests {
         assert_eq!(s.free_sessions(), 0);
         s.on_released();
         assert_eq!(s.free_sessions(), 1);
+        s.pending = 1;
+        assert_eq!(
+            s.free_sessions(),
+            0,
+            "an allocation in flight takes the last room"
+        );
     }
 
     #[test]

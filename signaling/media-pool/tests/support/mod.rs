@@ -166,3 +166,59 @@ pub fn rtp_addr(ep: &pb::LocalEndpoint) -> SocketAddr {
         u16::try_from(ep.rtp_port).expect("port"),
     )
 }
+
+/// A TCP relay in front of a real node whose node→client direction can be held ("frozen"):
+/// requests still reach the node, its answers wait until thawed.
+pub struct HoldingProxy {
+    pub addr: SocketAddr,
+    hold: tokio::sync::watch::Sender<bool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl HoldingProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let hold = tokio::sync::watch::channel(false).0;
+        let holding = hold.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut held = holding.subscribe();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if held.wait_for(|h| !*h).await.is_err() {
+                            break;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            hold,
+            _task: task,
+        }
+    }
+
+    /// Holds (true) or passes (false) the node's answers.
+    pub fn hold_answers(&self, hold: bool) {
+        self.hold.send_replace(hold);
+    }
+}
