@@ -27,6 +27,16 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// Thread id of the first thread of this process whose name starts with `prefix`.
 fn tid_of(prefix: &str) -> Option<String> {
+    for _ in 0..100 {
+        if let Some(t) = find_tid(prefix) {
+            return Some(t);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn find_tid(prefix: &str) -> Option<String> {
     let dir = std::fs::read_dir("/proc/self/task").ok()?;
     dir.flatten().find_map(|e| {
         let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
@@ -217,6 +227,7 @@ async fn drive(streams: &[Stream], relay_tid: &str, secs: u64, pace: u64) -> Res
     let cpu0 = cpu_ticks(relay_tid);
     let mut pkt = [0xd5u8; PKT];
     pkt[0] = 0x80;
+    pkt[1] = 0; // PCMU, no marker (0xd5 would read as RTCP under rtcp-mux)
     let deadline = t0 + Duration::from_secs(secs);
     let max_packets = 50_000_000u64;
     let (mut sent, mut seq) = (0u64, 0u16);

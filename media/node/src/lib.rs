@@ -9,7 +9,12 @@
 //! - [`config`]: [`NodeConfig`] (validated) and [`config::RawConfig`] (TOML / flags).
 //! - [`pool`]: the even/odd RTP/RTCP [`pool::PortPool`].
 //! - [`node`]: the control plane ([`Node`]: sessions, limits, drain, events).
-//! - `relay`: worker threads and the per-session relay task (the packet path).
+//! - `relay`: worker threads (each a current-thread tokio runtime) and the per-session relay
+//!   task: one task owns both legs' sockets and relays from a single `poll` function; control
+//!   messages come over a channel polled alongside the sockets; stats are published per tick.
+//!   The packet path follows `switchboard-media-core`'s contract: rtcp-mux demux → (SRTP: strict
+//!   source, unprotect) → parse → latch → stats / RTP timeout / RFC 4733 detector → relay
+//!   (sequence offset after generated DTMF, SRTP protect) — no allocation or lock on plain RTP.
 //! - [`grpc`]: the `switchboard.media.v1.MediaService` server ([`grpc::MediaApi`]).
 //! - [`http`]: `/metrics` (Prometheus text) and `/health` (JSON).
 //! - [`stats`]: per-leg counters and node totals.
@@ -18,6 +23,12 @@
 //! - Binary: [`run`] binds `grpc_listen` (and `http_listen` if set) and serves until `shutdown`.
 //! - Embedded: bind your own listener (port 0 is fine), read its address, and call [`serve`];
 //!   on `shutdown` every session is released and its ports freed before `serve` returns.
+//! - Symmetric RTP: packets for a leg go to the address latched from what it sends (starting
+//!   as the signaled remote); after the learning window other sources are dropped and counted.
+//! - DTMF: digits received on a leg are reported once per key press on `WatchEvents`; a leg in
+//!   strip mode does not forward telephone-event packets. `SendDtmf` continues the leg's
+//!   outbound stream and suppresses relayed audio to it while the event is sent.
+//! - Benchmark: `cargo bench -p switchboard-media --bench relay` (node vs a minimal forwarder).
 //! - Draining refuses `AllocateSession` with `UNAVAILABLE`; a full node answers
 //!   `RESOURCE_EXHAUSTED`.
 
