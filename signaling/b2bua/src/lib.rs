@@ -54,13 +54,14 @@
 //! (486 → 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up);
 //! no ACK within [`CallConfig::ack_timeout`] (BYE both legs, §13.3.1.4); media failures (503 up, BYE
 //! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
-//! in-dialog OPTIONS answered 200. The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no
-//! Contact or From tag) or 488 (no SDP offer).
+//! in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
+//! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag) or 488 (no
+//! SDP offer).
 //!
 //! Not yet: late offer (INVITE without SDP), re-INVITE/UPDATE/INFO/REFER in dialog (answered 501;
 //! the session stays as it was), PRACK/100rel, session timers, glare, parallel forking on the B leg
 //! (the first answering fork wins), serial failover to another route (the `retry_elsewhere` flag of
-//! [`map_failure`] is the hook), authentication towards the B leg, Reason headers.
+//! [`map_failure`] is the hook), authentication towards the B leg, copying B's Reason upstream.
 //!
 //! # Example
 //! ```

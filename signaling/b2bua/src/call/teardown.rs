@@ -42,7 +42,8 @@ impl<K: Clone> Call<K> {
         let via = self.via();
         let contact = self.config.contact_uri.clone();
         match self.a_dialog.new_request(Method::Bye, &via, Some(&contact)) {
-            Ok(bye) => {
+            Ok(mut bye) => {
+                self.add_reason(&mut bye);
                 self.a_state = AState::ByeSent;
                 self.send_request(Leg::A, TxMethod::Bye, bye);
             }
@@ -78,7 +79,8 @@ impl<K: Clone> Call<K> {
                     .as_mut()
                     .and_then(|d| d.new_request(Method::Bye, &via, Some(&contact)).ok());
                 match bye {
-                    Some(bye) => {
+                    Some(mut bye) => {
+                        self.add_reason(&mut bye);
                         self.b_state = BState::ByeSent;
                         self.send_request(Leg::B, TxMethod::Bye, bye);
                     }
@@ -122,8 +124,17 @@ impl<K: Clone> Call<K> {
         }
         let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
         cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
+        self.add_reason(&mut cancel);
         cancel.push_header(HeaderName::ContentLength, "0");
         self.send_request(Leg::B, TxMethod::Cancel, cancel);
+    }
+
+    /// RFC 3326: our BYE and CANCEL say why, as the Q.850 cause of the call's end.
+    fn add_reason(&self, m: &mut Message<'static>) {
+        if let Some(cause) = self.cause {
+            let cause = cause.hangup_cause().q850();
+            m.push_header(HeaderName::Reason, format!("Q.850;cause={cause}"));
+        }
     }
 
     fn terminate_b(&mut self) {

@@ -194,6 +194,9 @@ fn basic_call_bye_from_b_is_relayed_to_a() {
     assert_eq!(to_a.to().expect("to").tag(), Some("a-tag-1"));
     assert_eq!(to_a.from().expect("from").tag(), Some(h.a_tag().as_str()));
     assert_eq!(to_a.cseq().expect("cseq").seq, 1);
+    let reason = to_a.reasons().expect("Reason");
+    assert_eq!(reason.first().map(|r| r.protocol), Some("Q.850"));
+    assert_eq!(reason.first().and_then(|r| r.cause()), Some(16));
     let routes: Vec<String> = to_a
         .routes()
         .expect("routes")

@@ -34,6 +34,12 @@ fn s9_1_cancel_during_ringing_487_upstream_cancel_downstream() {
         invite.call_id().expect("cid")
     );
     assert_eq!(cancel.to().expect("to").tag(), None);
+    let reason = cancel.reasons().expect("Reason");
+    assert_eq!(
+        reason.first().and_then(|r| r.cause()),
+        Some(16),
+        "RFC 3326 Q.850 cause"
+    );
     assert!(!h.call.is_terminated(), "waits for B's final answer");
     assert!(h.reply_to(cancel_tx, &cancel, 200).is_empty());
     h.b_reply(487, None);
