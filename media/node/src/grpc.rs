@@ -161,7 +161,7 @@ fn leg_update(r: &pb::UpdateLegRequest) -> Result<LegUpdate, Status> {
 fn dtmf_request(r: &pb::SendDtmfRequest) -> Result<DtmfRequest, Status> {
     let mut chars = r.digit.chars();
     let event = match (chars.next(), chars.next()) {
-        (Some(c), None) => dtmf_event_code(c)
+        (Some(c), None) => switchboard_media_core::dtmf::digit_to_event(c)
             .ok_or_else(|| invalid("digit", format!("{c:?} is not 0-9 * # A-D")))?,
         _ => {
             return Err(invalid(
@@ -182,17 +182,6 @@ fn dtmf_request(r: &pb::SendDtmfRequest) -> Result<DtmfRequest, Status> {
         duration: Duration::from_millis(duration_ms.into()),
         volume,
     })
-}
-
-/// RFC 4733 §3.2 event code of a DTMF key.
-pub(crate) fn dtmf_event_code(c: char) -> Option<u8> {
-    match c.to_ascii_uppercase() {
-        d @ '0'..='9' => Some(d as u8 - b'0'),
-        '*' => Some(10),
-        '#' => Some(11),
-        d @ 'A'..='D' => Some(d as u8 - b'A' + 12),
-        _ => None,
-    }
 }
 
 fn required_id(id: &str) -> Result<&str, Status> {
