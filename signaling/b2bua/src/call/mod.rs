@@ -22,6 +22,14 @@ pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteTa
 #[cfg(test)]
 mod tests;
 
+/// At most this many responses wait for the caller (B's provisionals beyond it are dropped while
+/// the media node is slow), so a peer flooding 183s cannot grow the queue or the media updates.
+pub(super) const MAX_QUEUED_UPSTREAM: usize = 8;
+
+/// At most this many extra forks' 2xx are ACKed and hung up; later ones are ignored (their
+/// senders time out), so a peer cannot make the call send BYEs without bound.
+pub(super) const MAX_STRAY_FORKS: u32 = 4;
+
 /// Where the A leg (the caller's INVITE, answered by us) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AState {
@@ -138,6 +146,7 @@ pub struct Call<K> {
     client_txs: Vec<ClientTx>,
     next_tx: u32,
     next_op: u32,
+    stray_forks: u32,
     ring_deadline: Option<Instant>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,

@@ -8,8 +8,8 @@ use std::time::Instant;
 use switchboard_sip::{HeaderName, Message, Method};
 
 use super::{
-    AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MediaState,
-    RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline,
+    AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MAX_QUEUED_UPSTREAM,
+    MAX_STRAY_FORKS, MediaState, RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline,
 };
 use crate::dialog::{Dialog, bare_name_addr};
 use crate::failure::{EndCause, FailureSide, map_failure};
@@ -83,6 +83,7 @@ impl<K: Clone> Call<K> {
             client_txs: Vec::new(),
             next_tx: 0,
             next_op: 0,
+            stray_forks: 0,
             ring_deadline: None,
             answered_at: None,
             cause: None,
@@ -230,7 +231,8 @@ impl<K: Clone> Call<K> {
                 self.send_cancel();
             }
         }
-        if cancel == CancelState::NotWanted && self.a_state == AState::Proceeding {
+        let room = self.upstream.len() < MAX_QUEUED_UPSTREAM;
+        if cancel == CancelState::NotWanted && self.a_state == AState::Proceeding && room {
             let sdp = self.media_update(response.body());
             self.upstream.push_back(Upstream {
                 status,
@@ -299,6 +301,12 @@ impl<K: Clone> Call<K> {
     /// A 2xx after the B leg left the calling state: a retransmission of the accepted 2xx is ACKed
     /// again; a 2xx from another fork is ACKed and hung up (RFC 3261 §13.2.2.4).
     fn on_b_late_success(&mut self, response: &Message<'_>, same_dialog: bool) {
+        if !same_dialog {
+            if self.stray_forks >= MAX_STRAY_FORKS {
+                return;
+            }
+            self.stray_forks += 1;
+        }
         let via = self.via();
         let dialog = match (same_dialog, self.b_dialog.as_ref(), self.b_invite.as_ref()) {
             (true, Some(d), _) => Some(d.clone()),

@@ -189,3 +189,43 @@ fn absurd_configured_timeouts_do_not_overflow_the_clock() {
     });
     assert!(h.call.poll_timeout().is_some_and(|d| d > h.now));
 }
+
+#[test]
+fn a_flood_of_183s_while_media_is_slow_stays_bounded() {
+    let mut h = Harness::to_b_invite();
+    let mut updates = 0;
+    for _ in 0..1000 {
+        let out = h.b_reply(183, Some(B_ANSWER));
+        updates += out
+            .iter()
+            .filter(|a| matches!(a, Action::UpdateMedia { .. }))
+            .count();
+    }
+    assert_eq!(updates, super::super::MAX_QUEUED_UPSTREAM);
+    // The 200 still gets through once the media node catches up, after the queued 183s.
+    h.b_reply(200, Some(B_ANSWER));
+    let mut to_a = Vec::new();
+    for op in 1..=9 {
+        let out = h.event(CallEvent::MediaUpdated {
+            op: crate::MediaOp(op),
+            a_answer: A_ANSWER.to_vec(),
+        });
+        to_a.extend(a_statuses(&out));
+    }
+    assert_eq!(to_a.len(), 9);
+    assert_eq!(to_a.last(), Some(&200));
+}
+
+#[test]
+fn s13_2_2_4_stray_forks_are_hung_up_only_up_to_a_bound() {
+    let mut h = Harness::answered();
+    let mut byes = 0;
+    for i in 0..50 {
+        let response = h.b_response(200, None, &format!("fork-{i}"));
+        let tx = h.b_invite_tx();
+        let out = h.event(CallEvent::Response { tx, response });
+        byes += sent(&out, Leg::B, Method::Bye).len();
+    }
+    assert_eq!(byes, super::super::MAX_STRAY_FORKS as usize);
+    assert!(!h.call.is_terminated());
+}
