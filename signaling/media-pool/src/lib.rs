@@ -11,6 +11,7 @@
 //!   health timings, defaults documented per field).
 //! - [`pool`]: [`MediaPool`] — `allocate` / `update_leg` / `send_dtmf` / `release`, drain,
 //!   run-time `add_node` / `remove_node`, `snapshot`, `subscribe`.
+//! - [`reconcile`]: [`MediaPool::reconcile`] — orphan sessions released, lost ones reported.
 //! - [`state`]: [`NodeStatus`], [`NodeSnapshot`] and the sans-IO selection order.
 //! - [`monitor`]: the per-node Health poll and WatchEvents subscription; [`PoolEvent`].
 //! - [`error`]: [`MediaError`] with [`FailureSide`] and [`RetryHint`].
@@ -33,7 +34,10 @@
 //!    when Health says so. A session refused with `RESOURCE_EXHAUSTED` / `UNAVAILABLE` / a
 //!    deadline is retried on the next node; after an allocation deadline the pool releases the
 //!    session id it asked for on that node so nothing is left behind.
-//! 5. Errors say the failing side and whether another node may help
+//! 5. Run [`MediaPool::reconcile`] per node now and then (and when a node comes back up):
+//!    sessions with this pool's id prefix that no call owns are released, sessions the node
+//!    lost are reported so their calls can be ended.
+//! 6. Errors say the failing side and whether another node may help
 //!    ([`MediaError::side`], [`MediaError::retry`], [`MediaError::sip_status`]).
 
 pub mod config;
@@ -42,6 +46,7 @@ pub mod error;
 pub mod monitor;
 mod node;
 pub mod pool;
+pub mod reconcile;
 pub mod state;
 
 pub use config::{MediaNodeConfig, PoolConfig};
@@ -49,6 +54,7 @@ pub use embedded::{EmbeddedError, EmbeddedNode};
 pub use error::{FailureSide, MediaError, NodeRefusal, RetryHint};
 pub use monitor::PoolEvent;
 pub use pool::{AllocateOptions, Allocation, MediaPool};
+pub use reconcile::Reconciliation;
 pub use state::{NodeSnapshot, NodeStatus};
 pub use switchboard_media::{NodeConfig as EmbeddedNodeConfig, PortRange};
 pub use switchboard_proto::v1 as proto;

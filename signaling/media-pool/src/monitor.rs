@@ -2,7 +2,7 @@
 //! WatchEvents subscription that forwards media events as [`PoolEvent`]s, re-subscribing
 //! whenever the stream ends. Both are aborted when the node leaves the pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) changed: watch::Sender<u64>,
     /// Session id → node name.
     sessions: Mutex<HashMap<String, String>>,
+    /// Session ids asked for by AllocateSession calls in flight.
+    allocating: Mutex<HashSet<String>>,
     pub(crate) health_interval: Duration,
     pub(crate) down_after: u32,
     pub(crate) event_retry: Duration,
@@ -59,6 +61,7 @@ impl Shared {
             events: broadcast::channel(capacity.max(1)).0,
             changed: watch::channel(0).0,
             sessions: Mutex::new(HashMap::new()),
+            allocating: Mutex::new(HashSet::new()),
             health_interval,
             down_after,
             event_retry,
@@ -67,6 +70,12 @@ impl Shared {
 
     pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<String, String>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn allocating(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.allocating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn bump(&self) {
@@ -178,6 +187,8 @@ fn forward(node: &NodeHandle, shared: &Shared, event: pb::MediaEvent) {
         let mut sessions = shared.sessions();
         if sessions.get(&event.session_id).map(String::as_str) == Some(node.name()) {
             sessions.remove(&event.session_id);
+            drop(sessions);
+            shared.bump();
         }
     }
     shared.publish(PoolEvent::Media {

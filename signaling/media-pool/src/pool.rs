@@ -161,10 +161,9 @@ impl MediaPool {
                 leg_a: Some(options.leg_a),
                 leg_b: Some(options.leg_b),
             };
-            let in_flight = InFlight::start(&node);
-            let answer = node.allocate(req).await;
-            drop(in_flight);
-            match answer {
+            // Lives until the session is in the routing table (or the attempt failed).
+            let _in_flight = InFlight::start(&node, &self.inner.shared, &hint);
+            match node.allocate(req).await {
                 Ok(answer) => {
                     node.state().on_allocated();
                     self.inner
@@ -326,6 +325,14 @@ impl MediaPool {
         tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
     fn read_nodes(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
         self.inner
             .nodes
@@ -340,7 +347,7 @@ impl MediaPool {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn node(&self, name: &str) -> Result<Arc<NodeHandle>, MediaError> {
+    pub(crate) fn node(&self, name: &str) -> Result<Arc<NodeHandle>, MediaError> {
         self.read_nodes()
             .get(name)
             .map(|e| e.handle.clone())
@@ -355,22 +362,32 @@ impl MediaPool {
     }
 }
 
-/// Counts an AllocateSession in flight on a node for as long as it lives (also when the
-/// caller's future is dropped mid-call).
-struct InFlight<'a>(&'a NodeHandle);
+/// Counts an AllocateSession in flight on a node and remembers the id it asks for, for as
+/// long as it lives (also when the caller's future is dropped mid-call).
+struct InFlight<'a> {
+    node: &'a NodeHandle,
+    shared: &'a Shared,
+    session_id: &'a str,
+}
 
 impl<'a> InFlight<'a> {
-    fn start(node: &'a NodeHandle) -> Self {
+    fn start(node: &'a NodeHandle, shared: &'a Shared, session_id: &'a str) -> Self {
         let mut state = node.state();
         state.pending = state.pending.saturating_add(1);
         drop(state);
-        Self(node)
+        shared.allocating().insert(session_id.to_owned());
+        Self {
+            node,
+            shared,
+            session_id,
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.state();
+        self.shared.allocating().remove(self.session_id);
+        let mut state = self.node.state();
         state.pending = state.pending.saturating_sub(1);
     }
 }
