@@ -235,3 +235,24 @@ fn uas_requests_start_at_cseq_1_with_the_remote_uri_in_to() {
     assert_eq!(bye.from().expect("from").tag(), Some("uas1"));
     assert_eq!(bye.routes().expect("routes").len(), 2);
 }
+
+#[test]
+fn s8_1_1_5_local_cseq_stays_below_2_pow_31() {
+    let text =
+        String::from_utf8_lossy(INVITE).replace("CSeq: 314159 INVITE", "CSeq: 2147483647 INVITE");
+    let ok = String::from_utf8_lossy(OK).replace("CSeq: 314159 INVITE", "CSeq: 2147483647 INVITE");
+    let mut d = Dialog::new_uac(&request(&text), &request(&ok)).expect("dialog");
+    let err = d
+        .new_request(Method::Bye, "SIP/2.0/UDP h;branch=z9hG4bK1", None)
+        .expect_err("exhausted");
+    assert_eq!(err, DialogError::CSeqExhausted);
+    assert_eq!(d.local_seq(), 2147483647);
+    assert_eq!(
+        d.ack("SIP/2.0/UDP h;branch=z9hG4bK2")
+            .expect("ack")
+            .cseq()
+            .expect("cseq")
+            .seq,
+        2147483647
+    );
+}

@@ -276,3 +276,47 @@ fn ack_timeout_event_is_ignored_once_a_acked() {
     assert!(h.event(CallEvent::AckTimedOut).is_empty());
     assert!(!h.call.is_terminated());
 }
+
+fn last_reason_to_a(actions: &[Action<u32>]) -> Option<String> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Respond { tx: 1, response } => response.reason().map(str::to_owned),
+        _ => None,
+    })
+}
+
+#[test]
+fn s8_1_1_3_invite_without_from_tag_gets_400() {
+    let text = a_invite_text(70, A_OFFER).replace(";tag=a-tag-1", "");
+    let mut h = Harness::with_invite(&text);
+    let out = h.drain();
+    assert_eq!(a_statuses(&out), [100, 400]);
+    assert_eq!(last_reason_to_a(&out).as_deref(), Some("From: no tag"));
+    h.assert_ended(
+        EndCause::Failed {
+            side: FailureSide::ALeg,
+            status: 400,
+        },
+        400,
+        0,
+    );
+}
+
+#[test]
+fn s8_1_1_8_invite_without_contact_gets_400() {
+    let text = a_invite_text(70, A_OFFER).replace("Contact: <sip:alice@192.0.2.10:5060>\r\n", "");
+    let mut h = Harness::with_invite(&text);
+    let out = h.drain();
+    assert_eq!(a_statuses(&out), [100, 400]);
+    assert_eq!(
+        last_reason_to_a(&out).as_deref(),
+        Some("Contact: missing in INVITE")
+    );
+    h.assert_ended(
+        EndCause::Failed {
+            side: FailureSide::ALeg,
+            status: 400,
+        },
+        400,
+        0,
+    );
+}
