@@ -13,6 +13,7 @@
 //!   run-time `add_node` / `remove_node`, `snapshot`, `subscribe`.
 //! - [`reconcile`]: [`MediaPool::reconcile`] — orphan sessions released, lost ones reported.
 //! - [`state`]: [`NodeStatus`], [`NodeSnapshot`] and the sans-IO selection order.
+//! - [`metrics`]: [`metrics::render_prometheus`] of a snapshot (`switchboard_media_node_*`).
 //! - [`monitor`]: the per-node Health poll and WatchEvents subscription; [`PoolEvent`].
 //! - [`error`]: [`MediaError`] with [`FailureSide`] and [`RetryHint`].
 //! - [`embedded`]: [`EmbeddedNode`], a media node run in-process.
@@ -43,6 +44,7 @@
 pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod metrics;
 pub mod monitor;
 mod node;
 pub mod pool;

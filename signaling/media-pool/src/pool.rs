@@ -224,6 +224,8 @@ impl MediaPool {
     /// Releases a session on its node and returns its final statistics. The pool forgets the
     /// session when the node released it or did not know it (`NOT_FOUND` is still returned as
     /// an error); after a deadline or transport error it keeps it so the release can be retried.
+    /// A session the node ended itself (its `SessionReleased` event was forwarded) is already
+    /// forgotten: [`MediaError::UnknownSession`].
     pub async fn release(&self, session_id: &str) -> Result<pb::SessionInfo, MediaError> {
         let node = self.session_node(session_id)?;
         let answer = node.release(session_id).await;
@@ -298,7 +300,8 @@ impl MediaPool {
             .collect()
     }
 
-    /// Media events and node state changes of every node, from now on.
+    /// Media events and node state changes of every node, from now on. A receiver that falls
+    /// more than [`PoolConfig::event_capacity`] events behind gets `Lagged` and misses them.
     pub fn subscribe(&self) -> broadcast::Receiver<PoolEvent> {
         self.inner.shared.events.subscribe()
     }

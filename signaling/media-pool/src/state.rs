@@ -6,7 +6,8 @@ use std::cmp::Ordering;
 use switchboard_proto::v1 as pb;
 
 /// A node's state as seen by the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NodeStatus {
     /// Added, no Health answer yet: gets no sessions.
     Unknown,
@@ -31,7 +32,7 @@ impl NodeStatus {
 }
 
 /// One node in [`crate::MediaPool::snapshot`] (for /health and metrics).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NodeSnapshot {
     /// Node name.
     pub name: String,
