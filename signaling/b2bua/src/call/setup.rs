@@ -33,8 +33,9 @@ impl<K: Clone> Call<K> {
     /// Starts a call from the caller's INVITE (`a_tx`: its server transaction; `a_source`: where it came
     /// from, where requests to the caller go) and the dialplan's `route`. Emits `100 Trying` and
     /// [`Action::AllocateMedia`], or a final error to A and [`Action::Ended`] when the INVITE cannot
-    /// be served: `483` (Max-Forwards 0), `400` (no Contact or From tag), `488` (no SDP offer: late
-    /// offer is not supported), `500` (the route's Request-URI does not parse).
+    /// be served: `483` (Max-Forwards 0), `400` (no Contact or From tag), `420` with `Unsupported`
+    /// (any `Require`: no extension is supported yet), `488` (no SDP offer: late offer is not
+    /// supported), `500` (the route's Request-URI does not parse).
     pub fn new(
         now: Instant,
         config: CallConfig,
@@ -46,19 +47,23 @@ impl<K: Clone> Call<K> {
     ) -> Call<K> {
         let tag = rng.token();
         let dialog = Dialog::new_uas(&invite, &tag);
-        let problem = match &dialog {
-            Err(e) => Some((400, e.to_string())),
-            Ok(_) if invite.max_forwards().ok().flatten() == Some(0) => {
+        // RFC 3261 §8.2.2.3: no extension is supported (no 100rel, no timer), so any Require fails.
+        let required = invite.require().map(|r| r.join(", "));
+        let problem = match (&dialog, &required) {
+            (Err(e), _) => Some((400, e.to_string())),
+            (_, Err(e)) => Some((400, e.to_string())),
+            (_, Ok(r)) if !r.is_empty() => Some((420, "Bad Extension".to_owned())),
+            _ if invite.max_forwards().ok().flatten() == Some(0) => {
                 Some((483, "Too Many Hops".to_owned()))
             }
-            Ok(_) if invite.from().ok().and_then(|f| f.tag()).is_none() => {
+            _ if invite.from().ok().and_then(|f| f.tag()).is_none() => {
                 Some((400, "From: no tag".to_owned()))
             }
-            Ok(_) if invite.body().is_empty() => Some((488, "Not Acceptable Here".to_owned())),
-            Ok(_) if switchboard_sip::Uri::parse(&route.request_uri).is_err() => {
+            _ if invite.body().is_empty() => Some((488, "Not Acceptable Here".to_owned())),
+            _ if switchboard_sip::Uri::parse(&route.request_uri).is_err() => {
                 Some((500, "Server Internal Error".to_owned()))
             }
-            Ok(_) => None,
+            _ => None,
         };
         // A dialog that could not be read still needs an ID for matching; it is never used in-dialog.
         let a_dialog = dialog.unwrap_or_else(|_| Dialog::placeholder(&invite, &tag));
@@ -100,6 +105,11 @@ impl<K: Clone> Call<K> {
                 };
                 call.set_cause(EndCause::Failed { side, status });
                 call.end_a(status, reason);
+                if let (420, Ok(tags), Some(Action::Respond { response, .. })) =
+                    (status, &required, call.actions.back_mut())
+                {
+                    response.push_header(HeaderName::Unsupported, tags.clone());
+                }
                 call.b_state = BState::Terminated;
                 call.finish(now);
             }

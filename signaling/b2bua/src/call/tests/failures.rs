@@ -320,3 +320,31 @@ fn s8_1_1_8_invite_without_contact_gets_400() {
         0,
     );
 }
+
+#[test]
+fn s8_2_2_3_required_extension_gets_420_with_unsupported() {
+    let text = a_invite_text(70, A_OFFER).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel, timer\r\n",
+    );
+    let mut h = Harness::with_invite(&text);
+    let out = h.drain();
+    assert_eq!(a_statuses(&out), [100, 420]);
+    let r = out
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Respond { response, .. } => Some(on_the_wire(response)),
+            _ => None,
+        })
+        .expect("420");
+    assert_eq!(r.unsupported().expect("Unsupported"), ["100rel", "timer"]);
+    h.assert_ended(
+        EndCause::Failed {
+            side: FailureSide::ALeg,
+            status: 420,
+        },
+        420,
+        0,
+    );
+}
