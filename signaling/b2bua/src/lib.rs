@@ -56,8 +56,7 @@
 //! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
 //! in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
 //! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
-//! Require; `Unsupported` lists the tags) or 488 (no
-//! SDP offer).
+//! Require; `Unsupported` lists the tags) or 488 (no SDP offer).
 //!
 //! Not yet: late offer (INVITE without SDP), re-INVITE/UPDATE/INFO/REFER in dialog (answered 501;
 //! the session stays as it was), PRACK/100rel, session timers, glare, parallel forking on the B leg
