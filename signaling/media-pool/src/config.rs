@@ -126,6 +126,47 @@ impl Default for PoolConfig {
     }
 }
 
+impl PoolConfig {
+    /// Checks every duration is usable, the event capacity non-zero, the session prefix
+    /// non-empty and every node valid; reports all problems at once.
+    pub fn validate(&self) -> Result<(), MediaError> {
+        let mut problems = Vec::new();
+        let durations = [
+            ("allocate_timeout", self.allocate_timeout),
+            ("call_timeout", self.call_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("health_interval", self.health_interval),
+            ("health_timeout", self.health_timeout),
+            ("event_retry", self.event_retry),
+        ];
+        for (field, d) in durations {
+            if d < Duration::from_millis(1) {
+                problems.push(format!("{field}: must be at least 1 ms"));
+            }
+        }
+        if self.event_capacity == 0 {
+            problems.push("event_capacity: must be at least 1".into());
+        }
+        if self.session_prefix.is_empty() {
+            problems.push("session_prefix: must not be empty".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Err(e) = node.validate() {
+                problems.push(format!("nodes[{i}]: {e}"));
+            }
+            if !names.insert(node.name.as_str()) {
+                problems.push(format!("nodes[{i}].name: {:?} is used twice", node.name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(MediaError::InvalidPool { problems })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +213,28 @@ mod tests {
             MediaNodeConfig::new("m1", "http://h:1").effective_weight(),
             1
         );
+    }
+
+    #[test]
+    fn pool_config_reports_every_problem_at_once() {
+        let config = PoolConfig {
+            health_interval: Duration::ZERO,
+            event_capacity: 0,
+            nodes: vec![
+                MediaNodeConfig::new("m1", "http://h:1"),
+                MediaNodeConfig::new("m1", "nope"),
+            ],
+            ..PoolConfig::default()
+        };
+        let Err(MediaError::InvalidPool { problems }) = config.validate() else {
+            panic!("invalid config accepted");
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].starts_with("health_interval:"));
+        assert!(problems[1].starts_with("event_capacity:"));
+        assert!(problems[2].starts_with("nodes[1]: media node \"m1\": grpc_uri"));
+        assert!(problems[3].starts_with("nodes[1].name:"));
+        assert!(PoolConfig::default().validate().is_ok());
     }
 
     #[test]

@@ -70,6 +70,12 @@ pub enum MediaError {
     /// A node with this name is already in the pool.
     #[error("media node {0:?} is already in the pool")]
     DuplicateNode(String),
+    /// The pool configuration is invalid; every problem is listed as `field: reason`.
+    #[error("invalid media pool config: {}", .problems.join("; "))]
+    InvalidPool {
+        /// Each invalid field and why.
+        problems: Vec<String>,
+    },
     /// A node configuration is invalid.
     #[error("media node {name:?}: {field}: {reason}")]
     InvalidNode {

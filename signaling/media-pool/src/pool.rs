@@ -61,9 +61,11 @@ pub struct MediaPool {
 }
 
 impl MediaPool {
-    /// Creates the pool and starts health checks and event subscriptions for `config.nodes`.
+    /// Validates `config` ([`PoolConfig::validate`]), creates the pool and starts health checks
+    /// and event subscriptions for `config.nodes`.
     /// Nodes are `Unknown` until their first Health answer (see [`MediaPool::wait_until`]).
     pub fn new(config: PoolConfig) -> Result<Self, MediaError> {
+        config.validate()?;
         let shared = Arc::new(Shared::new(
             config.event_capacity,
             config.health_interval,
