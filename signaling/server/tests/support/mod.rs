@@ -237,7 +237,9 @@ pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str])
 /// TCP it does not move on from a busy default port).
 pub fn free_port() -> u16 {
     for _ in 0..100 {
-        let Ok(tcp) = std::net::TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(tcp) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = tcp.local_addr() else { continue };
         if UdpSocket::bind(addr).is_ok() {
             return addr.port();
