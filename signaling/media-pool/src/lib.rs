@@ -40,6 +40,31 @@
 //!    lost are reported so their calls can be ended.
 //! 6. Errors say the failing side and whether another node may help
 //!    ([`MediaError::side`], [`MediaError::retry`], [`MediaError::sip_status`]).
+//!
+//! # Example
+//! ```no_run
+//! use switchboard_media_pool::{AllocateOptions, EmbeddedNode, EmbeddedNodeConfig};
+//! use switchboard_media_pool::{MediaPool, PoolConfig, PoolEvent, PortRange};
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = EmbeddedNode::start(EmbeddedNodeConfig {
+//!     ports: PortRange::new(30000, 30999)?,
+//!     ..EmbeddedNodeConfig::default()
+//! })
+//! .await?;
+//! let pool = MediaPool::new(PoolConfig {
+//!     nodes: vec![node.node_config("local")],
+//!     ..PoolConfig::default()
+//! })?;
+//! let mut events = pool.subscribe();
+//! let allocation = pool.allocate("call-uuid", AllocateOptions::default()).await?;
+//! // ... put allocation.leg_a / leg_b in the SDP, then update_leg with each remote ...
+//! if let Ok(PoolEvent::Media { node, event }) = events.recv().await {
+//!     println!("{node}: {event:?}");
+//! }
+//! pool.release(&allocation.session_id).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod config;
 pub mod embedded;

@@ -1,8 +1,8 @@
 //! [`NodeHandle`]: one media node's gRPC client (every unary call with a deadline) and the
-//! pool's [`NodeState`] for it.
+//! pool's [`NodeState`] for it; [`InFlight`] accounts for an allocation under way.
 
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use switchboard_proto::v1::{self as pb, media_service_client::MediaServiceClient};
@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::config::{MediaNodeConfig, PoolConfig};
 use crate::error::MediaError;
+use crate::monitor::Shared;
 use crate::state::{NodeSnapshot, NodeState};
 
 /// Deadlines of one node's calls.
@@ -181,6 +182,19 @@ impl NodeHandle {
         with_deadline(t, c.health(request(pb::HealthRequest {}, t))).await
     }
 
+    /// After an AllocateSession deadline the node may still have created the session under
+    /// our id: release it in the background so it does not linger (best effort, bounded by the
+    /// call deadline; NOT_FOUND means it was never created).
+    pub(crate) fn release_late(self: Arc<Self>, session_id: String) {
+        tokio::spawn(async move {
+            if let Err(s) = self.release(&session_id).await
+                && s.code() != tonic::Code::NotFound
+            {
+                tracing::warn!(node = self.name(), session = %session_id, error = %s, "late release failed");
+            }
+        });
+    }
+
     /// Opens the WatchEvents stream (the deadline bounds the subscription, not the stream).
     pub(crate) async fn watch_events(&self) -> Result<tonic::Streaming<pb::MediaEvent>, Status> {
         let mut c = self.client.clone();
@@ -189,5 +203,35 @@ impl NodeHandle {
             c.watch_events(pb::WatchEventsRequest::default()),
         )
         .await
+    }
+}
+
+/// Counts an AllocateSession in flight on a node and remembers the id it asks for, for as
+/// long as it lives (also when the caller's future is dropped mid-call).
+pub(crate) struct InFlight<'a> {
+    node: &'a NodeHandle,
+    shared: &'a Shared,
+    session_id: &'a str,
+}
+
+impl<'a> InFlight<'a> {
+    pub(crate) fn start(node: &'a NodeHandle, shared: &'a Shared, session_id: &'a str) -> Self {
+        let mut state = node.state();
+        state.pending = state.pending.saturating_add(1);
+        drop(state);
+        shared.allocating().insert(session_id.to_owned());
+        Self {
+            node,
+            shared,
+            session_id,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.allocating().remove(self.session_id);
+        let mut state = self.node.state();
+        state.pending = state.pending.saturating_sub(1);
     }
 }

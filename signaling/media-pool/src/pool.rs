@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::config::{MediaNodeConfig, PoolConfig};
 use crate::error::{MediaError, NodeRefusal, retry_elsewhere};
 use crate::monitor::{self, PoolEvent, Shared, TaskGuard};
-use crate::node::NodeHandle;
+use crate::node::{InFlight, NodeHandle};
 use crate::state::{Candidate, NodeSnapshot, rank};
 
 /// Options of both legs of a new session (absent fields take the node's defaults).
@@ -185,7 +185,7 @@ impl MediaPool {
                     let error = node.error("AllocateSession", &status);
                     tracing::info!(call_id, %error, "media node refused; trying the next");
                     if status.code() == tonic::Code::DeadlineExceeded {
-                        release_late(node.clone(), hint.clone());
+                        node.clone().release_late(hint.clone());
                     }
                     refused.push(NodeRefusal {
                         node: node.name().to_owned(),
@@ -365,47 +365,4 @@ impl MediaPool {
             .ok_or_else(|| MediaError::UnknownSession(session_id.to_owned()))?;
         self.node(&name)
     }
-}
-
-/// Counts an AllocateSession in flight on a node and remembers the id it asks for, for as
-/// long as it lives (also when the caller's future is dropped mid-call).
-struct InFlight<'a> {
-    node: &'a NodeHandle,
-    shared: &'a Shared,
-    session_id: &'a str,
-}
-
-impl<'a> InFlight<'a> {
-    fn start(node: &'a NodeHandle, shared: &'a Shared, session_id: &'a str) -> Self {
-        let mut state = node.state();
-        state.pending = state.pending.saturating_add(1);
-        drop(state);
-        shared.allocating().insert(session_id.to_owned());
-        Self {
-            node,
-            shared,
-            session_id,
-        }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.shared.allocating().remove(self.session_id);
-        let mut state = self.node.state();
-        state.pending = state.pending.saturating_sub(1);
-    }
-}
-
-/// After an AllocateSession deadline the node may still have created the session under our
-/// hint: release it in the background so it does not linger (best effort, bounded by the
-/// call deadline; NOT_FOUND means it was never created).
-fn release_late(node: Arc<NodeHandle>, session_id: String) {
-    tokio::spawn(async move {
-        if let Err(s) = node.release(&session_id).await
-            && s.code() != tonic::Code::NotFound
-        {
-            tracing::warn!(node = node.name(), session = %session_id, error = %s, "late release failed");
-        }
-    });
 }
