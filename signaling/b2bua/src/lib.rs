@@ -16,7 +16,8 @@
 //! 1. A new INVITE (not matching any call) that the dialplan routes: [`Call::new`] with its server
 //!    transaction key `K`, its source address (requests to the caller go there), the [`RouteTarget`]
 //!    (B-leg Request-URI and next hop) and a [`RandomSource`]. Index the call by the A-leg Call-ID, and
-//!    by the B-leg Call-ID once [`Call::b_call_id`] is `Some` ([`Call::leg_of`] tells the leg).
+//!    by the B-leg Call-ID after each B-leg INVITE ([`Call::b_call_id`]; [`Call::leg_of`] tells the
+//!    leg). Further routes for serial failover go in with [`Call::add_fallback_route`].
 //! 2. After every input drain [`Call::poll_action`] in order:
 //!    * [`Action::Respond`]: send on that server transaction (a 2xx is retransmitted by the
 //!      transaction layer or the driver until the ACK, RFC 6026).
@@ -54,14 +55,14 @@
 //! (486 → 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up);
 //! no ACK within [`CallConfig::ack_timeout`] (BYE both legs, §13.3.1.4); media failures (503 up, BYE
 //! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
-//! in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
+//! serial failover to fallback routes on retryable B-leg failures (same media session, new B-leg
+//! dialog); in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
 //! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
 //! Require; `Unsupported` lists the tags) or 488 (no SDP offer).
 //!
 //! Not yet: late offer (INVITE without SDP), re-INVITE/UPDATE/INFO/REFER in dialog (answered 501;
 //! the session stays as it was), PRACK/100rel, session timers, glare, parallel forking on the B leg
-//! (the first answering fork wins), serial failover to another route (the `retry_elsewhere` flag of
-//! [`map_failure`] is the hook), authentication towards the B leg, copying B's Reason upstream.
+//! (the first answering fork wins), authentication towards the B leg, copying B's Reason upstream.
 //!
 //! # Example
 //! ```

@@ -147,6 +147,9 @@ pub struct Call<K> {
     next_tx: u32,
     next_op: u32,
     stray_forks: u32,
+    /// A's offer as rewritten for B (kept for a fallback route's INVITE).
+    b_offer: Vec<u8>,
+    fallback_routes: VecDeque<RouteTarget>,
     ring_deadline: Option<Instant>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
@@ -211,6 +214,14 @@ impl<K: Clone> Call<K> {
     /// Client transactions started and not yet finished (as far as the call cares).
     pub fn open_client_transactions(&self) -> usize {
         self.client_txs.len()
+    }
+
+    /// Adds a route to try, in order, when the B leg fails with a status [`crate::map_failure`]
+    /// marks `retry_elsewhere` (408 and Timer B, 480, 5xx, other 3xx/4xx) while the caller still
+    /// waits. The new attempt is a new B-leg dialog (new Call-ID, tags, branch) on the same media
+    /// session; re-index the call by [`Call::b_call_id`] after each B-leg INVITE.
+    pub fn add_fallback_route(&mut self, route: RouteTarget) {
+        self.fallback_routes.push_back(route);
     }
 
     /// The next action for the driver.

@@ -89,6 +89,8 @@ impl<K: Clone> Call<K> {
             next_tx: 0,
             next_op: 0,
             stray_forks: 0,
+            b_offer: Vec::new(),
+            fallback_routes: VecDeque::new(),
             ring_deadline: None,
             answered_at: None,
             cause: None,
@@ -128,10 +130,15 @@ impl<K: Clone> Call<K> {
             return;
         }
         self.media = MediaState::Allocated;
-        if self.b_state != BState::NotStarted || self.a_state != AState::Proceeding {
-            return;
+        self.b_offer = b_offer;
+        if self.b_state == BState::NotStarted && self.a_state == AState::Proceeding {
+            self.start_b(now);
         }
-        match self.build_b_invite(b_offer) {
+    }
+
+    /// Sends a B-leg INVITE to the current route and arms the ring timeout.
+    fn start_b(&mut self, now: Instant) {
+        match self.build_b_invite(self.b_offer.clone()) {
             Ok(invite) => {
                 self.b_invite = Some(invite.clone());
                 self.b_state = BState::Calling {
@@ -340,7 +347,10 @@ impl<K: Clone> Call<K> {
         }
     }
 
-    fn on_b_failure(&mut self, now: Instant, status: u16) {
+    /// A final non-2xx (or 408 for Timer B) on the B-leg INVITE: the next fallback route is tried
+    /// when the failure may succeed elsewhere and the caller is still waiting; otherwise the caller
+    /// gets the mapped status.
+    pub(super) fn on_b_failure(&mut self, now: Instant, status: u16) {
         if !matches!(self.b_state, BState::Calling { .. }) {
             return;
         }
@@ -351,6 +361,15 @@ impl<K: Clone> Call<K> {
         self.ring_deadline = None;
         if self.a_state == AState::Proceeding {
             let mapped = map_failure(status);
+            if mapped.retry_elsewhere && self.cause.is_none() {
+                if let Some(next) = self.fallback_routes.pop_front() {
+                    self.route = next;
+                    self.b_dialog = None;
+                    self.b_state = BState::NotStarted;
+                    self.start_b(now);
+                    return;
+                }
+            }
             self.set_cause(EndCause::Rejected { b_status: status });
             self.end_a(mapped.status, mapped.reason.to_owned());
         }

@@ -166,23 +166,12 @@ impl<K: Clone> Call<K> {
             // Timer B: the callee never answered finally; 408 is mapped upstream.
             TxMethod::Invite => {
                 if matches!(self.b_state, BState::Calling { .. }) {
-                    self.on_timeout_as_408(now);
+                    self.on_b_failure(now, 408);
                 }
             }
             TxMethod::Bye => self.on_bye_done(now, record.leg),
             TxMethod::Cancel | TxMethod::StrayBye => {}
         }
-    }
-
-    fn on_timeout_as_408(&mut self, now: Instant) {
-        self.terminate_b();
-        self.ring_deadline = None;
-        if self.a_state == AState::Proceeding {
-            let mapped = crate::failure::map_failure(408);
-            self.set_cause(EndCause::Rejected { b_status: 408 });
-            self.end_a(mapped.status, mapped.reason.to_owned());
-        }
-        self.finish(now);
     }
 
     /// The caller's ACK for our 2xx confirms the A leg.

@@ -2,6 +2,7 @@
 //! drives one [`Call`] with parsed literal messages and checks the parsed actions.
 
 mod basic;
+mod failover;
 mod failures;
 mod invariants;
 
