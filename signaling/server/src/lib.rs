@@ -7,7 +7,7 @@
 //! - [`core`]: the SIP core: parses, answers malformed requests with 400, drives the sans-IO transaction
 //!   layer (`switchboard-transaction`) and the registrar (`switchboard-registrar`), routes responses per
 //!   RFC 3261 §18.2.2.
-//! - [`http`]: `/health`.
+//! - [`http`]: the `/health` endpoint.
 //!
 //! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
 //! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.

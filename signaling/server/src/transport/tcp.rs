@@ -225,26 +225,30 @@ pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result
             }
         }
     }
-    // RFC 3261 §18.2.2: if the connection is gone, open a new one to the same address.
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.dest))
-        .await
-        .map_err(|_| SendError::Io(target.dest, std::io::ErrorKind::TimedOut.into()))?
-        .map_err(|e| SendError::Io(target.dest, e))?;
-    let _ = stream.set_nodelay(true);
-    let id = start_connection(t, stream, target.dest);
-    let sent = t
-        .inner
-        .conns
-        .get(&id)
-        .is_some_and(|c| c.tx.try_send(data).is_ok());
-    if sent {
-        Ok(())
-    } else {
-        Err(SendError::Io(
-            target.dest,
-            std::io::ErrorKind::BrokenPipe.into(),
-        ))
-    }
+    // RFC 3261 §18.2.2: if the connection is gone, open a new one to the same address. Connecting can take
+    // seconds, and the caller (a signaling worker) serves every Call-ID of its shard, so the connect and
+    // the first write run in their own task; a failure is logged (no retransmission exists over TCP, so the
+    // transaction ends by its own timers).
+    let t = t.clone();
+    let dest = target.dest;
+    tokio::spawn(async move {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dest)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return tracing::debug!(peer = %dest, error = %e, "tcp connect failed"),
+            Err(_) => return tracing::debug!(peer = %dest, "tcp connect timed out"),
+        };
+        let _ = stream.set_nodelay(true);
+        let id = start_connection(&t, stream, dest);
+        let sent = t
+            .inner
+            .conns
+            .get(&id)
+            .is_some_and(|c| c.tx.try_send(data).is_ok());
+        if !sent {
+            tracing::debug!(peer = %dest, "tcp connection closed before the first write");
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]
