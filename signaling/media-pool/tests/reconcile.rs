@@ -101,3 +101,59 @@ async fn orphans_with_our_prefix_are_released_and_sessions_the_node_ended_are_fo
         Reconciliation::default()
     );
 }
+
+#[tokio::test]
+async fn session_ended_while_the_event_stream_was_cut_is_reported_missing() {
+    let node = start_node(8).await;
+    let proxy = support::HoldingProxy::start(node.grpc_addr()).await;
+    let pool = MediaPool::new(PoolConfig {
+        health_interval: Duration::from_secs(3600),
+        ..fast_config(vec![switchboard_media_pool::MediaNodeConfig::new(
+            "n1",
+            format!("http://{}", proxy.addr),
+        )])
+    })
+    .expect("pool");
+    wait_up(&pool, &["n1"]).await;
+    let kept = pool
+        .allocate("kept", AllocateOptions::default())
+        .await
+        .expect("kept");
+    let lost = pool
+        .allocate("lost", AllocateOptions::default())
+        .await
+        .expect("lost");
+
+    proxy.cut_link(true);
+    let cut = pool
+        .wait_until(support::WAIT, |s| s.iter().all(|n| !n.events_connected))
+        .await;
+    assert!(cut, "event stream noticed the cut link");
+    let mut direct = MediaServiceClient::connect(node.grpc_uri())
+        .await
+        .expect("connect");
+    direct
+        .release_session(pb::ReleaseSessionRequest {
+            session_id: lost.session_id.clone(),
+        })
+        .await
+        .expect("node ends a session while the pool cannot hear it");
+    proxy.cut_link(false);
+    wait_up(&pool, &["n1"]).await;
+    assert_eq!(
+        pool.node_of(&lost.session_id).as_deref(),
+        Some("n1"),
+        "no event told the pool"
+    );
+
+    let r = pool.reconcile("n1").await.expect("reconciled");
+    assert_eq!(
+        r,
+        Reconciliation {
+            orphans_released: vec![],
+            missing: vec![lost.session_id.clone()],
+        }
+    );
+    assert_eq!(pool.node_of(&lost.session_id), None);
+    assert_eq!(pool.node_of(&kept.session_id).as_deref(), Some("n1"));
+}

@@ -167,45 +167,61 @@ pub fn rtp_addr(ep: &pb::LocalEndpoint) -> SocketAddr {
     )
 }
 
-/// A TCP relay in front of a real node whose node→client direction can be held ("frozen"):
-/// requests still reach the node, its answers wait until thawed.
+/// A TCP relay in front of a real node. The node→client direction can be held (requests
+/// still reach the node, its answers wait until passed again), and the link can be cut
+/// (connections closed, new ones refused) and restored.
 pub struct HoldingProxy {
     pub addr: SocketAddr,
     hold: tokio::sync::watch::Sender<bool>,
+    down: tokio::sync::watch::Sender<bool>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl HoldingProxy {
     pub async fn start(upstream: SocketAddr) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
         let hold = tokio::sync::watch::channel(false).0;
-        let holding = hold.clone();
+        let down = tokio::sync::watch::channel(false).0;
+        let (holding, downs) = (hold.clone(), down.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if *downs.borrow() {
+                    continue; // refused: dropped at once
+                }
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     continue;
                 };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
+                let mut cut = downs.subscribe();
                 tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut cr, &mut sw) => {}
+                        _ = cut.wait_for(|d| *d) => {}
+                    }
                 });
-                let mut held = holding.subscribe();
+                let (mut held, mut cut) = (holding.subscribe(), downs.subscribe());
                 tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match sr.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        if held.wait_for(|h| !*h).await.is_err() {
-                            break;
+                    let relay = async {
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if held.wait_for(|h| !*h).await.is_err() {
+                                break;
+                            }
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
                         }
-                        if cw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
+                    };
+                    tokio::select! {
+                        () = relay => {}
+                        _ = cut.wait_for(|d| *d) => {}
                     }
                 });
             }
@@ -213,6 +229,7 @@ impl HoldingProxy {
         Self {
             addr,
             hold,
+            down,
             _task: task,
         }
     }
@@ -220,5 +237,10 @@ impl HoldingProxy {
     /// Holds (true) or passes (false) the node's answers.
     pub fn hold_answers(&self, hold: bool) {
         self.hold.send_replace(hold);
+    }
+
+    /// Cuts (true: every connection closed, new ones refused) or restores (false) the link.
+    pub fn cut_link(&self, down: bool) {
+        self.down.send_replace(down);
     }
 }
