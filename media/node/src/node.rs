@@ -100,7 +100,7 @@ impl Node {
             totals: Arc::new(Totals::default()),
             workers,
             next_id: AtomicU64::new(1),
-            id_prefix: unix_ms(SystemTime::now()),
+            id_prefix: unique_prefix(),
             closing: tokio::sync::watch::channel(false).0,
             cfg,
         })
@@ -153,11 +153,19 @@ impl Node {
         } else {
             id_hint.to_owned()
         };
+        let created_unix_ms = unix_ms(SystemTime::now());
+        // Listed with its ids from the start, before the relay publishes its first statistics.
+        let first = SessionInfo {
+            session_id: id.clone(),
+            call_id: call_id.to_owned(),
+            created_unix_ms,
+            ..SessionInfo::default()
+        };
         let shared = Arc::new(SessionShared {
             id: id.clone(),
             call_id: call_id.to_owned(),
-            created_unix_ms: unix_ms(SystemTime::now()),
-            snapshot: Mutex::new(SessionInfo::default()),
+            created_unix_ms,
+            snapshot: Mutex::new(first),
             events: self.events.clone(),
             totals: self.totals.clone(),
         });
@@ -370,4 +378,14 @@ fn endpoint(p: &PortPair, cfg: &NodeConfig) -> LocalEndpoint {
 
 fn make_leg(p: PortPair, opts: LegOptions, now: Instant) -> std::io::Result<Leg> {
     Leg::new(p.rtp, p.rtcp, opts, now)
+}
+
+/// A per-node session id prefix: start time mixed with a randomly keyed hash, so two nodes started in the
+/// same millisecond (or the same process) do not hand out the same session ids.
+fn unique_prefix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(unix_ms(SystemTime::now()));
+    h.write_u32(std::process::id());
+    h.finish()
 }

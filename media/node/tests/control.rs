@@ -318,3 +318,24 @@ async fn shutdown_releases_sessions_and_frees_ports() {
     node.stop().await;
     std::net::UdpSocket::bind(rtp_addr(&la)).expect("RTP port free after shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_is_listed_with_its_ids_before_its_first_statistics() {
+    let mut cfg = test_config(2);
+    // Far longer than the test: the relay publishes no statistics while it runs.
+    cfg.stats_interval = Duration::from_secs(3600);
+    let mut node = start(cfg).await;
+    let s = allocate(&mut node.client, "call-listed").await;
+    let list = node
+        .client
+        .list_sessions(pb::ListSessionsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    let found: Vec<_> = list
+        .sessions
+        .iter()
+        .map(|i| (i.session_id.as_str(), i.call_id.as_str()))
+        .collect();
+    assert_eq!(found, [(s.session_id.as_str(), "call-listed")]);
+}

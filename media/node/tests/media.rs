@@ -167,7 +167,11 @@ async fn rfc4733_s2_5_2_each_key_press_reported_once_from_capture() {
 async fn rfc2833_sipp_capture_detected_once_and_stripped() {
     let path = Path::new("/usr/share/sip-tester/dtmf_2833_1.pcap");
     // The test command installs sip-tester; a missing capture is a broken set-up, not a pass.
-    assert!(path.exists(), "{} missing: install the Debian package sip-tester", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: install the Debian package sip-tester",
+        path.display()
+    );
     let (digits, sent, relayed) = replay_capture(path, true).await;
     let got: Vec<_> = digits
         .iter()
