@@ -299,9 +299,10 @@ async fn main() {
     let _ = Command::new("taskset")
         .args(["-apc", "0", &std::process::id().to_string()])
         .output();
-    let base = 20000 + (std::process::id() % 50) as u16 * 200;
+    // Below the kernel's ephemeral range (32768+), with slack for ports other programs hold.
+    let base = 20000 + (std::process::id() % 10) as u16 * 200;
     let cfg = NodeConfig {
-        ports: PortRange::new(base, base + 4 * 1000 + 1).expect("range"),
+        ports: PortRange::new(base, base + 4 * 1000 + 401).expect("range"),
         workers: 1,
         max_sessions: 5000,
         ..NodeConfig::default()

@@ -100,7 +100,8 @@ impl Leg {
             seq_offset: SeqOffset::default(),
             last_out: None,
             srtp: None,
-            scratch: Vec::with_capacity(2048),
+            // Grows on the first SRTP packet; plain RTP legs never use it.
+            scratch: Vec::new(),
             last_in_ssrc: 0,
         })
     }

@@ -23,6 +23,10 @@ use crate::stats::Totals;
 
 /// Largest datagram relayed; longer ones are truncated by the kernel and then fail validation.
 const BUF_LEN: usize = 4096;
+thread_local! {
+    static RECV_BUF: std::cell::RefCell<Box<[u8; BUF_LEN]>> = std::cell::RefCell::new(Box::new([0; BUF_LEN]));
+}
+
 /// Packets handled per poll before yielding to the worker's other sessions.
 const BUDGET: u32 = 256;
 
@@ -65,7 +69,6 @@ pub(crate) struct SessionTask {
     timer: Pin<Box<Sleep>>,
     interval: Duration,
     next_tick: Instant,
-    buf: Box<[u8; BUF_LEN]>,
 }
 
 impl SessionTask {
@@ -84,7 +87,6 @@ impl SessionTask {
             timer: Box::pin(tokio::time::sleep_until(next_tick.into())),
             interval,
             next_tick,
-            buf: Box::new([0; BUF_LEN]),
         }
     }
 
@@ -140,20 +142,28 @@ impl SessionTask {
                 None => return Poll::Pending,
             },
         };
-        let mut rb = ReadBuf::new(&mut self.buf[..]);
-        let from: SocketAddr = match socket.poll_recv_from(cx, &mut rb) {
+        // One receive buffer per relay thread, shared by its sessions: a poll never yields while it holds
+        // the buffer, and sessions on one thread are polled one at a time. Saves BUF_LEN per session.
+        let received = RECV_BUF.with_borrow_mut(|buf| {
+            let mut rb = ReadBuf::new(&mut buf[..]);
+            socket
+                .poll_recv_from(cx, &mut rb)
+                .map(|r| r.map(|from| (from, rb.filled().len())))
+        });
+        let (from, len): (SocketAddr, usize) = match received {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => {
                 *budget = budget.saturating_sub(1);
                 return Poll::Ready(());
             }
-            Poll::Ready(Ok(from)) => from,
+            Poll::Ready(Ok(r)) => r,
         };
-        let len = rb.filled().len();
         *budget = budget.saturating_sub(1);
         let now = Instant::now();
-        let pkt = &mut self.buf[..len];
-        path::relay(&mut self.legs, leg_idx, port, pkt, from, now, &self.shared);
+        RECV_BUF.with_borrow_mut(|buf| {
+            let pkt = &mut buf[..len];
+            path::relay(&mut self.legs, leg_idx, port, pkt, from, now, &self.shared);
+        });
         Poll::Ready(())
     }
 
