@@ -25,6 +25,10 @@ pub struct Health {
     pub registrations: usize,
     /// Open TCP connections.
     pub tcp_connections: usize,
+    /// B2BUA calls in progress.
+    pub calls: usize,
+    /// Sessions on the media nodes, as their last Health answers said.
+    pub media_sessions: u64,
 }
 
 /// Serves HTTP until `shutdown` fires.
@@ -46,5 +50,12 @@ async fn health(State(core): State<Arc<Core>>) -> Json<Health> {
         transactions: core.transaction_count(),
         registrations: core.registration_count(),
         tcp_connections: core.transports().tcp_connections(),
+        calls: core.call_count(),
+        media_sessions: core
+            .media_pool()
+            .snapshot()
+            .iter()
+            .map(|n| u64::from(n.sessions))
+            .sum(),
     })
 }

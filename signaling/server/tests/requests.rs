@@ -1,4 +1,4 @@
-//! Requests other than REGISTER, seen from a raw UDP peer: INVITE without call routing, its ACK absorbed by
+//! Requests other than REGISTER, seen from a raw UDP peer: INVITE without credentials (407), its ACK absorbed by
 //! the server transaction, CANCEL, and requests naming a dialog that does not exist.
 
 mod support;
@@ -30,8 +30,9 @@ fn rfc3261_s17_2_1_invite_final_response_retransmitted_for_retransmitted_invite_
     let peer = UdpPeer::new(server.sip);
     let invite = request(&peer, "INVITE", "inv1", "call-1", "1 INVITE", "");
     peer.send(&invite);
+    // No Proxy-Authorization: challenged (RFC 3261 §22.3), a final non-2xx like any other.
     let first = peer.recv();
-    assert_eq!(status(&first), 480, "{first}");
+    assert_eq!(status(&first), 407, "{first}");
     let to = header(&first, "To").expect("To").to_owned();
     assert!(
         to.contains(";tag="),
@@ -56,7 +57,7 @@ fn rfc3261_s17_2_1_invite_final_response_retransmitted_for_retransmitted_invite_
     let mut buf = [0u8; 4096];
     assert!(
         peer.socket.recv_from(&mut buf).is_err(),
-        "no retransmission of the 480 after the ACK (Timer G stopped)"
+        "no retransmission of the 407 after the ACK (Timer G stopped)"
     );
 }
 

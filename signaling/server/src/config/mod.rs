@@ -28,6 +28,37 @@ pub struct FileConfig {
     /// `[[users]]`: digest credentials.
     #[serde(default)]
     pub users: Vec<UserSection>,
+    /// `[media]`: the embedded media node.
+    #[serde(default)]
+    pub media: MediaSection,
+}
+
+/// `[media]`: the media node the signaling binary runs in-process (DESIGN.md "Embedded default").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// Address the RTP sockets bind to and that is written into SDP (default `127.0.0.1`).
+    pub rtp_ip: String,
+    /// RTP/RTCP port range `"LOW-HIGH"`, LOW even (default `"30000-39999"`); two ports per leg.
+    pub ports: String,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            rtp_ip: "127.0.0.1".to_owned(),
+            ports: "30000-39999".to_owned(),
+        }
+    }
+}
+
+/// Validated `[media]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaConfig {
+    /// RTP address.
+    pub rtp_ip: std::net::IpAddr,
+    /// RTP port range.
+    pub ports: switchboard_media_pool::PortRange,
 }
 
 /// `[sip]`
@@ -241,6 +272,8 @@ pub struct Config {
     pub registrar: RegistrarSection,
     /// Users.
     pub users: Vec<UserConfig>,
+    /// The embedded media node.
+    pub media: MediaConfig,
 }
 
 /// Command-line values that override the file.
@@ -482,6 +515,26 @@ impl FileConfig {
                 });
             }
         }
+        let rtp_ip = match self.media.rtp_ip.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip),
+            _ => {
+                issue(
+                    "media.rtp_ip".into(),
+                    format!(
+                        "`{}` is not a specific IP address like 127.0.0.1 (it is written into SDP)",
+                        self.media.rtp_ip
+                    ),
+                );
+                None
+            }
+        };
+        let ports = match parse_port_range(&self.media.ports) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                issue("media.ports".into(), e);
+                None
+            }
+        };
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
@@ -509,8 +562,29 @@ impl FileConfig {
             http_listen: http_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             registrar: self.registrar,
             users,
+            media: MediaConfig {
+                rtp_ip: rtp_ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                ports: ports.unwrap_or(switchboard_media_pool::PortRange {
+                    low: 30000,
+                    high: 39999,
+                }),
+            },
         })
     }
+}
+
+/// `"LOW-HIGH"` with LOW even and non-zero, HIGH above LOW, room for at least one call (4 ports).
+fn parse_port_range(text: &str) -> Result<switchboard_media_pool::PortRange, String> {
+    let bad = || format!("`{text}` is not a port range like \"30000-39999\"");
+    let (low, high) = text.split_once('-').ok_or_else(bad)?;
+    let low: u16 = low.trim().parse().map_err(|_| bad())?;
+    let high: u16 = high.trim().parse().map_err(|_| bad())?;
+    if u32::from(high) < u32::from(low) + 3 {
+        return Err(format!(
+            "`{text}` holds fewer than 4 ports (one call needs two per leg)"
+        ));
+    }
+    switchboard_media_pool::PortRange::new(low, high)
 }
 
 #[cfg(test)]

@@ -101,3 +101,23 @@ fn flags_override_the_file_and_their_errors_name_the_flag() {
     );
     assert_eq!(cfg.http_listen.port(), 0);
 }
+
+#[test]
+fn media_section_defaults_and_errors_name_their_keys() {
+    let cfg = validate("").expect("defaults are valid");
+    assert_eq!(cfg.media.rtp_ip.to_string(), "127.0.0.1");
+    assert_eq!((cfg.media.ports.low, cfg.media.ports.high), (30000, 39999));
+    let cfg = validate("[media]\nrtp_ip = \"::1\"\nports = \"40000-40099\"\n").expect("valid");
+    assert_eq!(cfg.media.rtp_ip.to_string(), "::1");
+    assert_eq!((cfg.media.ports.low, cfg.media.ports.high), (40000, 40099));
+    for (rtp_ip, ports) in [
+        ("0.0.0.0", "30001-39999"),
+        ("media.example", "30000"),
+        ("", "40000-30000"),
+        ("::", "30000-30002"),
+    ] {
+        let text = format!("[media]\nrtp_ip = \"{rtp_ip}\"\nports = \"{ports}\"\n");
+        let k = keys(validate(&text).expect_err("invalid"));
+        assert_eq!(k, ["media.rtp_ip", "media.ports"], "{text}");
+    }
+}

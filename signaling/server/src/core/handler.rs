@@ -85,11 +85,34 @@ impl Handler {
             },
             // A BYE without a To tag is not in any dialog (§15.1.2).
             Method::Bye => owned(req.response(481, "Call/Transaction Does Not Exist")),
-            // Call routing (dialplan and B2BUA) is not part of this build: say so instead of pretending.
-            Method::Invite => {
-                owned(req.response_with_tag(480, "Call Routing Not Available", &random_tag()))
-            }
+            // The worker starts calls for new INVITEs (see `admit_invite`); one reaching here is an
+            // in-dialog INVITE without a dialog, answered 481 above.
+            Method::Invite => owned(req.response(481, "Call/Transaction Does Not Exist")),
             _ => with_allow(req.response(405, "Method Not Allowed")),
+        }
+    }
+
+    /// §8.2.2.1 for a new INVITE: the Request-URI scheme must be one we route (`sip`/`sips`). The
+    /// rest of §8.2 (Require, Max-Forwards, Contact) is the B2BUA call's own check.
+    pub(crate) fn precheck_invite(&self, req: &Message<'_>) -> Option<Message<'static>> {
+        let mut resp = match req.request_uri() {
+            Ok(uri) if matches!(uri.scheme, Scheme::Sip | Scheme::Sips) => return None,
+            Ok(_) => owned(req.response(416, "Unsupported URI Scheme")),
+            Err(e) => owned(req.response(400, e.to_string())),
+        };
+        resp.set_header(HeaderName::Server, SERVER);
+        Some(resp)
+    }
+
+    /// Authenticates and routes a new INVITE (see `Registrar::admit_invite`).
+    pub(crate) fn admit_invite(
+        &self,
+        req: &Message<'_>,
+        origin: Origin,
+    ) -> Result<switchboard_b2bua::RouteTarget, Box<Message<'static>>> {
+        match self.registrar.lock() {
+            Ok(mut r) => r.admit_invite(req, origin, SystemTime::now()),
+            Err(_) => Err(Box::new(owned(req.response(500, "Registrar unavailable")))),
         }
     }
 

@@ -5,7 +5,9 @@
 //! feed it to the transaction layer / request handler with `now`, then drain every transmit to the
 //! transports. A worker keeps one sleep reset to the earliest deadline, never a task per timer.
 
+mod calls;
 mod handler;
+mod media;
 mod registrar_glue;
 pub mod routing;
 mod worker;
@@ -15,11 +17,17 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use switchboard_media_pool::{EmbeddedNode, EmbeddedNodeConfig, MediaPool, NodeStatus, PoolConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::transport::{Inbound, Sink, TransportConfig, Transports};
+
+/// A B-leg Call-ID as worker `worker` makes it (see [`crate::shard::b_leg_worker`]).
+pub fn b_leg_call_id(worker: usize) -> String {
+    calls::b_leg_token(worker)
+}
 
 /// Messages queued per worker before new ones are dropped (UDP senders retransmit; an overloaded server
 /// must shed load rather than grow without bound).
@@ -30,6 +38,8 @@ const WORKER_QUEUE: usize = 8192;
 pub struct Counters {
     /// Transactions alive, summed over workers.
     pub transactions: AtomicUsize,
+    /// B2BUA calls in progress, summed over workers.
+    pub calls: AtomicUsize,
     /// Messages dropped because a worker queue was full.
     pub dropped_overload: AtomicU64,
     /// Messages answered with 400 or dropped as unparseable.
@@ -42,6 +52,8 @@ pub struct Core {
     registrar: Arc<Mutex<registrar_glue::Registrar>>,
     counters: Arc<Counters>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    media_pool: Arc<MediaPool>,
+    media_node: Mutex<Option<EmbeddedNode>>,
 }
 
 struct Dispatcher {
@@ -67,6 +79,7 @@ impl Core {
     /// Binds the transports and starts the workers.
     pub async fn start(config: &Config, shutdown: CancellationToken) -> std::io::Result<Arc<Core>> {
         let counters = Arc::new(Counters::default());
+        let (media_node, media_pool) = start_media(config).await?;
         let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(config)));
         let mut queues = Vec::new();
         let mut receivers = Vec::new();
@@ -80,6 +93,13 @@ impl Core {
             hasher: RandomState::new(),
             counters: counters.clone(),
         });
+        let mut media_results = Vec::new();
+        let mut media_clients = Vec::new();
+        for _ in 0..receivers.len() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            media_clients.push(media::MediaClient::new(media_pool.clone(), tx));
+            media_results.push(rx);
+        }
         let transports = Transports::bind(
             TransportConfig {
                 listen: config.sip_listen.clone(),
@@ -96,20 +116,25 @@ impl Core {
             registrar.clone(),
             shutdown.clone(),
         )));
-        for rx in receivers {
+        let channels = receivers.into_iter().zip(media_clients).zip(media_results);
+        for (index, ((rx, client), results)) in channels.enumerate() {
             let w = worker::Worker::new(
+                index,
                 config,
                 transports.clone(),
                 registrar.clone(),
                 counters.clone(),
+                client,
             );
-            workers.push(tokio::spawn(w.run(rx, shutdown.clone())));
+            workers.push(tokio::spawn(w.run(rx, results, shutdown.clone())));
         }
         Ok(Arc::new(Core {
             transports,
             registrar,
             counters,
             workers: Mutex::new(workers),
+            media_pool,
+            media_node: Mutex::new(Some(media_node)),
         }))
     }
 
@@ -131,6 +156,16 @@ impl Core {
             .unwrap_or(0)
     }
 
+    /// B2BUA calls in progress over all workers.
+    pub fn call_count(&self) -> usize {
+        self.counters.calls.load(Ordering::Relaxed)
+    }
+
+    /// The media-node pool (the embedded node).
+    pub fn media_pool(&self) -> &MediaPool {
+        &self.media_pool
+    }
+
     /// Counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -147,7 +182,41 @@ impl Core {
             // Workers end when the shutdown token fires; a stuck one must not hold the process.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
         }
+        let node = self.media_node.lock().ok().and_then(|mut n| n.take());
+        if let Some(node) = node {
+            if let Err(e) = node.stop(std::time::Duration::from_secs(2)).await {
+                tracing::warn!(error = %e, "embedded media node did not stop cleanly");
+            }
+        }
     }
+}
+
+/// Starts the embedded media node (DESIGN.md "Embedded default") and a pool holding it, and waits
+/// until the pool sees it up.
+async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<MediaPool>)> {
+    let node = EmbeddedNode::start(EmbeddedNodeConfig {
+        rtp_ip: config.media.rtp_ip,
+        ports: config.media.ports,
+        ..EmbeddedNodeConfig::default()
+    })
+    .await
+    .map_err(|e| std::io::Error::other(format!("embedded media node: {e}")))?;
+    let pool = MediaPool::new(PoolConfig {
+        nodes: vec![node.node_config("embedded")],
+        ..PoolConfig::default()
+    })
+    .map_err(|e| std::io::Error::other(format!("media pool: {e}")))?;
+    let up = pool
+        .wait_until(std::time::Duration::from_secs(5), |nodes| {
+            nodes.iter().any(|n| n.status == NodeStatus::Up)
+        })
+        .await;
+    if !up {
+        return Err(std::io::Error::other(
+            "embedded media node not up within 5 s",
+        ));
+    }
+    Ok((node, Arc::new(pool)))
 }
 
 /// Once a second, lapsed registrations are removed (and reported).

@@ -2,9 +2,10 @@
 
 use std::time::{Instant, SystemTime};
 
+use switchboard_b2bua::RouteTarget;
 use switchboard_registrar::{
-    Algorithm, Aor, ContactInput, ContactsSpec, DigestCredentials, MemoryLocationStore,
-    RegisterRequest, RegistrarConfig, RegistrationEvent, Secret, User,
+    Algorithm, Aor, AuthDecision, AuthRequest, ContactInput, ContactsSpec, DigestCredentials,
+    MemoryLocationStore, RegisterRequest, RegistrarConfig, RegistrationEvent, Secret, User,
 };
 use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
 
@@ -15,6 +16,9 @@ use crate::config::{Config, UserSecret};
 pub(crate) struct Registrar {
     inner: switchboard_registrar::Registrar<MemoryLocationStore>,
     realm: String,
+    /// Configured usernames: a call to one of them that is not registered gets 480, to anyone else 404.
+    usernames: std::collections::HashSet<String>,
+    domains: Vec<String>,
 }
 
 impl Registrar {
@@ -61,6 +65,8 @@ impl Registrar {
         Registrar {
             inner,
             realm: r.realm.clone(),
+            usernames: config.users.iter().map(|u| u.username.clone()).collect(),
+            domains: r.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         }
     }
 
@@ -158,27 +164,7 @@ impl Registrar {
                 ContactsSpec::List(out)
             }
         };
-        let credentials = req
-            .authorization()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|a| a.is_digest())
-            .find(|a| a.realm().as_deref() == Some(self.realm.as_str()))
-            .map(|a| {
-                let s = |v: Option<std::borrow::Cow<'_, str>>| v.map(|c| c.into_owned());
-                DigestCredentials {
-                    username: s(a.username()).unwrap_or_default(),
-                    realm: s(a.realm()).unwrap_or_default(),
-                    nonce: s(a.nonce()).unwrap_or_default(),
-                    uri: s(a.uri()).unwrap_or_default(),
-                    response: s(a.response()).unwrap_or_default(),
-                    algorithm: s(a.algorithm()),
-                    cnonce: s(a.cnonce()),
-                    qop: s(a.qop()),
-                    nc: s(a.nc()),
-                    opaque: s(a.opaque()),
-                }
-            });
+        let credentials = self.credentials(&req.authorization().map_err(|e| e.to_string())?);
         Ok(RegisterRequest {
             aor: Aor::new(&user, &domain),
             request_uri,
@@ -196,6 +182,146 @@ impl Registrar {
             user_agent: req.user_agent().map(str::to_owned),
         })
     }
+
+    /// Digest credentials for our realm among `Authorization` / `Proxy-Authorization` values.
+    fn credentials(&self, auths: &[switchboard_sip::Auth<'_>]) -> Option<DigestCredentials> {
+        auths
+            .iter()
+            .filter(|a| a.is_digest())
+            .find(|a| a.realm().as_deref() == Some(self.realm.as_str()))
+            .map(|a| {
+                let s = |v: Option<std::borrow::Cow<'_, str>>| v.map(|c| c.into_owned());
+                DigestCredentials {
+                    username: s(a.username()).unwrap_or_default(),
+                    realm: s(a.realm()).unwrap_or_default(),
+                    nonce: s(a.nonce()).unwrap_or_default(),
+                    uri: s(a.uri()).unwrap_or_default(),
+                    response: s(a.response()).unwrap_or_default(),
+                    algorithm: s(a.algorithm()),
+                    cnonce: s(a.cnonce()),
+                    qop: s(a.qop()),
+                    nc: s(a.nc()),
+                    opaque: s(a.opaque()),
+                }
+            })
+    }
+
+    /// RFC 3261 §22.3 and §16.5 in miniature: a new INVITE must come from an authenticated user
+    /// (407 with `Proxy-Authenticate` otherwise; 403 when the authenticated name is not the From
+    /// user), and its Request-URI user must be registered here (404 for an unknown user or foreign
+    /// domain, 480 for a known user without a binding). The route is the first registered contact.
+    pub(crate) fn admit_invite(
+        &mut self,
+        req: &Message<'_>,
+        origin: Origin,
+        wall: SystemTime,
+    ) -> Result<RouteTarget, Box<Message<'static>>> {
+        let reject = |status: u16, reason: &str| {
+            Err(Box::new(
+                req.response_with_tag(status, reason, &random_tag())
+                    .into_owned(),
+            ))
+        };
+        let now = unix_now(wall);
+        let Ok(from) = req.from() else {
+            return reject(400, "Bad From");
+        };
+        let from_user = from
+            .uri
+            .user_decoded()
+            .map(|u| u.into_owned())
+            .unwrap_or_default();
+        let from_domain = from
+            .uri
+            .host
+            .as_ref()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let request_uri = match req.start_line() {
+            StartLine::Request { uri, .. } => uri.to_string(),
+            StartLine::Response { .. } => return reject(400, "Not a request"),
+        };
+        let auths = match req.proxy_authorization() {
+            Ok(a) => a,
+            Err(e) => return Err(Box::new(req.response(400, e.to_string()).into_owned())),
+        };
+        let credentials = self.credentials(&auths);
+        let decision = self.inner.authenticator_mut().verify(
+            &AuthRequest {
+                method: "INVITE",
+                request_uri: &request_uri,
+                source: origin.source.ip(),
+                domain: &from_domain,
+                user: &from_user,
+                credentials: credentials.as_ref(),
+            },
+            now,
+        );
+        match decision {
+            AuthDecision::Authenticated { username } if username == from_user => {}
+            AuthDecision::Authenticated { username } => {
+                tracing::warn!(username, from_user, source = %origin.source, "INVITE From is not the authenticated user");
+                return reject(403, "Forbidden");
+            }
+            AuthDecision::Challenge {
+                www_authenticate,
+                failed,
+                ..
+            } => {
+                if failed {
+                    tracing::warn!(username = from_user, source = %origin.source, "INVITE authentication failed");
+                }
+                let mut resp = req
+                    .response_with_tag(407, "Proxy Authentication Required", &random_tag())
+                    .into_owned();
+                for w in www_authenticate {
+                    resp.push_header(HeaderName::ProxyAuthenticate, w);
+                }
+                return Err(Box::new(resp));
+            }
+        }
+        let Ok(uri) = req.request_uri() else {
+            return reject(400, "Bad Request-URI");
+        };
+        let user = uri
+            .user_decoded()
+            .map(|u| u.into_owned())
+            .unwrap_or_default();
+        let domain = uri.host.as_ref().map(|h| h.to_string()).unwrap_or_default();
+        let ours = self.domains.is_empty() || self.domains.contains(&domain.to_ascii_lowercase());
+        if !ours || !self.usernames.contains(&user) {
+            return reject(404, "Not Found");
+        }
+        let bindings = self.inner.bindings(&Aor::new(&user, &domain), now);
+        let Some(first) = bindings.first() else {
+            return reject(480, "Temporarily Unavailable");
+        };
+        match next_hop(&first.uri) {
+            Some(next_hop) => Ok(RouteTarget {
+                request_uri: first.uri.clone(),
+                next_hop,
+            }),
+            None => {
+                tracing::warn!(
+                    contact = first.uri,
+                    "registered contact has no IP address to send to"
+                );
+                reject(480, "Temporarily Unavailable")
+            }
+        }
+    }
+}
+
+/// The address a contact URI names: its IP literal host and port (5060 by default). Contacts with a
+/// domain name are not resolved yet.
+fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
+    let uri = switchboard_sip::Uri::parse(contact).ok()?;
+    let ip: std::net::IpAddr = match uri.host? {
+        switchboard_sip::Host::Ipv4(a) => a.into(),
+        switchboard_sip::Host::Ipv6(a) => a.into(),
+        switchboard_sip::Host::Domain(d) => d.parse().ok()?,
+    };
+    Some(std::net::SocketAddr::new(ip, uri.port.unwrap_or(5060)))
 }
 
 fn log_event(e: &RegistrationEvent) {

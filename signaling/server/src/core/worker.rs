@@ -6,16 +6,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
+use switchboard_b2bua::{CallConfig, CallEvent};
 use switchboard_sip::{HeaderName, Message, Method, ParseLimits, bad_request};
 use switchboard_transaction::{
-    LayerConfig, RequestDecision, RequestInfo, TimerConfig, TransactionEvent, TransactionLayer,
-    TransactionMessage,
+    LayerConfig, RequestDecision, RequestInfo, ResponseDecision, ResponseInfo, Role, TimerConfig,
+    TransactionEvent, TransactionKey, TransactionLayer, TransactionMessage,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Counters;
+use super::calls::{Calls, ServerTx};
 use super::handler::{Handler, Origin, SERVER};
+use super::media::{MediaClient, MediaResult};
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 use crate::config::Config;
@@ -24,8 +27,17 @@ use crate::transport::{Inbound, Target, Transports};
 /// A message owned by the transaction layer: the parsed message and where it goes.
 #[derive(Clone, Debug)]
 pub(crate) struct SipMsg {
-    msg: Arc<Message<'static>>,
-    target: Option<Target>,
+    pub(crate) msg: Arc<Message<'static>>,
+    pub(crate) target: Option<Target>,
+}
+
+impl SipMsg {
+    pub(crate) fn new(msg: Message<'static>, target: Option<Target>) -> SipMsg {
+        SipMsg {
+            msg: Arc::new(msg),
+            target,
+        }
+    }
 }
 
 impl TransactionMessage for SipMsg {
@@ -96,14 +108,18 @@ pub(crate) struct Worker {
     counters: Arc<Counters>,
     limits: ParseLimits,
     live: usize,
+    calls: Calls,
+    call_config: CallConfig,
 }
 
 impl Worker {
     pub(crate) fn new(
+        index: usize,
         config: &Config,
         transports: Transports,
         registrar: Arc<Mutex<Registrar>>,
         counters: Arc<Counters>,
+        media: MediaClient,
     ) -> Worker {
         let timers = TimerConfig {
             t1: config.timers.t1,
@@ -119,13 +135,21 @@ impl Worker {
             max_message_size: config.max_message_size,
             ..ParseLimits::DEFAULT
         };
+        let sent_by = transports
+            .local_addrs()
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "127.0.0.1:5060".to_owned());
+        let call_config = CallConfig::new(&sent_by, "UDP", &format!("sip:switchboard@{sent_by}"));
         Worker {
             layer,
             transports,
             handler: Handler::new(registrar),
+            calls: Calls::new(index, media, counters.clone()),
             counters,
             limits,
             live: 0,
+            call_config,
         }
     }
 
@@ -133,10 +157,14 @@ impl Worker {
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::Receiver<Inbound>,
+        mut media: mpsc::UnboundedReceiver<MediaResult>,
         shutdown: CancellationToken,
     ) {
         loop {
-            let deadline = self.layer.poll_timeout();
+            let deadline = [self.layer.poll_timeout(), self.calls.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -148,11 +176,24 @@ impl Worker {
                     Some(msg) => self.on_message(msg, Instant::now()),
                     None => break,
                 },
-                () = sleep => self.layer.handle_timeout(Instant::now()),
+                Some(result) = media.recv() => {
+                    self.calls.on_media(result, Instant::now(), &mut self.layer);
+                }
+                () = sleep => {
+                    let now = Instant::now();
+                    self.layer.handle_timeout(now);
+                    self.calls.handle_timeout(now, &mut self.layer);
+                }
                 () = shutdown.cancelled() => break,
             }
             self.drain().await;
         }
+        // Shutdown: BYE/CANCEL what is up and release media (sent best-effort).
+        self.calls.hang_up_all(Instant::now(), &mut self.layer);
+        self.drain().await;
+        self.counters
+            .calls
+            .fetch_sub(self.calls.len(), Ordering::Relaxed);
         self.counters
             .transactions
             .fetch_sub(self.live, Ordering::Relaxed);
@@ -174,8 +215,7 @@ impl Worker {
             }
         };
         if !msg.is_request() {
-            // This server sends no requests yet, so no response can match a client transaction.
-            tracing::debug!(source = %inbound.source, "dropping stray response");
+            self.on_response(msg.into_owned(), now);
             return;
         }
         if let Err(e) = msg.stamp_received(inbound.source) {
@@ -200,12 +240,29 @@ impl Worker {
                     source: inbound.source,
                     transport: inbound.transport,
                 };
-                let resp = if info.method == "CANCEL" {
-                    Self::cancel(&msg, cancels.as_ref())
+                let call = self.calls.find(&info.call_id);
+                if info.method == "CANCEL" {
+                    let resp = Self::cancel(&msg, cancels.as_ref());
+                    self.respond(now, &key, resp, &inbound, &msg);
+                    // §9.2: the 200 to the CANCEL is sent; the call ends its INVITE with 487.
+                    if let Some(n) = cancels.as_ref().and_then(|k| self.calls.find_by_invite(k)) {
+                        self.calls
+                            .handle(n, now, CallEvent::Cancel, &mut self.layer);
+                    }
+                } else if let (Some(n), Some(_)) = (call, &info.to_tag) {
+                    let tx = ServerTx {
+                        key,
+                        target: target_for(&msg, &inbound),
+                    };
+                    let request = Arc::unwrap_or_clone(msg);
+                    self.calls
+                        .handle(n, now, CallEvent::Request { tx, request }, &mut self.layer);
+                } else if info.method == "INVITE" && info.to_tag.is_none() {
+                    self.new_invite(now, key, msg, &inbound, origin, call.is_some());
                 } else {
-                    self.handler.respond(&msg, origin, now)
-                };
-                self.respond(now, &key, resp, &inbound, &msg);
+                    let resp = self.handler.respond(&msg, origin, now);
+                    self.respond(now, &key, resp, &inbound, &msg);
+                }
             }
             RequestDecision::LoopDetected { key, .. } => {
                 let resp = msg.response(482, "Loop Detected").into_owned();
@@ -216,15 +273,92 @@ impl Worker {
                 resp.set_header(HeaderName::RetryAfter, "5");
                 self.send_stateless(resp, &inbound);
             }
-            // Retransmissions and ACKs are handled inside the layer; an ACK for a 2xx would go to a
-            // dialog, and this server has no dialogs yet.
-            RequestDecision::Matched { .. } | RequestDecision::AckWithoutTransaction => {}
+            // ACK for a 2xx: it belongs to the call's dialog (§13.2.2.4), not to a transaction.
+            RequestDecision::AckWithoutTransaction => {
+                if let Some(n) = self.calls.find(&info.call_id) {
+                    let request = Arc::unwrap_or_clone(msg);
+                    self.calls
+                        .handle(n, now, CallEvent::Ack { request }, &mut self.layer);
+                }
+            }
+            // Retransmissions and non-2xx ACKs are handled inside the layer.
+            RequestDecision::Matched { .. } => {}
         }
     }
 
-    /// RFC 3261 §9.2: CANCEL matching a live INVITE server transaction gets 200; otherwise 481. Every INVITE
-    /// is answered with a final response at once in this build, so there is never a pending INVITE to end
-    /// with 487: the CANCEL has no effect on it beyond its own 200.
+    /// A response: to its client transaction (which reports it to the call as an event).
+    fn on_response(&mut self, msg: Message<'static>, now: Instant) {
+        let (Ok(via), Ok(cseq), Some(status)) = (msg.top_via(), msg.cseq(), msg.status()) else {
+            tracing::debug!("dropping response without Via, CSeq or status");
+            return;
+        };
+        let sent_by = match via.port {
+            Some(p) => format!("{}:{p}", via.host),
+            None => via.host.to_string(),
+        };
+        let branch = via.branch().unwrap_or_default().to_owned();
+        let method = cseq.method.as_str().to_owned();
+        let info = ResponseInfo {
+            branch: &branch,
+            sent_by: &sent_by,
+            cseq_method: &method,
+            status,
+        };
+        if let ResponseDecision::Stray =
+            self.layer
+                .receive_response(now, &info, SipMsg::new(msg.clone(), None))
+        {
+            tracing::debug!(status, branch, "stray response dropped");
+        }
+    }
+
+    /// A new INVITE outside any dialog: authenticate, route to the callee's registered contact and
+    /// start a B2BUA call, or answer it with the refusal.
+    fn new_invite(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        msg: Arc<Message<'static>>,
+        inbound: &Inbound,
+        origin: Origin,
+        merged: bool,
+    ) {
+        if merged {
+            // §8.2.2.2: a second INVITE without To tag on a live call's Call-ID.
+            let resp = msg.response(482, "Loop Detected").into_owned();
+            self.respond(now, &key, resp, inbound, &msg);
+            return;
+        }
+        if let Some(resp) = self.handler.precheck_invite(&msg) {
+            self.respond(now, &key, resp, inbound, &msg);
+            return;
+        }
+        match self.handler.admit_invite(&msg, origin) {
+            Ok(route) => {
+                let tx = ServerTx {
+                    key,
+                    target: target_for(&msg, inbound),
+                };
+                let invite = Arc::unwrap_or_clone(msg);
+                self.calls.start(
+                    now,
+                    &mut self.layer,
+                    self.call_config.clone(),
+                    invite,
+                    tx,
+                    inbound.source,
+                    route,
+                );
+            }
+            Err(mut resp) => {
+                resp.set_header(HeaderName::Server, SERVER);
+                self.respond(now, &key, *resp, inbound, &msg);
+            }
+        }
+    }
+
+    /// RFC 3261 §9.2: CANCEL matching a live INVITE server transaction gets 200; otherwise 481. The
+    /// INVITE's call (if any) then answers it 487.
     fn cancel(
         msg: &Message<'static>,
         cancels: Option<&switchboard_transaction::TransactionKey>,
@@ -269,23 +403,43 @@ impl Worker {
         });
     }
 
-    /// Sends every queued transmit and consumes every event.
+    /// Sends every queued transmit and direct ACK, and consumes every event (which may queue more).
     async fn drain(&mut self) {
-        while let Some(t) = self.layer.poll_transmit() {
-            let Some(target) = t.message.target.clone() else {
-                continue;
-            };
-            let bytes = Bytes::from(t.message.msg.encode());
-            if let Err(e) = self.transports.send(&target, bytes).await {
-                tracing::debug!(error = %e, "send failed");
-                let _ = self.layer.handle_transport_error(&t.key);
+        loop {
+            let mut busy = false;
+            while let Some((key, event)) = self.layer.poll_event() {
+                busy = true;
+                let now = Instant::now();
+                if key.role == Role::Client {
+                    self.calls
+                        .on_client_event(&key, event, now, &mut self.layer);
+                    continue;
+                }
+                match event {
+                    TransactionEvent::TimedOut => tracing::debug!(?key, "transaction timed out"),
+                    TransactionEvent::TransportError => tracing::debug!(?key, "transport error"),
+                    TransactionEvent::Terminated => self.calls.on_server_terminated(&key),
+                    _ => {}
+                }
             }
-        }
-        while let Some((key, event)) = self.layer.poll_event() {
-            match event {
-                TransactionEvent::TimedOut => tracing::debug!(?key, "transaction timed out"),
-                TransactionEvent::TransportError => tracing::debug!(?key, "transport error"),
-                _ => {}
+            while let Some(t) = self.layer.poll_transmit() {
+                busy = true;
+                let Some(target) = t.message.target.clone() else {
+                    continue;
+                };
+                let bytes = Bytes::from(t.message.msg.encode());
+                if let Err(e) = self.transports.send(&target, bytes).await {
+                    tracing::debug!(error = %e, "send failed");
+                    let _ = self.layer.handle_transport_error(&t.key);
+                }
+            }
+            for (target, bytes) in std::mem::take(&mut self.calls.direct) {
+                if let Err(e) = self.transports.send(&target, bytes).await {
+                    tracing::debug!(error = %e, "ACK send failed");
+                }
+            }
+            if !busy {
+                break;
             }
         }
         let live = self.layer.len();

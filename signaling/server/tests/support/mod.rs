@@ -347,6 +347,7 @@ pub fn digest_param(challenge: &str, key: &str) -> Option<String> {
 }
 
 /// MD5 digest response with qop=auth (RFC 2617 §3.2.2.1).
+#[allow(clippy::too_many_arguments)]
 pub fn md5_response(
     user: &str,
     realm: &str,
@@ -362,4 +363,92 @@ pub fn md5_response(
     let ha1 = h(format!("{user}:{realm}:{pass}"));
     let ha2 = h(format!("{method}:{uri}"));
     h(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+}
+
+/// A sipp UAS running in the background on a fixed loopback port, killed (by its own PID) on drop.
+pub struct SippUas {
+    child: Option<Child>,
+    dir: TempDir,
+    pub port: u16,
+}
+
+impl SippUas {
+    /// Starts scenario `scenario` from `tests/sipp/` as UAS on `port` for one call, bounded in time,
+    /// and waits until it listens.
+    pub fn start(scenario: &str, port: u16, extra: &[&str]) -> SippUas {
+        let dir = TempDir::new("sb-sipp-uas");
+        let scen = repo_root().join("tests/sipp").join(scenario);
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(&scen)
+            .args(["-i", "127.0.0.1", "-t", "u1", "-m", "1"])
+            .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-trace_msg"])
+            .args(["-p", &port.to_string()])
+            .args(extra)
+            .current_dir(&dir.path)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path.join("uas.out")).expect("uas.out"))
+            .stderr(std::fs::File::create(dir.path.join("uas.err")).expect("uas.err"))
+            .spawn()
+            .expect("run sipp (apt-get install sip-tester)");
+        // sipp binds its SIP socket during start-up; wait until the port is taken.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SippUas {
+            child: Some(child),
+            dir,
+            port,
+        }
+    }
+
+    /// Waits (up to `limit`) for the scenario to end and returns its outcome.
+    pub fn finish(mut self, limit: Duration) -> SippRun {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut output = String::new();
+        for f in ["uas.out", "uas.err"] {
+            output.push_str(&std::fs::read_to_string(self.dir.path.join(f)).unwrap_or_default());
+        }
+        if status.is_none() {
+            output.push_str("\n(sipp UAS did not finish in time)");
+        }
+        for entry in std::fs::read_dir(&self.dir.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with("_errors.log") || name.ends_with("_messages.log") {
+                output.push_str(&format!("\n--- {name} ---\n"));
+                output.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        SippRun {
+            success: status.is_some_and(|s| s.success()),
+            output,
+        }
+    }
+}
+
+impl Drop for SippUas {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -1,0 +1,416 @@
+//! A worker's calls: the B2BUA driver. Owns every [`Call`] whose legs shard to this worker, indexes
+//! them by both legs' Call-IDs, maps client transactions back to calls, and turns each call's
+//! [`Action`]s into transaction-layer operations, direct sends and media tasks.
+//!
+//! Both legs of a call are handled by the worker that took the A-leg INVITE: the B-leg Call-ID is
+//! made by [`b_leg_token`] as `sbw<worker>-<32 hex digits>` (128 random bits), and
+//! [`crate::shard::pick`] sends a Call-ID of exactly that form to worker `<worker>`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use switchboard_b2bua::{
+    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource, RouteTarget,
+};
+use switchboard_sip::{HeaderName, Message};
+use switchboard_transaction::{TransactionKey, TransactionLayer};
+
+use super::Counters;
+use super::handler::{SERVER, rand_u64};
+use super::media::{MediaClient, MediaResult, Session};
+use super::worker::SipMsg;
+use crate::transport::{Target, Transport};
+
+/// The server transaction a call answers on, with where its responses go.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerTx {
+    pub(crate) key: TransactionKey,
+    pub(crate) target: Option<Target>,
+}
+
+/// The B-leg Call-ID prefix; see the module doc.
+pub(crate) const B_LEG_PREFIX: &str = "sbw";
+
+/// A fresh token whose form routes to `worker` (used for the B-leg Call-ID, tags and branches).
+pub(crate) fn b_leg_token(worker: usize) -> String {
+    format!(
+        "{B_LEG_PREFIX}{worker}-{:016x}{:016x}",
+        rand_u64(),
+        rand_u64()
+    )
+}
+
+struct WorkerTokens(usize);
+
+impl RandomSource for WorkerTokens {
+    fn token(&mut self) -> String {
+        b_leg_token(self.0)
+    }
+}
+
+enum MediaState {
+    None,
+    Allocating { release: bool },
+    Ready(Session),
+    Released,
+}
+
+struct Entry {
+    call: Call<ServerTx>,
+    uuid: String,
+    a_target: Option<Target>,
+    media: MediaState,
+    call_ids: Vec<String>,
+}
+
+/// The calls of one worker.
+pub(crate) struct Calls {
+    worker: usize,
+    next: u64,
+    entries: HashMap<u64, Entry>,
+    by_call_id: HashMap<String, u64>,
+    client: HashMap<TransactionKey, (u64, ClientTxId)>,
+    a_tx: HashMap<TransactionKey, u64>,
+    media: MediaClient,
+    counters: Arc<Counters>,
+    /// ACKs for 2xx, sent without a transaction; drained by the worker.
+    pub(crate) direct: Vec<(Target, Bytes)>,
+}
+
+impl Calls {
+    pub(crate) fn new(worker: usize, media: MediaClient, counters: Arc<Counters>) -> Calls {
+        Calls {
+            worker,
+            next: 1,
+            entries: HashMap::new(),
+            by_call_id: HashMap::new(),
+            client: HashMap::new(),
+            a_tx: HashMap::new(),
+            media,
+            counters,
+            direct: Vec::new(),
+        }
+    }
+
+    /// The call a Call-ID belongs to (either leg).
+    pub(crate) fn find(&self, call_id: &str) -> Option<u64> {
+        self.by_call_id.get(call_id).copied()
+    }
+
+    /// The call whose A-leg INVITE is server transaction `key` (for CANCEL).
+    pub(crate) fn find_by_invite(&self, key: &TransactionKey) -> Option<u64> {
+        self.a_tx.get(key).copied()
+    }
+
+    /// Calls in progress.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Starts a call for a new, authenticated and routed INVITE.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+        config: CallConfig,
+        invite: Message<'static>,
+        tx: ServerTx,
+        source: SocketAddr,
+        route: RouteTarget,
+    ) {
+        let n = self.next;
+        self.next += 1;
+        let uuid = format!("{:016x}{:016x}", rand_u64(), rand_u64());
+        let a_call_id = invite.call_id().map(str::to_owned).unwrap_or_default();
+        tracing::info!(
+            call_uuid = uuid,
+            a_call_id,
+            to = route.request_uri,
+            "call started"
+        );
+        self.a_tx.insert(tx.key.clone(), n);
+        let a_target = tx.target.clone();
+        let rng = Box::new(WorkerTokens(self.worker));
+        let call = Call::new(now, config, invite, tx, source, route, rng);
+        self.by_call_id.insert(a_call_id.clone(), n);
+        self.entries.insert(
+            n,
+            Entry {
+                call,
+                uuid,
+                a_target,
+                media: MediaState::None,
+                call_ids: vec![a_call_id],
+            },
+        );
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.pump(n, now, layer);
+    }
+
+    /// Feeds an event to call `n` and carries out what it asks.
+    pub(crate) fn handle(
+        &mut self,
+        n: u64,
+        now: Instant,
+        event: CallEvent<ServerTx>,
+        layer: &mut TransactionLayer<SipMsg>,
+    ) {
+        if let Some(e) = self.entries.get_mut(&n) {
+            e.call.handle(now, event);
+            self.pump(n, now, layer);
+        }
+    }
+
+    /// A transaction-layer event; false when the key is not one of our client transactions.
+    pub(crate) fn on_client_event(
+        &mut self,
+        key: &TransactionKey,
+        event: switchboard_transaction::TransactionEvent<SipMsg>,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+    ) -> bool {
+        use switchboard_transaction::TransactionEvent as T;
+        let Some(&(n, tx)) = self.client.get(key) else {
+            return false;
+        };
+        match event {
+            T::Response { response, .. } => {
+                let response = Arc::unwrap_or_clone(response.msg);
+                self.handle(n, now, CallEvent::Response { tx, response }, layer);
+            }
+            T::TimedOut | T::TransportError => {
+                self.client.remove(key);
+                self.handle(n, now, CallEvent::ClientTimedOut { tx }, layer);
+            }
+            T::Terminated => {
+                self.client.remove(key);
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// A server transaction ended: forget it as a CANCEL target.
+    pub(crate) fn on_server_terminated(&mut self, key: &TransactionKey) {
+        self.a_tx.remove(key);
+    }
+
+    /// The outcome of a media task.
+    pub(crate) fn on_media(
+        &mut self,
+        result: MediaResult,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+    ) {
+        match result {
+            MediaResult::Allocated {
+                call,
+                session,
+                b_offer,
+            } => {
+                let Some(e) = self.entries.get_mut(&call) else {
+                    self.media.release(session.id);
+                    return;
+                };
+                if let MediaState::Allocating { release: true } = e.media {
+                    e.media = MediaState::Released;
+                    self.media.release(session.id);
+                    return;
+                }
+                tracing::debug!(call_uuid = e.uuid, session = session.id, "media allocated");
+                e.media = MediaState::Ready(session);
+                self.handle(call, now, CallEvent::MediaAllocated { b_offer }, layer);
+            }
+            MediaResult::Updated { call, op, a_answer } => {
+                self.handle(call, now, CallEvent::MediaUpdated { op, a_answer }, layer);
+            }
+            MediaResult::Failed { call } => {
+                if let Some(e) = self.entries.get_mut(&call) {
+                    if let MediaState::Allocating { .. } = e.media {
+                        e.media = MediaState::Released;
+                    }
+                }
+                self.handle(call, now, CallEvent::MediaFailed, layer);
+            }
+        }
+    }
+
+    /// The earliest call timer (ring or ACK timeout).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|e| e.call.poll_timeout())
+            .min()
+    }
+
+    /// Fires every call timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
+        let due: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.call.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in due {
+            if let Some(e) = self.entries.get_mut(&n) {
+                e.call.handle_timeout(now);
+            }
+            self.pump(n, now, layer);
+        }
+    }
+
+    /// Hangs up every call (shutdown).
+    pub(crate) fn hang_up_all(&mut self, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
+        let all: Vec<u64> = self.entries.keys().copied().collect();
+        for n in all {
+            self.handle(n, now, CallEvent::Hangup, layer);
+        }
+    }
+
+    /// Carries out every action call `n` has queued.
+    fn pump(&mut self, n: u64, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
+        loop {
+            let Some(e) = self.entries.get_mut(&n) else {
+                return;
+            };
+            let Some(action) = e.call.poll_action() else {
+                break;
+            };
+            match action {
+                Action::Respond { tx, mut response } => {
+                    let status = response.status().unwrap_or(500);
+                    response.set_header(HeaderName::Server, SERVER);
+                    let msg = SipMsg::new(response, tx.target.clone());
+                    if let Err(err) = layer.send_response(now, &tx.key, status, msg) {
+                        tracing::debug!(call_uuid = e.uuid, error = %err, "response refused");
+                    }
+                }
+                Action::SendRequest {
+                    leg,
+                    tx,
+                    request,
+                    next_hop,
+                } => {
+                    let target = leg_target(leg, next_hop, e.a_target.as_ref());
+                    let Some(key) = client_key(&request) else {
+                        e.call.handle(now, CallEvent::ClientTimedOut { tx });
+                        continue;
+                    };
+                    let reliable = target.transport.is_reliable();
+                    if leg == Leg::B {
+                        if let Some(id) = request.call_id().ok().map(str::to_owned) {
+                            if !e.call_ids.contains(&id) {
+                                e.call_ids.push(id.clone());
+                                self.by_call_id.insert(id, n);
+                            }
+                        }
+                    }
+                    self.client.insert(key.clone(), (n, tx));
+                    let msg = SipMsg::new(request, Some(target));
+                    if let Err(err) = layer.send_request(now, key.clone(), msg, reliable) {
+                        tracing::debug!(error = %err, "client transaction refused");
+                        self.client.remove(&key);
+                        if let Some(e) = self.entries.get_mut(&n) {
+                            e.call.handle(now, CallEvent::ClientTimedOut { tx });
+                        }
+                    }
+                }
+                Action::SendAck {
+                    leg,
+                    request,
+                    next_hop,
+                } => {
+                    let target = leg_target(leg, next_hop, e.a_target.as_ref());
+                    self.direct.push((target, Bytes::from(request.encode())));
+                }
+                Action::AllocateMedia { offer } => {
+                    e.media = MediaState::Allocating { release: false };
+                    self.media.allocate(n, e.uuid.clone(), offer);
+                }
+                Action::UpdateMedia { op, answer } => match &e.media {
+                    MediaState::Ready(session) => {
+                        self.media.update(n, op, session.clone(), answer);
+                    }
+                    _ => e.call.handle(now, CallEvent::MediaFailed),
+                },
+                Action::ReleaseMedia => {
+                    match std::mem::replace(&mut e.media, MediaState::Released) {
+                        MediaState::Ready(session) => self.media.release(session.id),
+                        MediaState::Allocating { .. } => {
+                            e.media = MediaState::Allocating { release: true };
+                        }
+                        MediaState::None | MediaState::Released => {}
+                    }
+                }
+                Action::Ended {
+                    cause,
+                    a_status,
+                    duration,
+                } => {
+                    tracing::info!(
+                        call_uuid = e.uuid,
+                        ?cause,
+                        a_status,
+                        ?duration,
+                        "call ended"
+                    );
+                    self.remove(n);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, n: u64) {
+        let Some(e) = self.entries.remove(&n) else {
+            return;
+        };
+        for id in &e.call_ids {
+            self.by_call_id.remove(id);
+        }
+        self.client.retain(|_, (c, _)| *c != n);
+        self.a_tx.retain(|_, c| *c != n);
+        if let MediaState::Ready(session) = e.media {
+            self.media.release(session.id);
+        }
+        self.counters.calls.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where a request to `leg` goes: B over UDP to the route's next hop; A back the way its INVITE
+/// came (same transport and connection), to the address the call names.
+fn leg_target(leg: Leg, next_hop: SocketAddr, a: Option<&Target>) -> Target {
+    match (leg, a) {
+        (Leg::A, Some(a)) => Target {
+            dest: next_hop,
+            ..a.clone()
+        },
+        _ => Target {
+            dest: next_hop,
+            transport: Transport::Udp,
+            local: None,
+            conn: None,
+        },
+    }
+}
+
+/// The client transaction key of a request we send (RFC 3261 §17.1.3: branch, sent-by, method).
+fn client_key(request: &Message<'_>) -> Option<TransactionKey> {
+    let via = request.top_via().ok()?;
+    let sent_by = match via.port {
+        Some(p) => format!("{}:{p}", via.host),
+        None => via.host.to_string(),
+    };
+    let method = request.method()?.as_str().to_owned();
+    let method = if method == "ACK" {
+        "INVITE".to_owned()
+    } else {
+        method
+    };
+    Some(TransactionKey::client(via.branch()?, &sent_by, &method))
+}

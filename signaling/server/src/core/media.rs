@@ -1,0 +1,302 @@
+//! Media anchoring for calls: the media-node gRPC calls a call asks for ([`switchboard_b2bua::Action`]
+//! `AllocateMedia`, `UpdateMedia`, `ReleaseMedia`), run off the worker's loop.
+//!
+//! Each request is a spawned task bounded by [`MEDIA_DEADLINE`] (on top of the pool's own per-RPC
+//! deadlines); its outcome comes back to the owning worker as a [`MediaResult`] on the worker's
+//! channel, which the worker selects on next to its inbound queue. The worker never awaits a gRPC
+//! call. SDP rewriting happens here too: the first active media section of each offer/answer is
+//! anchored on the node (its `c=` and port replaced by the node's leg address), any further section
+//! is refused (port 0), since a session relays one stream per leg.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_b2bua::MediaOp;
+use switchboard_media_pool::proto as pb;
+use switchboard_media_pool::{AllocateOptions, MediaPool};
+use switchboard_sdp::{Attribute, SessionDescription};
+use tokio::sync::mpsc;
+
+/// Longest a media task may take before the call is told the media failed.
+pub(crate) const MEDIA_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A session placed on a media node: its id and the node's address for each leg.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) leg_a: pb::LocalEndpoint,
+    pub(crate) leg_b: pb::LocalEndpoint,
+}
+
+/// The outcome of a media task, for the call numbered `call`.
+#[derive(Debug)]
+pub(crate) enum MediaResult {
+    /// Session allocated and leg A pointed at the caller; `b_offer` is A's offer anchored on leg B.
+    Allocated {
+        call: u64,
+        session: Session,
+        b_offer: Vec<u8>,
+    },
+    /// Leg B pointed at the callee; `a_answer` is B's answer anchored on leg A.
+    Updated {
+        call: u64,
+        op: MediaOp,
+        a_answer: Vec<u8>,
+    },
+    /// Allocation or update failed (the reason is logged).
+    Failed { call: u64 },
+}
+
+/// Why a media task failed (logged; the call only learns `MediaFailed`).
+#[derive(Debug, thiserror::Error)]
+enum MediaTaskError {
+    #[error("SDP: {0}")]
+    Sdp(String),
+    #[error("media node: {0}")]
+    Node(#[from] switchboard_media_pool::MediaError),
+    #[error("media node did not answer within {0:?}")]
+    Deadline(Duration),
+    #[error("media node gave no usable address for leg {0}")]
+    NoAddress(&'static str),
+}
+
+/// A worker's handle on the media pool; results come back on the worker's channel.
+#[derive(Clone)]
+pub(crate) struct MediaClient {
+    pool: Arc<MediaPool>,
+    results: mpsc::UnboundedSender<MediaResult>,
+}
+
+impl MediaClient {
+    pub(crate) fn new(pool: Arc<MediaPool>, results: mpsc::UnboundedSender<MediaResult>) -> Self {
+        MediaClient { pool, results }
+    }
+
+    /// Allocates a session for `call`, points leg A at the caller's offer and rewrites the offer for B.
+    pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Vec<u8>) {
+        let (pool, results) = (self.pool.clone(), self.results.clone());
+        tokio::spawn(async move {
+            let work = allocate(&pool, &call_uuid, &offer);
+            let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
+                Ok(Ok((session, b_offer))) => MediaResult::Allocated {
+                    call,
+                    session,
+                    b_offer,
+                },
+                Ok(Err(e)) => {
+                    tracing::warn!(call_uuid, error = %e, "media allocation failed");
+                    MediaResult::Failed { call }
+                }
+                Err(_) => {
+                    let e = MediaTaskError::Deadline(MEDIA_DEADLINE);
+                    tracing::warn!(call_uuid, error = %e, "media allocation failed");
+                    MediaResult::Failed { call }
+                }
+            };
+            if let Err(mpsc::error::SendError(MediaResult::Allocated { session, .. })) =
+                results.send(result)
+            {
+                // The worker is gone (shutdown): nothing will release it otherwise.
+                let _ = pool.release(&session.id).await;
+            }
+        });
+    }
+
+    /// Points leg B at the callee's answer and rewrites the answer for A.
+    pub(crate) fn update(&self, call: u64, op: MediaOp, session: Session, answer: Vec<u8>) {
+        let (pool, results) = (self.pool.clone(), self.results.clone());
+        tokio::spawn(async move {
+            let work = update(&pool, &session, &answer);
+            let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
+                Ok(Ok(a_answer)) => MediaResult::Updated { call, op, a_answer },
+                Ok(Err(e)) => {
+                    tracing::warn!(session = session.id, error = %e, "media update failed");
+                    MediaResult::Failed { call }
+                }
+                Err(_) => {
+                    tracing::warn!(session = session.id, "media update missed its deadline");
+                    MediaResult::Failed { call }
+                }
+            };
+            let _ = results.send(result);
+        });
+    }
+
+    /// Releases a session; failures are logged (the pool's reconciliation removes leftovers).
+    pub(crate) fn release(&self, session_id: String) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(MEDIA_DEADLINE, pool.release(&session_id)).await {
+                Ok(Ok(_)) => tracing::debug!(session = session_id, "media released"),
+                Ok(Err(e)) => {
+                    tracing::warn!(session = session_id, error = %e, "media release failed")
+                }
+                Err(_) => tracing::warn!(session = session_id, "media release missed its deadline"),
+            }
+        });
+    }
+}
+
+/// The remote end of one SDP's first active media section.
+struct Remote {
+    index: usize,
+    address: IpAddr,
+    port: u16,
+    rtcp_mux: bool,
+    payload_types: Vec<u32>,
+    telephone_event: Option<u32>,
+}
+
+fn remote_of(sdp: &SessionDescription) -> Result<Remote, MediaTaskError> {
+    let index = sdp
+        .media
+        .iter()
+        .position(|m| m.port != 0)
+        .ok_or_else(|| MediaTaskError::Sdp("no active m= line".into()))?;
+    let m = sdp
+        .media
+        .get(index)
+        .ok_or_else(|| MediaTaskError::Sdp("no active m= line".into()))?;
+    let address = sdp
+        .media_address(index)
+        .ok_or_else(|| MediaTaskError::Sdp(format!("m= line {index}: no c= address")))?;
+    Ok(Remote {
+        index,
+        address,
+        port: m.port,
+        rtcp_mux: m.attributes.contains(&Attribute::RtcpMux),
+        payload_types: m.payload_types().into_iter().map(u32::from).collect(),
+        telephone_event: m.telephone_event_payload_type(None).map(u32::from),
+    })
+}
+
+fn parse(body: &[u8]) -> Result<SessionDescription, MediaTaskError> {
+    SessionDescription::parse_bytes(body).map_err(|e| MediaTaskError::Sdp(e.to_string()))
+}
+
+/// Rewrites `sdp` so its section `index` points at `local`; other sections are refused (port 0).
+fn anchor(
+    mut sdp: SessionDescription,
+    index: usize,
+    local: &pb::LocalEndpoint,
+    leg: &'static str,
+) -> Result<Vec<u8>, MediaTaskError> {
+    let ip: IpAddr = local
+        .address
+        .parse()
+        .map_err(|_| MediaTaskError::NoAddress(leg))?;
+    let port = u16::try_from(local.rtp_port).map_err(|_| MediaTaskError::NoAddress(leg))?;
+    sdp.set_connection_address(ip);
+    sdp.set_origin_address(ip);
+    for i in 0..sdp.media.len() {
+        sdp.set_media_port(i, if i == index { port } else { 0 });
+    }
+    sdp.bump_version();
+    Ok(sdp.to_bytes())
+}
+
+fn update_request(session: &str, leg: pb::Leg, remote: &Remote) -> pb::UpdateLegRequest {
+    pb::UpdateLegRequest {
+        session_id: session.to_owned(),
+        leg: leg as i32,
+        remote_address: remote.address.to_string(),
+        remote_rtp_port: u32::from(remote.port),
+        remote_rtcp_port: if remote.rtcp_mux {
+            u32::from(remote.port)
+        } else {
+            u32::from(remote.port) + 1
+        },
+        rtcp_mux: remote.rtcp_mux,
+        payload_types: remote.payload_types.clone(),
+        telephone_event_payload_type: remote.telephone_event,
+        ..pb::UpdateLegRequest::default()
+    }
+}
+
+async fn allocate(
+    pool: &MediaPool,
+    call_uuid: &str,
+    offer: &[u8],
+) -> Result<(Session, Vec<u8>), MediaTaskError> {
+    let sdp = parse(offer)?;
+    let remote = remote_of(&sdp)?;
+    let options = AllocateOptions {
+        leg_a: pb::LegOptions {
+            rtcp_mux: remote.rtcp_mux,
+            ..pb::LegOptions::default()
+        },
+        leg_b: pb::LegOptions::default(),
+    };
+    let allocation = pool.allocate(call_uuid, options).await?;
+    let session = Session {
+        id: allocation.session_id,
+        leg_a: allocation.leg_a,
+        leg_b: allocation.leg_b,
+    };
+    let rest = async {
+        pool.update_leg(update_request(&session.id, pb::Leg::A, &remote))
+            .await?;
+        anchor(sdp, remote.index, &session.leg_b, "B")
+    };
+    match rest.await {
+        Ok(b_offer) => Ok((session, b_offer)),
+        Err(e) => {
+            let _ = pool.release(&session.id).await;
+            Err(e)
+        }
+    }
+}
+
+async fn update(
+    pool: &MediaPool,
+    session: &Session,
+    answer: &[u8],
+) -> Result<Vec<u8>, MediaTaskError> {
+    let sdp = parse(answer)?;
+    let remote = remote_of(&sdp)?;
+    pool.update_leg(update_request(&session.id, pb::Leg::B, &remote))
+        .await?;
+    anchor(sdp, remote.index, &session.leg_a, "A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+m=video 4002 RTP/AVP 96\r\n";
+
+    #[test]
+    fn rfc3264_s6_first_audio_anchored_other_streams_refused() {
+        let sdp = parse(OFFER.as_bytes()).expect("sdp");
+        let remote = remote_of(&sdp).expect("remote");
+        assert_eq!(remote.address.to_string(), "192.0.2.10");
+        assert_eq!((remote.port, remote.index), (4000, 0));
+        assert_eq!(remote.payload_types, [8, 101]);
+        assert_eq!(remote.telephone_event, Some(101));
+        let local = pb::LocalEndpoint {
+            address: "127.0.0.1".into(),
+            rtp_port: 30000,
+            rtcp_port: 30001,
+        };
+        let out = anchor(sdp, 0, &local, "B").expect("anchor");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("c=IN IP4 127.0.0.1"), "{text}");
+        assert!(text.contains("m=audio 30000 "), "{text}");
+        assert!(text.contains("m=video 0 "), "{text}");
+        assert!(text.contains("o=- 1 2 IN IP4 127.0.0.1"), "{text}");
+        assert!(!text.contains("192.0.2.10"), "{text}");
+    }
+
+    #[test]
+    fn offer_without_address_or_active_stream_is_refused() {
+        let no_c = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert!(remote_of(&parse(no_c.as_bytes()).expect("sdp")).is_err());
+        let held = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 0 RTP/AVP 0\r\n";
+        assert!(remote_of(&parse(held.as_bytes()).expect("sdp")).is_err());
+        assert!(parse(b"not sdp").is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! Black-box B2BUA calls between registered users: the release binary with its embedded media node,
+//! a sipp UAS registered as the callee and a sipp UAC (or a raw UDP peer) as the authenticated caller.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{
+    Server, SippUas, UdpPeer, config_with, digest_param, free_port, header, md5_response, sipp,
+    status,
+};
+
+/// Registers `user` with digest from a raw peer, binding its AOR to `contact_port` on loopback.
+fn register(server: &Server, user: &str, pass: &str, contact_port: u16) {
+    let peer = UdpPeer::new(server.sip);
+    let uri = format!("sip:{}", server.sip);
+    let send = |cseq: u32, auth: &str| {
+        peer.send(&format!(
+            "REGISTER {uri} SIP/2.0\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKreg{cseq};rport\n\
+             From: <sip:{user}@127.0.0.1>;tag=r{user}\n\
+             To: <sip:{user}@127.0.0.1>\n\
+             Call-ID: reg-{user}@{local}\n\
+             CSeq: {cseq} REGISTER\n\
+             Contact: <sip:{user}@127.0.0.1:{contact_port}>\n\
+             Max-Forwards: 70\n\
+             Expires: 300\n\
+             {auth}Content-Length: 0\n\n",
+            local = peer.local()
+        ));
+        peer.recv()
+    };
+    let first = send(1, "");
+    assert_eq!(status(&first), 401, "{first}");
+    let challenge = header(&first, "WWW-Authenticate").expect("challenge");
+    let auth = digest_header("Authorization", user, pass, challenge, "REGISTER", &uri);
+    let ok = send(2, &auth);
+    assert_eq!(status(&ok), 200, "{ok}");
+}
+
+fn digest_header(
+    name: &str,
+    user: &str,
+    pass: &str,
+    challenge: &str,
+    method: &str,
+    uri: &str,
+) -> String {
+    let realm = digest_param(challenge, "realm").expect("realm");
+    let nonce = digest_param(challenge, "nonce").expect("nonce");
+    let opaque = digest_param(challenge, "opaque").expect("opaque");
+    let response = md5_response(
+        user, &realm, pass, method, uri, &nonce, "00000001", "c0ffee",
+    );
+    format!(
+        "{name}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, nc=00000001, opaque=\"{opaque}\"\n"
+    )
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Polls `/health` until `done(body)` or 10 s pass; returns the last body.
+fn health_until(server: &Server, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = server.http_get("/health");
+        if done(&body) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn idle(body: &str) -> bool {
+    body.contains("\"calls\":0,") && body.contains("\"media_sessions\":0")
+}
+
+/// sipp arguments for caller 1001 calling `callee`. sipp's digest `uri` defaults to
+/// `sip:host:port`; `-auth_uri` makes it the Request-URI, as RFC 3261 §22.4 wants and we check.
+fn caller_args(server: &Server, callee: &str, media_port: &str) -> Vec<String> {
+    [
+        "-s",
+        callee,
+        "-au",
+        "1001",
+        "-ap",
+        "1001pass",
+        "-key",
+        "caller",
+        "1001",
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        media_port,
+        "-auth_uri",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("{callee}@{}", server.sip)])
+    .collect()
+}
+
+#[test]
+fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
+    let server = Server::start(&config_with(""));
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    let uas = SippUas::start(
+        "call_uas_answer.xml",
+        uas_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let uac_media = free_port().to_string();
+    let started = Instant::now();
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let uac_time = started.elapsed();
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee failed:\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
+    // Neither side saw the other's media address: both SDPs point at the media node.
+    for (side, text) in [("caller", &uac.output), ("callee", &uas.output)] {
+        assert!(
+            !text.contains(&format!("m=audio {uas_media} ")) || side == "callee",
+            "{side} saw the callee's port:\n{text}"
+        );
+        assert!(
+            !text.contains(&format!("m=audio {uac_media} ")) || side == "caller",
+            "{side} saw the caller's port:\n{text}"
+        );
+    }
+    let body = health_until(&server, idle);
+    assert!(
+        idle(&body),
+        "calls and media sessions must return to 0: {body}"
+    );
+    eprintln!("call with 3 s of media took {uac_time:?} at the caller");
+}
+
+#[test]
+fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
+    let server = Server::start(&config_with(""));
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_ring_cancel.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_cancel.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee failed:\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
+    let body = health_until(&server, idle);
+    assert!(
+        idle(&body),
+        "calls and media sessions must return to 0: {body}"
+    );
+}
+
+/// An authenticated INVITE from a raw peer; returns the final response.
+fn invite(server: &Server, peer: &UdpPeer, callee: &str) -> String {
+    let uri = format!("sip:{callee}@{}", server.sip);
+    let local = peer.local();
+    let send = |cseq: u32, auth: &str| {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        peer.send(&format!(
+            "INVITE {uri} SIP/2.0\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKinv{callee}{cseq};rport\n\
+             From: <sip:1001@127.0.0.1>;tag=c1001\n\
+             To: <{uri}>\n\
+             Call-ID: inv-{callee}@{local}\n\
+             CSeq: {cseq} INVITE\n\
+             Contact: <sip:1001@{local}>\n\
+             Max-Forwards: 70\n\
+             {auth}Content-Type: application/sdp\n\
+             Content-Length: {}\n\n{sdp}",
+            sdp.len()
+        ));
+        loop {
+            let r = peer.recv();
+            if status(&r) >= 200 {
+                return r;
+            }
+        }
+    };
+    let first = send(1, "");
+    assert_eq!(status(&first), 407, "{first}");
+    let challenge = header(&first, "Proxy-Authenticate").expect("Proxy-Authenticate");
+    let auth = digest_header(
+        "Proxy-Authorization",
+        "1001",
+        "1001pass",
+        challenge,
+        "INVITE",
+        &uri,
+    );
+    send(2, &auth)
+}
+
+#[test]
+fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
+    let server = Server::start(&config_with(""));
+    let peer = UdpPeer::new(server.sip);
+    let known = invite(&server, &peer, "1002");
+    assert_eq!(status(&known), 480, "known user without binding:\n{known}");
+    let unknown = invite(&server, &peer, "1999");
+    assert_eq!(status(&unknown), 404, "unknown user:\n{unknown}");
+    let body = health_until(&server, idle);
+    assert!(idle(&body), "no call may be left: {body}");
+}
