@@ -5,9 +5,10 @@
 //! - [`transport`]: UDP and TCP listeners, stream framing, connection reuse, timeouts.
 //! - [`shard`]: Call-ID sharding so one dialog's messages are handled in arrival order.
 //! - [`core`]: the SIP core: parses, answers malformed requests with 400, drives the sans-IO transaction
-//!   layer (`switchboard-transaction`) and the registrar (`switchboard-registrar`), routes responses per
-//!   RFC 3261 §18.2.2.
-//! - [`http`]: the `/health` endpoint.
+//!   layer (`switchboard-transaction`), the registrar (`switchboard-registrar`) and B2BUA calls
+//!   (`switchboard-b2bua`) between registered users with media anchored on the embedded media node
+//!   (`switchboard-media-pool`), routes responses per RFC 3261 §18.2.2.
+//! - [`http`]: the `/health` endpoint (transactions, registrations, calls, media sessions).
 //!
 //! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
 //! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.

@@ -153,7 +153,29 @@ fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
         idle(&body),
         "calls and media sessions must return to 0: {body}"
     );
-    eprintln!("call with 3 s of media took {uac_time:?} at the caller");
+    // The caller's pcap went through the node to the callee, and the callee's echo came back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("media released") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    let released = log
+        .lines()
+        .find(|l| l.contains("media released"))
+        .unwrap_or_else(|| panic!("no media release logged:\n{log}"));
+    let count = |key: &str| -> u64 {
+        released
+            .split(&format!("{key}="))
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (to_a, to_b) = (count("rtp_to_a"), count("rtp_to_b"));
+    assert!(to_b > 50 && to_a > 50, "RTP relayed both ways: {released}");
+    eprintln!(
+        "call with 3 s of media took {uac_time:?} at the caller; RTP to B {to_b}, to A {to_a}"
+    );
 }
 
 #[test]

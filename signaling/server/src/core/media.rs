@@ -128,7 +128,15 @@ impl MediaClient {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(MEDIA_DEADLINE, pool.release(&session_id)).await {
-                Ok(Ok(_)) => tracing::debug!(session = session_id, "media released"),
+                Ok(Ok(info)) => {
+                    let out = |l: &Option<pb::LegInfo>| l.as_ref().map_or(0, |l| l.rtp_packets_out);
+                    tracing::info!(
+                        session = session_id,
+                        rtp_to_a = out(&info.leg_a),
+                        rtp_to_b = out(&info.leg_b),
+                        "media released"
+                    );
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(session = session_id, error = %e, "media release failed")
                 }

@@ -1,15 +1,22 @@
-//! The SIP core: workers sharded by Call-ID, each owning a sans-IO transaction layer, plus the shared
-//! registrar.
+//! The SIP core: workers sharded by Call-ID, each owning a sans-IO transaction layer and the B2BUA calls
+//! whose legs shard to it, plus the shared registrar and the media pool (the embedded media node).
 //!
-//! Run-loop contract (one per worker, see [`worker`]): take the next inbound message or the earliest timer,
-//! feed it to the transaction layer / request handler with `now`, then drain every transmit to the
-//! transports. A worker keeps one sleep reset to the earliest deadline, never a task per timer.
+//! Files: `worker` (run loop, request/response dispatch), `sip_msg` (the layer's message type), `handler`
+//! (requests that end here), `registrar_glue` (REGISTER, INVITE authentication and routing), `calls` (the
+//! B2BUA driver: call table, actions → layer/media), `media` (gRPC tasks off the loop, SDP anchoring),
+//! [`routing`] (RFC 3261 §18.2.2).
+//!
+//! Run-loop contract (one per worker, see `worker`): take the next inbound message or the earliest timer,
+//! feed it to the transaction layer / request handler / calls with `now`, or take the next media result,
+//! then drain every transmit to the transports. A worker keeps one sleep reset to the earliest deadline
+//! (transactions and calls), never a task per timer. DEVELOPMENT.md describes calls in the loop.
 
 mod calls;
 mod handler;
 mod media;
 mod registrar_glue;
 pub mod routing;
+mod sip_msg;
 mod worker;
 
 use std::collections::hash_map::RandomState;
