@@ -105,7 +105,7 @@ fn caller_args(server: &Server, callee: &str, media_port: &str) -> Vec<String> {
 
 #[test]
 fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
-    let server = Server::start(&config_with(""));
+    let server = Server::start(&eight_workers());
     let uas_port = free_port();
     register(&server, "1002", "1002pass", uas_port);
     let uas_media = free_port().to_string();
@@ -178,9 +178,49 @@ fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
     );
 }
 
+/// A config with 8 workers: a B-leg message hashed instead of routed to the call's worker would land
+/// on another worker 7 times in 8 and fail the call.
+fn eight_workers() -> String {
+    config_with("").replace("[sip]\n", "[sip]\nworkers = 8\n")
+}
+
+#[test]
+fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worker() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_hangup.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_callee_hangs_up.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee failed:\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
+    let body = health_until(&server, idle);
+    assert!(
+        idle(&body),
+        "calls and media sessions must return to 0: {body}"
+    );
+}
+
 #[test]
 fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
-    let server = Server::start(&config_with(""));
+    let server = Server::start(&eight_workers());
     let uas_port = free_port();
     register(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_ring_cancel.xml", uas_port, &[]);
