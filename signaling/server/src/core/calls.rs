@@ -414,3 +414,51 @@ fn client_key(request: &Message<'_>) -> Option<TransactionKey> {
     };
     Some(TransactionKey::client(via.branch()?, &sent_by, &method))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b_leg_tokens_name_their_worker_and_differ() {
+        let (a, b) = (b_leg_token(5), b_leg_token(5));
+        assert_ne!(a, b);
+        assert_eq!(crate::shard::b_leg_worker(a.as_bytes(), 8), Some(5));
+        assert_eq!(crate::shard::b_leg_worker(a.as_bytes(), 5), None);
+    }
+
+    #[test]
+    fn rfc3261_s17_1_3_client_key_from_branch_sent_by_and_method() {
+        let req = Message::parse(
+            b"CANCEL sip:b@198.51.100.2 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKx\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 1 CANCEL\r\n\r\n",
+        )
+        .expect("parse");
+        let key = client_key(&req).expect("key");
+        assert_eq!(
+            key,
+            TransactionKey::client("z9hG4bKx", "203.0.113.1:5060", "CANCEL")
+        );
+        let no_branch = Message::parse(
+            b"BYE sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n",
+        )
+        .expect("parse");
+        assert!(client_key(&no_branch).is_none());
+    }
+
+    #[test]
+    fn requests_to_a_follow_its_transport_requests_to_b_go_over_udp() {
+        let hop: SocketAddr = "192.0.2.7:5070".parse().expect("addr");
+        let a = Target {
+            dest: "192.0.2.7:40000".parse().expect("addr"),
+            transport: Transport::Tcp,
+            local: None,
+            conn: None,
+        };
+        let to_a = leg_target(Leg::A, hop, Some(&a));
+        assert_eq!((to_a.dest, to_a.transport), (hop, Transport::Tcp));
+        let to_b = leg_target(Leg::B, hop, Some(&a));
+        assert_eq!((to_b.dest, to_b.transport), (hop, Transport::Udp));
+    }
+}

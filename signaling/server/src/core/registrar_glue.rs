@@ -364,3 +364,22 @@ fn secret() -> [u8; 32] {
     }
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::next_hop;
+
+    #[test]
+    fn contact_next_hop_is_its_ip_literal_and_port() {
+        assert_eq!(
+            next_hop("sip:1002@127.0.0.1:5062;transport=udp"),
+            Some("127.0.0.1:5062".parse().expect("addr"))
+        );
+        assert_eq!(
+            next_hop("sip:1002@[::1]"),
+            Some("[::1]:5060".parse().expect("addr"))
+        );
+        assert_eq!(next_hop("sip:1002@phone.example"), None);
+        assert_eq!(next_hop("not a uri"), None);
+    }
+}
