@@ -219,6 +219,35 @@ fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worke
 }
 
 #[test]
+fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_hangup.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_callee_hangs_up.xml",
+        server.sip,
+        "tcp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(uas.success, "callee failed:\n{}", uas.output);
+    let body = health_until(&server, idle);
+    assert!(
+        idle(&body),
+        "calls and media sessions must return to 0: {body}"
+    );
+}
+
+#[test]
 fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
