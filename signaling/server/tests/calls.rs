@@ -248,6 +248,46 @@ fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
 }
 
 #[test]
+fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
+    let config =
+        eight_workers().replacen("[[users]]", "[media]\nrtp_timeout_secs = 1\n[[users]]", 1);
+    let server = Server::start(&config);
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    // No RTP either way: the callee answers and waits for our BYE; so does the caller.
+    let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let started = Instant::now();
+    let uac = sipp(
+        "call_uac_callee_hangs_up.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let took = started.elapsed();
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(uas.success, "callee failed:\n{}", uas.output);
+    assert!(
+        server.log().contains("RTP timeout: hanging up"),
+        "{}",
+        server.log()
+    );
+    assert!(took < Duration::from_secs(10), "hung up after {took:?}");
+    let body = health_until(&server, idle);
+    assert!(
+        idle(&body),
+        "calls and media sessions must return to 0: {body}"
+    );
+}
+
+#[test]
 fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();

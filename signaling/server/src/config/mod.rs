@@ -41,6 +41,8 @@ pub struct MediaSection {
     pub rtp_ip: String,
     /// RTP/RTCP port range `"LOW-HIGH"`, LOW even (default `"30000-39999"`); two ports per leg.
     pub ports: String,
+    /// A call whose media is silent on a leg this long is hung up (default 60 s).
+    pub rtp_timeout_secs: u64,
 }
 
 impl Default for MediaSection {
@@ -48,6 +50,7 @@ impl Default for MediaSection {
         MediaSection {
             rtp_ip: "127.0.0.1".to_owned(),
             ports: "30000-39999".to_owned(),
+            rtp_timeout_secs: 60,
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct MediaConfig {
     pub rtp_ip: std::net::IpAddr,
     /// RTP port range.
     pub ports: switchboard_media_pool::PortRange,
+    /// Silence on a leg after which the call is hung up.
+    pub rtp_timeout: Duration,
 }
 
 /// `[sip]`
@@ -535,6 +540,12 @@ impl FileConfig {
                 None
             }
         };
+        if self.media.rtp_timeout_secs == 0 || self.media.rtp_timeout_secs > 3600 {
+            issue(
+                "media.rtp_timeout_secs".into(),
+                "must be between 1 and 3600".into(),
+            );
+        }
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
@@ -568,6 +579,7 @@ impl FileConfig {
                     low: 30000,
                     high: 39999,
                 }),
+                rtp_timeout: Duration::from_secs(self.media.rtp_timeout_secs),
             },
         })
     }

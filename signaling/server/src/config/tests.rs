@@ -107,6 +107,7 @@ fn media_section_defaults_and_errors_name_their_keys() {
     let cfg = validate("").expect("defaults are valid");
     assert_eq!(cfg.media.rtp_ip.to_string(), "127.0.0.1");
     assert_eq!((cfg.media.ports.low, cfg.media.ports.high), (30000, 39999));
+    assert_eq!(cfg.media.rtp_timeout, Duration::from_secs(60));
     let cfg = validate("[media]\nrtp_ip = \"::1\"\nports = \"40000-40099\"\n").expect("valid");
     assert_eq!(cfg.media.rtp_ip.to_string(), "::1");
     assert_eq!((cfg.media.ports.low, cfg.media.ports.high), (40000, 40099));
@@ -116,8 +117,13 @@ fn media_section_defaults_and_errors_name_their_keys() {
         ("", "40000-30000"),
         ("::", "30000-30002"),
     ] {
-        let text = format!("[media]\nrtp_ip = \"{rtp_ip}\"\nports = \"{ports}\"\n");
+        let text =
+            format!("[media]\nrtp_ip = \"{rtp_ip}\"\nports = \"{ports}\"\nrtp_timeout_secs = 0\n");
         let k = keys(validate(&text).expect_err("invalid"));
-        assert_eq!(k, ["media.rtp_ip", "media.ports"], "{text}");
+        assert_eq!(
+            k,
+            ["media.rtp_ip", "media.ports", "media.rtp_timeout_secs"],
+            "{text}"
+        );
     }
 }

@@ -125,7 +125,8 @@ impl Calls {
     ) {
         let n = self.next;
         self.next += 1;
-        let uuid = format!("{:016x}{:016x}", rand_u64(), rand_u64());
+        // Same form as the B-leg Call-ID, so a node's events for this call find this worker.
+        let uuid = b_leg_token(self.worker);
         let a_call_id = invite.call_id().map(str::to_owned).unwrap_or_default();
         tracing::info!(
             call_uuid = uuid,
@@ -228,6 +229,13 @@ impl Calls {
             }
             MediaResult::Updated { call, op, a_answer } => {
                 self.handle(call, now, CallEvent::MediaUpdated { op, a_answer }, layer);
+            }
+            MediaResult::RtpTimeout { call_uuid } => {
+                let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
+                if let Some((&n, _)) = found {
+                    tracing::info!(call_uuid, "media silent past the RTP timeout: hanging up");
+                    self.handle(n, now, CallEvent::Hangup, layer);
+                }
             }
             MediaResult::Failed { call } => {
                 if let Some(e) = self.entries.get_mut(&call) {

@@ -46,6 +46,8 @@ pub(crate) enum MediaResult {
     },
     /// Allocation or update failed (the reason is logged).
     Failed { call: u64 },
+    /// A leg of the call `call_uuid` was silent longer than its RTP timeout (a node event).
+    RtpTimeout { call_uuid: String },
 }
 
 /// Why a media task failed (logged; the call only learns `MediaFailed`).
@@ -66,18 +68,28 @@ enum MediaTaskError {
 pub(crate) struct MediaClient {
     pool: Arc<MediaPool>,
     results: mpsc::UnboundedSender<MediaResult>,
+    rtp_timeout_ms: u32,
 }
 
 impl MediaClient {
-    pub(crate) fn new(pool: Arc<MediaPool>, results: mpsc::UnboundedSender<MediaResult>) -> Self {
-        MediaClient { pool, results }
+    pub(crate) fn new(
+        pool: Arc<MediaPool>,
+        results: mpsc::UnboundedSender<MediaResult>,
+        rtp_timeout: Duration,
+    ) -> Self {
+        MediaClient {
+            pool,
+            results,
+            rtp_timeout_ms: u32::try_from(rtp_timeout.as_millis()).unwrap_or(u32::MAX),
+        }
     }
 
     /// Allocates a session for `call`, points leg A at the caller's offer and rewrites the offer for B.
     pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Vec<u8>) {
         let (pool, results) = (self.pool.clone(), self.results.clone());
+        let rtp_timeout_ms = self.rtp_timeout_ms;
         tokio::spawn(async move {
-            let work = allocate(&pool, &call_uuid, &offer);
+            let work = allocate(&pool, &call_uuid, &offer, rtp_timeout_ms);
             let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
                 Ok(Ok((session, b_offer))) => MediaResult::Allocated {
                     call,
@@ -226,15 +238,20 @@ async fn allocate(
     pool: &MediaPool,
     call_uuid: &str,
     offer: &[u8],
+    rtp_timeout_ms: u32,
 ) -> Result<(Session, Vec<u8>), MediaTaskError> {
     let sdp = parse(offer)?;
     let remote = remote_of(&sdp)?;
     let options = AllocateOptions {
         leg_a: pb::LegOptions {
             rtcp_mux: remote.rtcp_mux,
+            rtp_timeout_ms,
             ..pb::LegOptions::default()
         },
-        leg_b: pb::LegOptions::default(),
+        leg_b: pb::LegOptions {
+            rtp_timeout_ms,
+            ..pb::LegOptions::default()
+        },
     };
     let allocation = pool.allocate(call_uuid, options).await?;
     let session = Session {

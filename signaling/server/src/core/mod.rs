@@ -101,12 +101,24 @@ impl Core {
             counters: counters.clone(),
         });
         let mut media_results = Vec::new();
+        let mut media_senders = Vec::new();
+        let mut workers_early = Vec::new();
         let mut media_clients = Vec::new();
         for _ in 0..receivers.len() {
             let (tx, rx) = mpsc::unbounded_channel();
-            media_clients.push(media::MediaClient::new(media_pool.clone(), tx));
+            media_clients.push(media::MediaClient::new(
+                media_pool.clone(),
+                tx.clone(),
+                config.media.rtp_timeout,
+            ));
+            media_senders.push(tx);
             media_results.push(rx);
         }
+        workers_early.push(tokio::spawn(media_events(
+            media_pool.clone(),
+            media_senders,
+            shutdown.clone(),
+        )));
         let transports = Transports::bind(
             TransportConfig {
                 listen: config.sip_listen.clone(),
@@ -118,7 +130,7 @@ impl Core {
             shutdown.clone(),
         )
         .await?;
-        let mut workers = Vec::new();
+        let mut workers = workers_early;
         workers.push(tokio::spawn(expiry_tick(
             registrar.clone(),
             shutdown.clone(),
@@ -224,6 +236,42 @@ async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<Medi
         ));
     }
     Ok((node, Arc::new(pool)))
+}
+
+/// Forwards the media nodes' RTP timeouts to the worker owning the call (its index is in the call
+/// UUID, see `calls::b_leg_token`).
+async fn media_events(
+    pool: Arc<MediaPool>,
+    workers: Vec<mpsc::UnboundedSender<media::MediaResult>>,
+    shutdown: CancellationToken,
+) {
+    use switchboard_media_pool::PoolEvent;
+    use switchboard_media_pool::proto::media_event::Kind;
+    let mut events = pool.subscribe();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            () = shutdown.cancelled() => return,
+        };
+        match event {
+            Ok(PoolEvent::Media { event, .. }) => {
+                if !matches!(event.kind, Some(Kind::RtpTimeout(_))) {
+                    continue;
+                }
+                let worker = crate::shard::b_leg_worker(event.call_id.as_bytes(), workers.len());
+                if let Some(tx) = worker.and_then(|w| workers.get(w)) {
+                    let _ = tx.send(media::MediaResult::RtpTimeout {
+                        call_uuid: event.call_id,
+                    });
+                }
+            }
+            Ok(PoolEvent::NodeStatus { .. }) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "media events lagged");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Once a second, lapsed registrations are removed (and reported).
