@@ -372,3 +372,45 @@ fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
     let body = health_until(&server, idle);
     assert!(idle(&body), "no call may be left: {body}");
 }
+
+#[test]
+fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    // No -rtp_echo: an echoing callee would send the digit back and it would be reported on leg B too.
+    let uas = SippUas::start(
+        "call_uas_answer.xml",
+        uas_port,
+        &["-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_dtmf.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_args(&server, "1002", &uac_media)),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success && uas.success,
+        "call failed:\n{}\n--- callee ---\n{}",
+        uac.output,
+        uas.output
+    );
+    health_until(&server, idle);
+    let log = server.log();
+    let digits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" dtmf ") || l.ends_with(" dtmf"))
+        .collect();
+    assert_eq!(digits.len(), 1, "exactly one key press reported:\n{log}");
+    assert!(
+        digits[0].contains("digit=1")
+            && digits[0].contains("leg=\"a\"")
+            && digits[0].contains("duration_ms=280"),
+        "digit 1 of 280 ms on the caller's leg: {}",
+        digits[0]
+    );
+}

@@ -239,7 +239,8 @@ async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<Medi
 }
 
 /// Forwards the media nodes' RTP timeouts to the worker owning the call (its index is in the call
-/// UUID, see `calls::b_leg_token`).
+/// UUID, see `calls::b_leg_token`), and reports RFC 4733 digits as call events (logged; the event pipeline
+/// comes later).
 async fn media_events(
     pool: Arc<MediaPool>,
     workers: Vec<mpsc::UnboundedSender<media::MediaResult>>,
@@ -254,7 +255,23 @@ async fn media_events(
             () = shutdown.cancelled() => return,
         };
         match event {
-            Ok(PoolEvent::Media { event, .. }) => {
+            Ok(PoolEvent::Media { node, event }) => {
+                if let Some(Kind::Dtmf(d)) = &event.kind {
+                    let leg = if d.leg == switchboard_media_pool::proto::Leg::A as i32 {
+                        "a"
+                    } else {
+                        "b"
+                    };
+                    tracing::info!(
+                        call_uuid = %event.call_id,
+                        node = %node,
+                        leg,
+                        digit = %d.digit,
+                        duration_ms = d.duration_ms,
+                        "dtmf"
+                    );
+                    continue;
+                }
                 if !matches!(event.kind, Some(Kind::RtpTimeout(_))) {
                     continue;
                 }
