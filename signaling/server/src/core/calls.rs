@@ -111,7 +111,8 @@ impl Calls {
         self.entries.len()
     }
 
-    /// Starts a call for a new, authenticated and routed INVITE.
+    /// Starts a call for a new, authenticated and routed INVITE: `route` first, then each of
+    /// `fallbacks` in order while the B leg fails with a retryable status (serial failover).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
@@ -122,6 +123,7 @@ impl Calls {
         tx: ServerTx,
         source: SocketAddr,
         route: RouteTarget,
+        fallbacks: Vec<RouteTarget>,
     ) {
         let n = self.next;
         self.next += 1;
@@ -137,7 +139,10 @@ impl Calls {
         self.a_tx.insert(tx.key.clone(), n);
         let a_target = tx.target.clone();
         let rng = Box::new(WorkerTokens(self.worker));
-        let call = Call::new(now, config, invite, tx, source, route, rng);
+        let mut call = Call::new(now, config, invite, tx, source, route, rng);
+        for fallback in fallbacks {
+            call.add_fallback_route(fallback);
+        }
         self.by_call_id.insert(a_call_id.clone(), n);
         self.entries.insert(
             n,

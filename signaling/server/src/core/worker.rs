@@ -272,6 +272,7 @@ impl Worker {
                     tx,
                     inbound.source,
                     route,
+                    Vec::new(),
                 );
             }
             Err(mut resp) => {
