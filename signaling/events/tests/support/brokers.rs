@@ -1,0 +1,1 @@
+//! Real brokers on loopback (filled in by the broker tests).
