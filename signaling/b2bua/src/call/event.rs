@@ -38,6 +38,11 @@ pub struct CallConfig {
     /// Hang up when the caller has not ACKed our 2xx after this long (RFC 3261 §13.3.1.4: 64*T1).
     /// Default 32 s.
     pub ack_timeout: Duration,
+    /// RFC 3261 T1, the first interval of our 2xx retransmissions to a re-INVITE (§13.3.1.4).
+    /// Default 500 ms.
+    pub t1: Duration,
+    /// RFC 3261 T2, the cap of that interval. Default 4 s.
+    pub t2: Duration,
 }
 
 impl CallConfig {
@@ -49,6 +54,8 @@ impl CallConfig {
             contact_uri: contact_uri.to_owned(),
             ring_timeout: Duration::from_secs(60),
             ack_timeout: Duration::from_secs(32),
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
         }
     }
 }
@@ -71,16 +78,24 @@ pub enum CallEvent<K> {
         /// SDP for the B-leg INVITE.
         b_offer: Vec<u8>,
     },
-    /// The media node took B's answer ([`Action::UpdateMedia`]); `a_answer` is it rewritten to the
-    /// node's A-side address, to send to the caller.
+    /// The media node took a leg's SDP ([`Action::UpdateMedia`]); `sdp` is it rewritten to the
+    /// node's address on the other leg, to send there.
     MediaUpdated {
         /// Which update.
         op: MediaOp,
-        /// SDP for the response to A.
-        a_answer: Vec<u8>,
+        /// The rewritten SDP.
+        sdp: Vec<u8>,
     },
-    /// Allocation or an update failed (node down, refused, deadline exceeded).
+    /// The allocation failed (node down, refused, deadline exceeded), or an update whose id the
+    /// driver does not know. Ends the call (503 up, or BYE on both legs once answered).
     MediaFailed,
+    /// Update `op` failed (unusable SDP, node down, deadline exceeded). During setup the call
+    /// ends as for [`CallEvent::MediaFailed`]; for an in-dialog offer the offerer gets 488 and the
+    /// session stays as it was; for an in-dialog answer the call ends (the legs disagree).
+    MediaUpdateFailed {
+        /// Which update.
+        op: MediaOp,
+    },
     /// A response on a client transaction the call started. Provisional and final; for the B-leg
     /// INVITE also 2xx retransmissions (RFC 6026 Accepted state), which are ACKed again.
     Response {
@@ -153,13 +168,18 @@ pub enum Action<K> {
         /// A's SDP offer, as received.
         offer: Vec<u8>,
     },
-    /// Give the media node B's answer (from a 183 or 2xx); answer [`CallEvent::MediaUpdated`] or
-    /// [`CallEvent::MediaFailed`].
+    /// Point the node's `leg` at `sdp`, an SDP received from that leg (B's answer in a 183 or 2xx;
+    /// an offer or answer of a re-INVITE or UPDATE on either leg), and rewrite it to the node's
+    /// address on the other leg; answer [`CallEvent::MediaUpdated`] or
+    /// [`CallEvent::MediaUpdateFailed`]. An SDP whose connection address is unspecified
+    /// (`c=IN IP4 0.0.0.0`, RFC 3264 §8.4 hold) leaves the node's remote address as it was.
     UpdateMedia {
         /// Id of this update.
         op: MediaOp,
-        /// B's SDP, as received.
-        answer: Vec<u8>,
+        /// The leg the SDP came from.
+        leg: Leg,
+        /// The SDP, as received.
+        sdp: Vec<u8>,
     },
     /// Release the media session. Emitted exactly once per [`Action::AllocateMedia`] unless the
     /// allocation failed; when it comes before the allocation finished, release what it returns.

@@ -3,6 +3,7 @@
 //! a call ends in `teardown`; this file holds the state, the entry points and the timers.
 
 mod event;
+mod indialog;
 mod relay;
 mod setup;
 mod teardown;
@@ -16,6 +17,7 @@ use switchboard_sip::{HeaderName, Message};
 use crate::dialog::Dialog;
 use crate::failure::EndCause;
 use crate::random::RandomSource;
+use indialog::{ReinviteAck, Relay};
 
 pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteTarget};
 
@@ -117,6 +119,10 @@ enum TxMethod {
     Bye,
     /// BYE to a stray forked 2xx dialog: its outcome does not matter.
     StrayBye,
+    /// A re-INVITE relayed to this leg (its 2xx retransmissions are ACKed again).
+    ReInvite,
+    /// An UPDATE or INFO relayed to this leg.
+    Relay,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -150,6 +156,15 @@ pub struct Call<K> {
     /// A's offer as rewritten for B (kept for a fallback route's INVITE).
     b_offer: Vec<u8>,
     fallback_routes: VecDeque<RouteTarget>,
+    /// In-dialog requests being relayed from one leg to the other.
+    relays: Vec<Relay<K>>,
+    /// The last SDP each leg sent that the session accepted (A, B): restored on the media node
+    /// when a later offer from that leg fails.
+    accepted_sdp: [Vec<u8>; 2],
+    /// Media updates whose results are not needed (restores after a failed offer).
+    restore_ops: Vec<MediaOp>,
+    /// ACKs of the re-INVITEs we sent, to answer 2xx retransmissions.
+    reinvite_acks: VecDeque<ReinviteAck>,
     ring_deadline: Option<Instant>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
@@ -236,10 +251,10 @@ impl<K: Clone> Call<K> {
             _ => None,
         };
         let ring = self.ring_deadline.filter(|_| self.is_ringing());
-        match (ack, ring) {
-            (Some(a), Some(r)) => Some(a.min(r)),
-            (a, r) => a.or(r),
-        }
+        [ack, ring, self.relay_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires the timers due at `now`.
@@ -255,6 +270,7 @@ impl<K: Clone> Call<K> {
                 self.on_ack_timeout(now);
             }
         }
+        self.relay_timers(now);
     }
 
     /// Feeds one event.
@@ -264,8 +280,17 @@ impl<K: Clone> Call<K> {
         }
         match event {
             CallEvent::MediaAllocated { b_offer } => self.on_media_allocated(now, b_offer),
-            CallEvent::MediaUpdated { op, a_answer } => self.on_media_updated(now, op, a_answer),
+            CallEvent::MediaUpdated { op, sdp } => {
+                if !self.on_relay_media(now, op, Some(sdp.clone())) {
+                    self.on_media_updated(now, op, sdp);
+                }
+            }
             CallEvent::MediaFailed => self.on_media_failed(now),
+            CallEvent::MediaUpdateFailed { op } => {
+                if !self.on_relay_media(now, op, None) {
+                    self.on_media_failed(now);
+                }
+            }
             CallEvent::Response { tx, response } => self.on_response(now, tx, &response),
             CallEvent::ClientTimedOut { tx } => self.on_client_timeout(now, tx),
             CallEvent::Request { tx, request } => self.on_request(now, tx, &request),
@@ -292,6 +317,7 @@ impl<K: Clone> Call<K> {
     /// RFC 3261 §13.3.1.4: no ACK for our 2xx after 64*T1; the session is ended with BYE (both legs).
     fn on_ack_timeout(&mut self, now: Instant) {
         self.set_cause(EndCause::AckTimeout);
+        self.end_relays(487);
         self.hangup_a();
         self.hangup_b();
         self.finish(now);

@@ -3,14 +3,14 @@
 
 use std::time::Instant;
 
-use super::{AState, Action, Call, MediaOp, UpstreamSdp, deadline};
+use super::{AState, Action, Call, Leg, MediaOp, UpstreamSdp, deadline};
 
 impl<K: Clone> Call<K> {
-    pub(super) fn on_media_updated(&mut self, now: Instant, op: MediaOp, a_answer: Vec<u8>) {
+    pub(super) fn on_media_updated(&mut self, now: Instant, op: MediaOp, sdp: Vec<u8>) {
         let waiting = UpstreamSdp::Waiting(op);
         if let Some(u) = self.upstream.iter_mut().find(|u| u.sdp == waiting) {
-            u.sdp = UpstreamSdp::Ready(a_answer.clone());
-            self.last_a_sdp = Some(a_answer);
+            u.sdp = UpstreamSdp::Ready(sdp.clone());
+            self.last_a_sdp = Some(sdp);
         }
         self.flush_upstream(now);
     }
@@ -20,13 +20,16 @@ impl<K: Clone> Call<K> {
         if body.is_empty() {
             return UpstreamSdp::None;
         }
+        self.accepted_sdp[1] = body.to_vec();
+        UpstreamSdp::Waiting(self.update_media(Leg::B, body.to_vec()))
+    }
+
+    /// Asks the media node to take `sdp` from `leg`; returns the update's id.
+    pub(super) fn update_media(&mut self, leg: Leg, sdp: Vec<u8>) -> MediaOp {
         self.next_op += 1;
         let op = MediaOp(self.next_op);
-        self.actions.push_back(Action::UpdateMedia {
-            op,
-            answer: body.to_vec(),
-        });
-        UpstreamSdp::Waiting(op)
+        self.actions.push_back(Action::UpdateMedia { op, leg, sdp });
+        op
     }
 
     pub(super) fn flush_upstream_provisional(&mut self) {

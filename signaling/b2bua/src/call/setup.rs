@@ -91,6 +91,10 @@ impl<K: Clone> Call<K> {
             stray_forks: 0,
             b_offer: Vec::new(),
             fallback_routes: VecDeque::new(),
+            relays: Vec::new(),
+            accepted_sdp: [Vec::new(), Vec::new()],
+            restore_ops: Vec::new(),
+            reinvite_acks: VecDeque::new(),
             ring_deadline: None,
             answered_at: None,
             cause: None,
@@ -119,6 +123,7 @@ impl<K: Clone> Call<K> {
                 call.media = MediaState::Allocating;
                 call.media_allocations += 1;
                 let offer = call.a_invite.body().to_vec();
+                call.accepted_sdp[0] = offer.clone();
                 call.actions.push_back(Action::AllocateMedia { offer });
             }
         }
@@ -208,13 +213,15 @@ impl<K: Clone> Call<K> {
         let Some(status) = response.status() else {
             return;
         };
-        let is_2xx_invite = record.method == TxMethod::Invite && (200..300).contains(&status);
+        let is_2xx_invite = matches!(record.method, TxMethod::Invite | TxMethod::ReInvite)
+            && (200..300).contains(&status);
         if status >= 200 && !is_2xx_invite {
             self.client_txs.retain(|t| t.id != tx);
         }
         match record.method {
             TxMethod::Invite => self.on_b_invite_response(now, status, response),
             TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
+            TxMethod::ReInvite | TxMethod::Relay => self.on_relay_response(now, record, response),
             TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye => {}
         }
     }

@@ -13,6 +13,7 @@ impl<K: Clone> Call<K> {
     /// CANCEL or BYE to B, then [`Call::finish`].
     pub(super) fn abort(&mut self, now: Instant, cause: EndCause, status: u16, reason: &str) {
         self.set_cause(cause);
+        self.end_relays(487);
         if self.a_state == AState::Proceeding {
             self.end_a(status, reason.to_owned());
         } else {
@@ -170,12 +171,17 @@ impl<K: Clone> Call<K> {
                 }
             }
             TxMethod::Bye => self.on_bye_done(now, record.leg),
+            TxMethod::ReInvite | TxMethod::Relay => self.on_relay_timeout(now, tx),
             TxMethod::Cancel | TxMethod::StrayBye => {}
         }
     }
 
-    /// The caller's ACK for our 2xx confirms the A leg.
+    /// The caller's ACK for our 2xx confirms the A leg; an ACK for our 2xx to a relayed
+    /// re-INVITE completes it.
     pub(super) fn on_ack(&mut self, request: &Message<'_>) {
+        if self.on_relay_ack(request) {
+            return;
+        }
         if !matches!(self.a_state, AState::AwaitingAck { .. }) {
             return;
         }
@@ -188,8 +194,9 @@ impl<K: Clone> Call<K> {
     }
 
     /// An in-dialog request (RFC 3261 §12.2.2): 481 when it matches no dialog, 500 when out of order;
-    /// BYE is answered 200 and ends the call; OPTIONS gets 200; anything else (re-INVITE, UPDATE,
-    /// INFO, REFER, ...) gets 501 and leaves the session unchanged.
+    /// BYE is answered 200 and ends the call; OPTIONS gets 200; re-INVITE, UPDATE and INFO are
+    /// relayed to the other leg (`indialog`); anything else (REFER, PRACK, MESSAGE, ...) gets 501
+    /// and leaves the session unchanged.
     pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
         match request.method() {
             // Neither is answered: an ACK for our 2xx, or a CANCEL the driver should have matched.
@@ -220,15 +227,20 @@ impl<K: Clone> Call<K> {
                 self.on_bye_received(now, leg);
             }
             Some(Method::Options) => self.respond(tx, request.response(200, "OK")),
+            Some(Method::Invite | Method::Update | Method::Info) => {
+                self.on_relayable(now, leg, tx, request);
+            }
             _ => self.respond(tx, request.response(501, "Not Implemented")),
         }
     }
 
-    fn respond(&mut self, tx: K, response: Message<'static>) {
+    pub(super) fn respond(&mut self, tx: K, response: Message<'static>) {
         self.actions.push_back(Action::Respond { tx, response });
     }
 
     fn on_bye_received(&mut self, now: Instant, leg: Leg) {
+        // RFC 3261 §15.1.2: requests still pending in the dialog get 487.
+        self.end_relays(487);
         match leg {
             Leg::A => {
                 let answered = self.a_state != AState::Proceeding;
@@ -271,6 +283,7 @@ impl<K: Clone> Call<K> {
         }
         self.ended = true;
         self.ring_deadline = None;
+        self.end_relays(487);
         self.upstream.clear();
         self.client_txs.clear();
         let cause = self.cause.unwrap_or(EndCause::Administrative);

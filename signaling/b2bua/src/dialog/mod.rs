@@ -307,6 +307,21 @@ impl Dialog {
         self.build(Method::Ack, self.invite_seq, via, None)
     }
 
+    /// Builds the ACK for a 2xx to a re-INVITE we sent in this dialog with CSeq number `seq`
+    /// (RFC 3261 §13.2.2.4, §14.1).
+    pub fn ack_for(&self, seq: u32, via: &str) -> Result<Message<'static>, DialogError> {
+        self.build(Method::Ack, seq, via, None)
+    }
+
+    /// A target refresh (RFC 3261 §12.2: re-INVITE, UPDATE, or a 2xx to one) with a Contact
+    /// replaces the remote target; one without Contact leaves it.
+    pub fn refresh_target(&mut self, message: &Message<'_>) -> Result<(), DialogError> {
+        if let Some(c) = first_contact(message)? {
+            self.remote_target = c;
+        }
+        Ok(())
+    }
+
     fn build(
         &self,
         method: Method<'static>,

@@ -268,9 +268,8 @@ impl Driver {
                     .handle(now, CallEvent::MediaAllocated { b_offer });
             }
             Action::UpdateMedia { op, .. } => {
-                let a_answer = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
-                self.call()
-                    .handle(now, CallEvent::MediaUpdated { op, a_answer });
+                let sdp = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
+                self.call().handle(now, CallEvent::MediaUpdated { op, sdp });
             }
             Action::ReleaseMedia | Action::Ended { .. } => {}
         }

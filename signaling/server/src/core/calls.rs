@@ -65,6 +65,9 @@ struct Entry {
     a_target: Option<Target>,
     media: MediaState,
     call_ids: Vec<String>,
+    /// Whether each leg's latest SDP holds its stream (A, B): a silent leg is then expected, so
+    /// the node's RTP timeout does not hang the call up.
+    hold: [bool; 2],
 }
 
 /// The calls of one worker.
@@ -152,6 +155,7 @@ impl Calls {
                 a_target,
                 media: MediaState::None,
                 call_ids: vec![a_call_id],
+                hold: [false; 2],
             },
         );
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
@@ -232,23 +236,40 @@ impl Calls {
                 e.media = MediaState::Ready(session);
                 self.handle(call, now, CallEvent::MediaAllocated { b_offer }, layer);
             }
-            MediaResult::Updated { call, op, a_answer } => {
-                self.handle(call, now, CallEvent::MediaUpdated { op, a_answer }, layer);
+            MediaResult::Updated {
+                call,
+                op,
+                leg,
+                sdp,
+                hold,
+            } => {
+                if let Some(e) = self.entries.get_mut(&call) {
+                    e.hold[usize::from(leg == Leg::B)] = hold;
+                }
+                self.handle(call, now, CallEvent::MediaUpdated { op, sdp }, layer);
             }
             MediaResult::RtpTimeout { call_uuid } => {
                 let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
-                if let Some((&n, _)) = found {
+                if let Some((&n, e)) = found {
+                    if e.hold.contains(&true) {
+                        tracing::info!(call_uuid, "media silent past the RTP timeout, on hold");
+                        return;
+                    }
                     tracing::info!(call_uuid, "media silent past the RTP timeout: hanging up");
                     self.handle(n, now, CallEvent::Hangup, layer);
                 }
             }
-            MediaResult::Failed { call } => {
+            MediaResult::Failed { call, op } => {
                 if let Some(e) = self.entries.get_mut(&call) {
                     if let MediaState::Allocating { .. } = e.media {
                         e.media = MediaState::Released;
                     }
                 }
-                self.handle(call, now, CallEvent::MediaFailed, layer);
+                let event = match op {
+                    Some(op) => CallEvent::MediaUpdateFailed { op },
+                    None => CallEvent::MediaFailed,
+                };
+                self.handle(call, now, event, layer);
             }
         }
     }
@@ -345,11 +366,11 @@ impl Calls {
                     e.media = MediaState::Allocating { release: false };
                     self.media.allocate(n, e.uuid.clone(), offer);
                 }
-                Action::UpdateMedia { op, answer } => match &e.media {
+                Action::UpdateMedia { op, leg, sdp } => match &e.media {
                     MediaState::Ready(session) => {
-                        self.media.update(n, op, session.clone(), answer);
+                        self.media.update(n, op, session.clone(), leg, sdp);
                     }
-                    _ => e.call.handle(now, CallEvent::MediaFailed),
+                    _ => e.call.handle(now, CallEvent::MediaUpdateFailed { op }),
                 },
                 Action::ReleaseMedia => {
                     match std::mem::replace(&mut e.media, MediaState::Released) {

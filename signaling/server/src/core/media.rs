@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_b2bua::MediaOp;
+use switchboard_b2bua::{Leg, MediaOp};
 use switchboard_media_pool::proto as pb;
 use switchboard_media_pool::{AllocateOptions, MediaPool};
-use switchboard_sdp::{Attribute, SessionDescription};
+use switchboard_sdp::{Attribute, Direction, SessionDescription};
 use tokio::sync::mpsc;
 
 /// Longest a media task may take before the call is told the media failed.
@@ -38,14 +38,17 @@ pub(crate) enum MediaResult {
         session: Session,
         b_offer: Vec<u8>,
     },
-    /// Leg B pointed at the callee; `a_answer` is B's answer anchored on leg A.
+    /// The node's `leg` pointed at that leg's SDP; `sdp` is it anchored on the other leg. `hold`:
+    /// the SDP puts its stream on hold (not `sendrecv`, or an unspecified `c=` address).
     Updated {
         call: u64,
         op: MediaOp,
-        a_answer: Vec<u8>,
+        leg: Leg,
+        sdp: Vec<u8>,
+        hold: bool,
     },
-    /// Allocation or update failed (the reason is logged).
-    Failed { call: u64 },
+    /// Allocation (`op` None) or update `op` failed (the reason is logged).
+    Failed { call: u64, op: Option<MediaOp> },
     /// A leg of the call `call_uuid` was silent longer than its RTP timeout (a node event).
     RtpTimeout { call_uuid: String },
 }
@@ -98,12 +101,12 @@ impl MediaClient {
                 },
                 Ok(Err(e)) => {
                     tracing::warn!(call_uuid, error = %e, "media allocation failed");
-                    MediaResult::Failed { call }
+                    MediaResult::Failed { call, op: None }
                 }
                 Err(_) => {
                     let e = MediaTaskError::Deadline(MEDIA_DEADLINE);
                     tracing::warn!(call_uuid, error = %e, "media allocation failed");
-                    MediaResult::Failed { call }
+                    MediaResult::Failed { call, op: None }
                 }
             };
             if let Err(mpsc::error::SendError(MediaResult::Allocated { session, .. })) =
@@ -115,20 +118,27 @@ impl MediaClient {
         });
     }
 
-    /// Points leg B at the callee's answer and rewrites the answer for A.
-    pub(crate) fn update(&self, call: u64, op: MediaOp, session: Session, answer: Vec<u8>) {
+    /// Points the node's `leg` at `sdp` (an offer or answer from that leg) and rewrites it for the
+    /// other leg.
+    pub(crate) fn update(&self, call: u64, op: MediaOp, session: Session, leg: Leg, sdp: Vec<u8>) {
         let (pool, results) = (self.pool.clone(), self.results.clone());
         tokio::spawn(async move {
-            let work = update(&pool, &session, &answer);
+            let work = update(&pool, &session, leg, &sdp);
             let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
-                Ok(Ok(a_answer)) => MediaResult::Updated { call, op, a_answer },
+                Ok(Ok((sdp, hold))) => MediaResult::Updated {
+                    call,
+                    op,
+                    leg,
+                    sdp,
+                    hold,
+                },
                 Ok(Err(e)) => {
                     tracing::warn!(session = session.id, error = %e, "media update failed");
-                    MediaResult::Failed { call }
+                    MediaResult::Failed { call, op: Some(op) }
                 }
                 Err(_) => {
                     tracing::warn!(session = session.id, "media update missed its deadline");
-                    MediaResult::Failed { call }
+                    MediaResult::Failed { call, op: Some(op) }
                 }
             };
             let _ = results.send(result);
@@ -161,7 +171,10 @@ impl MediaClient {
 /// The remote end of one SDP's first active media section.
 struct Remote {
     index: usize,
+    /// Unspecified (`0.0.0.0` / `::`): RFC 3264 §8.4 hold, the node keeps the old address.
     address: IpAddr,
+    /// Not `sendrecv`, or an unspecified address.
+    hold: bool,
     port: u16,
     rtcp_mux: bool,
     payload_types: Vec<u32>,
@@ -181,9 +194,11 @@ fn remote_of(sdp: &SessionDescription) -> Result<Remote, MediaTaskError> {
     let address = sdp
         .media_address(index)
         .ok_or_else(|| MediaTaskError::Sdp(format!("m= line {index}: no c= address")))?;
+    let hold = address.is_unspecified() || sdp.media_direction(index) != Direction::SendRecv;
     Ok(Remote {
         index,
         address,
+        hold,
         port: m.port,
         rtcp_mux: m.attributes.contains(&Attribute::RtcpMux),
         payload_types: m.payload_types().into_iter().map(u32::from).collect(),
@@ -207,6 +222,11 @@ fn anchor(
         .parse()
         .map_err(|_| MediaTaskError::NoAddress(leg))?;
     let port = u16::try_from(local.rtp_port).map_err(|_| MediaTaskError::NoAddress(leg))?;
+    // RFC 3264 §8.4: an SDP that holds with an unspecified address keeps saying so.
+    let ip = match sdp.media_address(index) {
+        Some(held) if held.is_unspecified() => held,
+        _ => ip,
+    };
     sdp.set_connection_address(ip);
     sdp.set_origin_address(ip);
     for i in 0..sdp.media.len() {
@@ -273,16 +293,25 @@ async fn allocate(
     }
 }
 
+/// Points the node's `leg` at `sdp` (unless it holds with an unspecified address) and anchors it on
+/// the other leg; returns the rewritten SDP and whether it puts the stream on hold.
 async fn update(
     pool: &MediaPool,
     session: &Session,
-    answer: &[u8],
-) -> Result<Vec<u8>, MediaTaskError> {
-    let sdp = parse(answer)?;
+    leg: Leg,
+    sdp: &[u8],
+) -> Result<(Vec<u8>, bool), MediaTaskError> {
+    let sdp = parse(sdp)?;
     let remote = remote_of(&sdp)?;
-    pool.update_leg(update_request(&session.id, pb::Leg::B, &remote))
-        .await?;
-    anchor(sdp, remote.index, &session.leg_a, "A")
+    let (node_leg, other, name) = match leg {
+        Leg::A => (pb::Leg::A, &session.leg_b, "B"),
+        Leg::B => (pb::Leg::B, &session.leg_a, "A"),
+    };
+    if !remote.address.is_unspecified() {
+        pool.update_leg(update_request(&session.id, node_leg, &remote))
+            .await?;
+    }
+    Ok((anchor(sdp, remote.index, other, name)?, remote.hold))
 }
 
 #[cfg(test)]

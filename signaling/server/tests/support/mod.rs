@@ -130,6 +130,15 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    /// Sends `signal` (e.g. `HUP`) to the server process, by its PID.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    }
+
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -451,4 +460,134 @@ impl Drop for SippUas {
             let _ = child.wait();
         }
     }
+}
+
+// ---- Call helpers (added for the in-dialog call tests; usable by any call test) ----
+
+/// Registers `user` with digest from a raw peer, binding its AOR to `contact_port` on loopback.
+pub fn register_user(server: &Server, user: &str, pass: &str, contact_port: u16) {
+    let peer = UdpPeer::new(server.sip);
+    let uri = format!("sip:{}", server.sip);
+    let send = |cseq: u32, auth: &str| {
+        peer.send(&format!(
+            "REGISTER {uri} SIP/2.0\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKreg{cseq};rport\n\
+             From: <sip:{user}@127.0.0.1>;tag=r{user}\n\
+             To: <sip:{user}@127.0.0.1>\n\
+             Call-ID: reg-{user}@{local}\n\
+             CSeq: {cseq} REGISTER\n\
+             Contact: <sip:{user}@127.0.0.1:{contact_port}>\n\
+             Max-Forwards: 70\n\
+             Expires: 300\n\
+             {auth}Content-Length: 0\n\n",
+            local = peer.local()
+        ));
+        peer.recv()
+    };
+    let first = send(1, "");
+    assert_eq!(status(&first), 401, "{first}");
+    let challenge = header(&first, "WWW-Authenticate").expect("challenge");
+    let realm = digest_param(challenge, "realm").expect("realm");
+    let nonce = digest_param(challenge, "nonce").expect("nonce");
+    let opaque = digest_param(challenge, "opaque").expect("opaque");
+    let response = md5_response(
+        user, &realm, pass, "REGISTER", &uri, &nonce, "00000001", "c0ffee",
+    );
+    let auth = format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
+         nc=00000001, opaque=\"{opaque}\"\n"
+    );
+    let ok = send(2, &auth);
+    assert_eq!(status(&ok), 200, "{ok}");
+}
+
+/// sipp arguments for caller 1001 (password `1001pass`) calling `callee` through `server`, with its
+/// media on `media_port` (the digest `uri` is the Request-URI, as RFC 3261 §22.4 wants).
+pub fn caller_sipp_args(server: &Server, callee: &str, media_port: &str) -> Vec<String> {
+    [
+        "-s",
+        callee,
+        "-au",
+        "1001",
+        "-ap",
+        "1001pass",
+        "-key",
+        "caller",
+        "1001",
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        media_port,
+        "-auth_uri",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("{callee}@{}", server.sip)])
+    .collect()
+}
+
+/// Polls `/health` until it shows no call and no media session, or 10 s pass; returns the last body.
+pub fn health_until_idle(server: &Server) -> String {
+    let idle = |b: &str| b.contains("\"calls\":0,") && b.contains("\"media_sessions\":0");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = server.http_get("/health");
+        if idle(&body) || Instant::now() > deadline {
+            assert!(
+                idle(&body),
+                "calls and media sessions must return to 0: {body}"
+            );
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The messages a sipp run received (from its `-trace_msg` log in `output`) whose first line
+/// starts with `start` (`"INVITE "`, `"SIP/2.0 200"`), in order.
+pub fn sipp_received(output: &str, start: &str) -> Vec<String> {
+    output
+        .split("message received")
+        .skip(1)
+        .filter_map(|chunk| {
+            let text = chunk.split_once("\n\n")?.1;
+            let text = text.split("\n-----------").next().unwrap_or(text);
+            text.trim_start()
+                .starts_with(start)
+                .then(|| text.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The port of the first `m=audio` line of a message's SDP.
+pub fn audio_port(message: &str) -> Option<u16> {
+    message
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+}
+
+/// The RTP packets the media node sent to each leg of the first released session, from the
+/// server's `media released` log line (waits up to 5 s for it): (to A, to B).
+pub fn released_rtp(server: &Server) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("media released") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("media released"))
+        .unwrap_or_else(|| panic!("no media release logged:\n{log}"))
+        .to_owned();
+    let count = |key: &str| -> u64 {
+        line.split(&format!("{key}="))
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("rtp_to_a"), count("rtp_to_b"))
 }

@@ -128,14 +128,18 @@ fn basic_call_180_200_ack_then_bye_from_a() {
     let op = ok
         .iter()
         .find_map(|a| match a {
-            Action::UpdateMedia { op, answer } if answer == B_ANSWER.as_bytes() => Some(*op),
+            Action::UpdateMedia {
+                op,
+                leg: Leg::B,
+                sdp,
+            } if sdp == B_ANSWER.as_bytes() => Some(*op),
             _ => None,
         })
         .expect("media update with B's answer");
     assert!(a_statuses(&ok).is_empty());
     let answered = h.event(CallEvent::MediaUpdated {
         op,
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     let r200 = response_on(&answered, 1).expect("200 to A");
     assert_eq!(r200.status(), Some(200));
@@ -234,7 +238,7 @@ fn early_media_183_with_sdp_reaches_a_before_the_200() {
     assert!(a_statuses(&ok).is_empty(), "200 must not overtake the 183");
     let out = h.event(CallEvent::MediaUpdated {
         op: crate::MediaOp(1),
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     assert_eq!(a_statuses(&out), [183, 200]);
     for a in &out {
@@ -304,11 +308,14 @@ fn s12_2_2_in_dialog_bye_with_unknown_tag_or_call_id_gets_481() {
 }
 
 #[test]
-fn in_dialog_reinvite_gets_501_and_options_200() {
+fn in_dialog_refer_gets_501_reinvite_without_offer_488_and_options_200() {
     let mut h = Harness::answered();
-    let (tx, out) = h.a_request(h.a_in_dialog("INVITE", 102, &h.a_tag()));
+    let (tx, out) = h.a_request(h.a_in_dialog("REFER", 102, &h.a_tag()));
     assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(501));
-    let (tx, out) = h.a_request(h.a_in_dialog("OPTIONS", 103, &h.a_tag()));
+    let (tx, out) = h.a_request(h.a_in_dialog("INVITE", 103, &h.a_tag()));
+    assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(488));
+    assert!(sent(&out, Leg::B, Method::Invite).is_empty(), "not relayed");
+    let (tx, out) = h.a_request(h.a_in_dialog("OPTIONS", 104, &h.a_tag()));
     assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(200));
     assert!(!h.call.is_terminated());
 }

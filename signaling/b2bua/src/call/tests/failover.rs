@@ -55,7 +55,7 @@ fn b_leg_503_fails_over_to_the_next_route_as_a_new_dialog() {
     h.b_reply(200, Some(B_ANSWER));
     let out = h.event(CallEvent::MediaUpdated {
         op: crate::MediaOp(1),
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     assert_eq!(a_statuses(&out), [200]);
     let ack = h.ack_from_a();

@@ -149,7 +149,7 @@ fn s13_3_1_4_no_ack_for_the_2xx_byes_both_legs() {
     h.b_reply(200, Some(B_ANSWER));
     let out = h.event(CallEvent::MediaUpdated {
         op: crate::MediaOp(1),
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     assert_eq!(a_statuses(&out), [200]);
     h.advance(Duration::from_secs(31));
@@ -260,7 +260,7 @@ fn s13_3_1_4_timer_l_reported_by_the_transaction_layer_byes_both_legs() {
     h.b_reply(200, Some(B_ANSWER));
     h.event(CallEvent::MediaUpdated {
         op: crate::MediaOp(1),
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     let out = h.event(CallEvent::AckTimedOut);
     let (ta, bye_a) = sent(&out, Leg::A, Method::Bye).pop().expect("BYE to A");

@@ -22,7 +22,7 @@ impl Rng {
 
 fn random_step(h: &mut Harness, rng: &mut Rng) {
     let statuses = [100, 180, 183, 200, 486, 487, 503];
-    match rng.below(12) {
+    match rng.below(13) {
         0 => {
             h.event(CallEvent::MediaAllocated {
                 b_offer: B_OFFER.to_vec(),
@@ -32,7 +32,7 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
             let op = crate::MediaOp(u32::try_from(rng.below(3)).unwrap_or(0) + 1);
             h.event(CallEvent::MediaUpdated {
                 op,
-                a_answer: A_ANSWER.to_vec(),
+                sdp: A_ANSWER.to_vec(),
             });
         }
         2 if rng.below(4) == 0 => {
@@ -76,7 +76,8 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
                 .iter()
                 .filter_map(|a| match a {
                     Action::SendRequest { tx, request, .. }
-                        if request.method() != Some(&Method::Invite) =>
+                        if request.method() != Some(&Method::Invite)
+                            || request.to().ok().and_then(|t| t.tag()).is_some() =>
                     {
                         Some((*tx, request.clone()))
                     }
@@ -91,6 +92,7 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
                 }
             }
         }
+        11 => in_dialog_step(h, rng),
         10 => {
             h.advance(Duration::from_secs(rng.below(40)));
             h.call.handle_timeout(h.now);
@@ -104,11 +106,48 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
     }
 }
 
+/// A re-INVITE, UPDATE or INFO from either leg, or a media result for an in-dialog update.
+fn in_dialog_step(h: &mut Harness, rng: &mut Rng) {
+    let sdp = if rng.below(2) == 0 { A_OFFER } else { "" };
+    let method = ["INVITE", "UPDATE", "INFO"]
+        .get(usize::try_from(rng.below(3)).unwrap_or(0))
+        .copied()
+        .unwrap_or("INFO");
+    let cseq = 300 + u32::try_from(rng.below(50)).unwrap_or(0);
+    match rng.below(4) {
+        0 => {
+            let request = h.a_with_body(method, cseq, "application/sdp", sdp);
+            h.a_request(request);
+        }
+        1 if h.b_invite.is_some() => {
+            let request = h.b_with_body(method, cseq, sdp);
+            h.a_request(request);
+        }
+        2 => {
+            let op = crate::MediaOp(u32::try_from(rng.below(8)).unwrap_or(0) + 1);
+            h.event(CallEvent::MediaUpdated {
+                op,
+                sdp: B_OFFER.to_vec(),
+            });
+        }
+        _ => {
+            let op = crate::MediaOp(u32::try_from(rng.below(8)).unwrap_or(0) + 1);
+            h.event(CallEvent::MediaUpdateFailed { op });
+        }
+    }
+}
+
 #[test]
 fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
-    for seed in 1..=400u64 {
+    let mut relayed = 0;
+    for seed in 1..=1000u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut h = Harness::new();
+        // A third of the sequences start from an answered call, so in-dialog requests matter.
+        let mut h = if seed % 3 == 0 {
+            Harness::answered()
+        } else {
+            Harness::new()
+        };
         if seed % 2 == 0 {
             h.call.add_fallback_route(RouteTarget {
                 request_uri: "sip:bob@198.51.100.77".to_owned(),
@@ -160,6 +199,31 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
             h.call.media_releases()
         );
         assert_eq!(h.call.poll_timeout(), None, "seed {seed}");
+        // Every in-dialog request got one final response (a 2xx maybe retransmitted), so no
+        // server transaction of the driver is left waiting.
+        let mut finals: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
+        for a in &h.all {
+            if let Action::Respond { tx, response } = a {
+                if *tx >= 100 && response.status().is_some_and(|s| s >= 200) {
+                    finals.entry(*tx).or_default().extend(response.status());
+                }
+            }
+        }
+        let relays = h.all.iter().any(|a| {
+            matches!(a, Action::SendRequest { request, .. }
+                if request.to().ok().and_then(|t| t.tag()).is_some()
+                    && matches!(request.method(), Some(Method::Invite | Method::Update | Method::Info)))
+        });
+        relayed += usize::from(relays);
+        for &tx in &h.live_requests {
+            let got = finals.get(&tx).cloned().unwrap_or_default();
+            let first = got.first().copied();
+            assert!(first.is_some(), "seed {seed}: request {tx} never answered");
+            assert!(
+                got.iter().all(|s| Some(*s) == first) && (got.len() == 1 || first < Some(300)),
+                "seed {seed}: request {tx} answered {got:?}"
+            );
+        }
         assert_eq!(
             h.call
                 .b_dialog()
@@ -169,6 +233,10 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
             "seed {seed}"
         );
     }
+    assert!(
+        relayed >= 20,
+        "only {relayed} sequences relayed an in-dialog request"
+    );
 }
 
 #[test]
@@ -177,7 +245,7 @@ fn ack_handed_in_as_a_request_is_absorbed_not_answered() {
     h.b_reply(200, Some(B_ANSWER));
     h.event(CallEvent::MediaUpdated {
         op: crate::MediaOp(1),
-        a_answer: A_ANSWER.to_vec(),
+        sdp: A_ANSWER.to_vec(),
     });
     let ack = h.ack_from_a();
     let (_, out) = h.a_request(ack);
@@ -214,7 +282,7 @@ fn a_flood_of_183s_while_media_is_slow_stays_bounded() {
     for op in 1..=9 {
         let out = h.event(CallEvent::MediaUpdated {
             op: crate::MediaOp(op),
-            a_answer: A_ANSWER.to_vec(),
+            sdp: A_ANSWER.to_vec(),
         });
         to_a.extend(a_statuses(&out));
     }

@@ -4,6 +4,7 @@
 mod basic;
 mod failover;
 mod failures;
+mod indialog;
 mod invariants;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ pub(super) struct Harness {
     pub(super) all: Vec<Action<u32>>,
     pub(super) b_invite: Option<(ClientTxId, Message<'static>)>,
     next_server_tx: u32,
+    /// Server transactions of requests handed in before the call ended (the call answers them).
+    pub(super) live_requests: Vec<u32>,
 }
 
 impl Harness {
@@ -89,6 +92,7 @@ impl Harness {
             all: Vec::new(),
             b_invite: None,
             next_server_tx: 100,
+            live_requests: Vec::new(),
         }
     }
 
@@ -103,7 +107,8 @@ impl Harness {
                 ..
             } = &a
             {
-                if request.method() == Some(&Method::Invite) {
+                let initial = request.to().ok().and_then(|t| t.tag()).is_none();
+                if request.method() == Some(&Method::Invite) && initial {
                     self.b_invite = Some((*tx, request.clone()));
                 }
             }
@@ -194,7 +199,7 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.20:5062>\r\n{}Content-Length: {}\
         h.b_reply(200, Some(B_ANSWER));
         h.event(CallEvent::MediaUpdated {
             op: crate::MediaOp(1),
-            a_answer: A_ANSWER.to_vec(),
+            sdp: A_ANSWER.to_vec(),
         });
         let ack = h.ack_from_a();
         assert!(h.event(CallEvent::Ack { request: ack }).is_empty());
@@ -227,6 +232,9 @@ CSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
     pub(super) fn a_request(&mut self, request: Message<'static>) -> (u32, Vec<Action<u32>>) {
         self.next_server_tx += 1;
         let tx = self.next_server_tx;
+        if !self.call.is_terminated() {
+            self.live_requests.push(tx);
+        }
         (tx, self.event(CallEvent::Request { tx, request }))
     }
 

@@ -1,0 +1,534 @@
+//! In-dialog requests relayed from one leg to the other: re-INVITE (RFC 3261 §14), UPDATE
+//! (RFC 3311) and INFO (RFC 6086). The request is answered on its own server transaction; a new
+//! request with the other dialog's next CSeq goes to the other leg; its final response comes back
+//! as the answer. An SDP offer or answer is given to the media node for the leg it came from and
+//! rewritten to the node's address on the other leg before it is sent on; a 2xx to a re-INVITE is
+//! ACKed on each leg independently.
+//!
+//! Offer/answer exchanges (re-INVITE, UPDATE with SDP) run one at a time per call: one arriving
+//! while one is pending towards its leg, or while our own INVITE to that leg is unanswered, gets
+//! 491 (glare, §14.2; RFC 3311 §5.2); a second one from the same leg before we answered its first
+//! gets 500 with Retry-After (§14.2). A failure (4xx-6xx, timeout as 408) is relayed and the node's
+//! leg is pointed back at the offerer's previous SDP, so the session stays as it was.
+
+use std::time::{Duration, Instant};
+
+use switchboard_sip::{HeaderName, Message, Method};
+
+use super::{AState, Action, BState, Call, ClientTx, ClientTxId, Leg, MediaOp, TxMethod, deadline};
+use crate::failure::{EndCause, FailureSide};
+
+/// At most this many INFO / UPDATE-without-SDP relays at once per call (more get 500).
+const MAX_PLAIN_RELAYS: usize = 4;
+/// ACKs of our re-INVITEs kept for 2xx retransmissions.
+const MAX_REINVITE_ACKS: usize = 4;
+/// Headers of an INFO copied to the other leg with its body (RFC 6086 §4.2).
+const INFO_HEADERS: [&str; 3] = ["Info-Package", "Recv-Info", "Content-Disposition"];
+
+/// What the relayed request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RelayKind {
+    Invite,
+    Update,
+    Info,
+}
+
+/// Where a relay is.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Stage {
+    /// The offer is with the media node.
+    RewritingOffer(MediaOp),
+    /// Sent to the other leg.
+    Sent(ClientTxId),
+    /// The other leg's 2xx answer is with the media node.
+    RewritingAnswer {
+        op: MediaOp,
+        status: u16,
+        answer: Vec<u8>,
+    },
+    /// 2xx sent to the offerer of a re-INVITE; retransmitted until its ACK (§13.3.1.4).
+    AwaitingAck {
+        response: Box<Message<'static>>,
+        resend_at: Instant,
+        interval: Duration,
+        give_up: Instant,
+    },
+}
+
+/// One in-dialog request being relayed. `K` is its server transaction key.
+#[derive(Debug, Clone)]
+pub(super) struct Relay<K> {
+    from: Leg,
+    tx: K,
+    request: Message<'static>,
+    kind: RelayKind,
+    /// The request carries an SDP offer (the node's `from` leg was updated from it).
+    offer: bool,
+    stage: Stage,
+}
+
+impl<K> Relay<K> {
+    fn offer_answer(&self) -> bool {
+        self.kind == RelayKind::Invite || self.offer
+    }
+
+    fn answered(&self) -> bool {
+        matches!(self.stage, Stage::AwaitingAck { .. })
+    }
+}
+
+/// The ACK for a 2xx to a re-INVITE we sent, built on the first 2xx.
+#[derive(Debug, Clone)]
+pub(super) struct ReinviteAck {
+    tx: ClientTxId,
+    leg: Leg,
+    seq: u32,
+    ack: Option<Message<'static>>,
+}
+
+fn other(leg: Leg) -> Leg {
+    match leg {
+        Leg::A => Leg::B,
+        Leg::B => Leg::A,
+    }
+}
+
+fn index(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}
+
+/// Reason phrase for a relayed status (the peer's own phrase is not passed on).
+fn reason(status: u16) -> &'static str {
+    match status {
+        200..=299 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        420 => "Bad Extension",
+        422 => "Session Interval Too Small",
+        469 => "Bad Info Package",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        600..=699 => "Global Failure",
+        _ => "Failed",
+    }
+}
+
+impl<K: Clone> Call<K> {
+    /// A re-INVITE, UPDATE or INFO that matched leg `from`'s dialog: relay it, or refuse it.
+    pub(super) fn on_relayable(
+        &mut self,
+        now: Instant,
+        from: Leg,
+        tx: K,
+        request: &Message<'static>,
+    ) {
+        let kind = match request.method() {
+            Some(Method::Invite) => RelayKind::Invite,
+            Some(Method::Update) => RelayKind::Update,
+            _ => RelayKind::Info,
+        };
+        let offer = kind != RelayKind::Info && !request.body().is_empty();
+        if let Some((status, retry)) = self.refusal(from, kind, offer) {
+            let mut r = request.response(status, reason(status)).into_owned();
+            if retry {
+                // §14.2: "a randomly chosen value of between 0 and 10 seconds".
+                let secs = self.rng.token().bytes().map(u32::from).sum::<u32>() % 11;
+                r.push_header(HeaderName::RetryAfter, secs.to_string());
+            }
+            self.respond(tx, r);
+            return;
+        }
+        // §12.2.2: a target refresh request updates the remote target.
+        if kind != RelayKind::Info {
+            let _ = self.dialog_mut(from).map(|d| d.refresh_target(request));
+        }
+        let mut relay = Relay {
+            from,
+            tx,
+            request: request.clone(),
+            kind,
+            offer,
+            stage: Stage::RewritingOffer(MediaOp(0)),
+        };
+        if offer {
+            let op = self.update_media(from, request.body().to_vec());
+            relay.stage = Stage::RewritingOffer(op);
+            self.relays.push(relay);
+        } else {
+            let body = request.body().to_vec();
+            self.send_relayed(now, relay, body);
+        }
+    }
+
+    /// Why a relayable request cannot be relayed now: (status, with Retry-After).
+    fn refusal(&self, from: Leg, kind: RelayKind, offer: bool) -> Option<(u16, bool)> {
+        let a_up = matches!(self.a_state, AState::AwaitingAck { .. } | AState::Confirmed);
+        let b_up = self.b_state == BState::Confirmed && self.b_dialog.is_some();
+        if !a_up || !b_up {
+            // Early dialog or a leg being torn down: nothing to relay to (yet).
+            return Some((491, false));
+        }
+        if kind == RelayKind::Invite && !offer {
+            // A re-INVITE without an offer (its answer would come in our ACK): not relayed.
+            return Some((488, false));
+        }
+        if kind != RelayKind::Invite && !offer {
+            let plain = self.relays.iter().filter(|r| !r.offer_answer()).count();
+            return (plain >= MAX_PLAIN_RELAYS).then_some((500, true));
+        }
+        // Our own 2xx to A's first INVITE is still waiting for its ACK: an INVITE is in progress.
+        if matches!(self.a_state, AState::AwaitingAck { .. }) {
+            return Some((491, false));
+        }
+        let pending = self.relays.iter().find(|r| r.offer_answer())?;
+        if pending.from == from && !pending.answered() {
+            // §14.2: a second offer from the same leg before we answered the first.
+            return Some((500, true));
+        }
+        // Glare: an offer towards this leg is pending, or its ACK has not come yet.
+        Some((491, false))
+    }
+
+    fn dialog_mut(&mut self, leg: Leg) -> Option<&mut crate::dialog::Dialog> {
+        match leg {
+            Leg::A => Some(&mut self.a_dialog),
+            Leg::B => self.b_dialog.as_mut(),
+        }
+    }
+
+    /// Sends the relayed request (with `body`, the rewritten offer or the INFO body) to the other leg.
+    fn send_relayed(&mut self, now: Instant, mut relay: Relay<K>, body: Vec<u8>) {
+        let to = other(relay.from);
+        let method = match relay.kind {
+            RelayKind::Invite => Method::Invite,
+            RelayKind::Update => Method::Update,
+            RelayKind::Info => Method::Info,
+        };
+        let via = self.via();
+        let contact = self.config.contact_uri.clone();
+        let built = self
+            .dialog_mut(to)
+            .map(|d| d.new_request(method, &via, Some(&contact)));
+        let Some(Ok(mut request)) = built else {
+            self.fail_relay(now, relay, 500);
+            return;
+        };
+        if !body.is_empty() {
+            let content_type = if relay.offer {
+                Some("application/sdp".to_owned())
+            } else {
+                relay
+                    .request
+                    .header(&HeaderName::ContentType)
+                    .map(str::to_owned)
+            };
+            request.set_body(content_type.as_deref(), body);
+        }
+        if relay.kind == RelayKind::Info {
+            for name in INFO_HEADERS {
+                for value in relay.request.header_all(&HeaderName::from(name)) {
+                    request.push_header(name, value.to_owned());
+                }
+            }
+        }
+        let seq = request.cseq().map(|c| c.seq).unwrap_or_default();
+        let tx_method = match relay.kind {
+            RelayKind::Invite => TxMethod::ReInvite,
+            RelayKind::Update | RelayKind::Info => TxMethod::Relay,
+        };
+        self.send_request(to, tx_method, request);
+        let tx = ClientTxId(self.next_tx);
+        if relay.kind == RelayKind::Invite {
+            if self.reinvite_acks.len() >= MAX_REINVITE_ACKS {
+                self.reinvite_acks.pop_front();
+            }
+            self.reinvite_acks.push_back(ReinviteAck {
+                tx,
+                leg: to,
+                seq,
+                ack: None,
+            });
+        }
+        relay.stage = Stage::Sent(tx);
+        self.relays.push(relay);
+    }
+
+    /// A media update finished (`Some(sdp)`) or failed (`None`); false when it is not a relay's.
+    pub(super) fn on_relay_media(
+        &mut self,
+        now: Instant,
+        op: MediaOp,
+        sdp: Option<Vec<u8>>,
+    ) -> bool {
+        if let Some(i) = self.restore_ops.iter().position(|o| *o == op) {
+            self.restore_ops.swap_remove(i);
+            return true;
+        }
+        let found = self.relays.iter().position(|r| match &r.stage {
+            Stage::RewritingOffer(o) => *o == op,
+            Stage::RewritingAnswer { op: o, .. } => *o == op,
+            _ => false,
+        });
+        let Some(i) = found else {
+            return false;
+        };
+        let relay = self.relays.remove(i);
+        match (relay.stage.clone(), sdp) {
+            (Stage::RewritingOffer(_), Some(offer)) => self.send_relayed(now, relay, offer),
+            // The node refused the offer: unusable SDP for the offerer, session unchanged.
+            (Stage::RewritingOffer(_), None) => self.fail_relay(now, relay, 488),
+            (Stage::RewritingAnswer { status, answer, .. }, Some(rewritten)) => {
+                self.accepted_sdp[index(relay.from)] = relay.request.body().to_vec();
+                self.accepted_sdp[index(other(relay.from))] = answer;
+                self.answer_relay(now, relay, status, rewritten, None);
+            }
+            (Stage::RewritingAnswer { .. }, None) => {
+                // The other leg took the offer but its answer cannot be anchored: the legs
+                // disagree about the session, so the call ends.
+                self.answer_relay(now, relay, 500, Vec::new(), None);
+                let cause = EndCause::Failed {
+                    side: FailureSide::Media,
+                    status: 503,
+                };
+                self.abort(now, cause, 503, "Service Unavailable");
+            }
+            (Stage::Sent(_) | Stage::AwaitingAck { .. }, _) => self.relays.push(relay),
+        }
+        true
+    }
+
+    /// A response on a client transaction of a relayed request.
+    pub(super) fn on_relay_response(
+        &mut self,
+        now: Instant,
+        record: ClientTx,
+        response: &Message<'_>,
+    ) {
+        let Some(status) = response.status() else {
+            return;
+        };
+        if status < 200 {
+            return; // Provisionals are not relayed; the offerer's transaction sends its own 100.
+        }
+        if status < 300 {
+            // §12.2.1.2: a 2xx to a target refresh updates the remote target (the ACK goes there).
+            if let Some(d) = self.dialog_mut(record.leg) {
+                let _ = d.refresh_target(response);
+            }
+            if record.method == TxMethod::ReInvite {
+                self.ack_reinvite(record.id);
+            }
+        }
+        let found = self
+            .relays
+            .iter()
+            .position(|r| r.stage == Stage::Sent(record.id));
+        let Some(i) = found else {
+            return; // A 2xx retransmission (ACKed again above), or the call is ending.
+        };
+        let relay = self.relays.remove(i);
+        if status >= 300 {
+            self.fail_relay(now, relay, status);
+            if status == 481 {
+                // RFC 3261 §12.2.1.2: the other leg's dialog is gone; so is the call.
+                let cause = EndCause::Failed {
+                    side: FailureSide::BLeg,
+                    status: 481,
+                };
+                self.abort(now, cause, 481, "Call/Transaction Does Not Exist");
+            }
+            return;
+        }
+        let to = other(relay.from);
+        if relay.offer_answer() && !response.body().is_empty() {
+            let answer = response.body().to_vec();
+            let op = self.update_media(to, answer.clone());
+            let mut relay = relay;
+            relay.stage = Stage::RewritingAnswer { op, status, answer };
+            self.relays.push(relay);
+            return;
+        }
+        let content_type = response.header(&HeaderName::ContentType).map(str::to_owned);
+        let body = response.body().to_vec();
+        self.answer_relay(now, relay, status, body, content_type);
+    }
+
+    /// ACKs (again) the 2xx to the re-INVITE sent as `tx`.
+    fn ack_reinvite(&mut self, tx: ClientTxId) {
+        let Some(i) = self.reinvite_acks.iter().position(|a| a.tx == tx) else {
+            return;
+        };
+        let via = self.via();
+        let entry = self.reinvite_acks.get(i).cloned();
+        let Some(entry) = entry else { return };
+        let ack = match entry.ack {
+            Some(ack) => Some(ack),
+            None => match entry.leg {
+                Leg::A => self.a_dialog.ack_for(entry.seq, &via).ok(),
+                Leg::B => self
+                    .b_dialog
+                    .as_ref()
+                    .and_then(|d| d.ack_for(entry.seq, &via).ok()),
+            },
+        };
+        let Some(ack) = ack else { return };
+        if let Some(e) = self.reinvite_acks.get_mut(i) {
+            e.ack = Some(ack.clone());
+        }
+        let next_hop = self.next_hop(entry.leg);
+        self.actions.push_back(Action::SendAck {
+            leg: entry.leg,
+            request: ack,
+            next_hop,
+        });
+    }
+
+    /// The relayed request ended without a final response (Timer B/F): 408 to the offerer, the
+    /// session unchanged.
+    pub(super) fn on_relay_timeout(&mut self, now: Instant, tx: ClientTxId) {
+        self.reinvite_acks.retain(|a| a.tx != tx);
+        if let Some(i) = self.relays.iter().position(|r| r.stage == Stage::Sent(tx)) {
+            let relay = self.relays.remove(i);
+            self.fail_relay(now, relay, 408);
+        }
+    }
+
+    /// Answers the relay's request with a failure; an offer's leg goes back to its previous SDP.
+    fn fail_relay(&mut self, now: Instant, relay: Relay<K>, status: u16) {
+        if relay.offer {
+            let previous = self.accepted_sdp[index(relay.from)].clone();
+            if !previous.is_empty() {
+                let op = self.update_media(relay.from, previous);
+                self.restore_ops.push(op);
+            }
+        }
+        self.answer_relay(now, relay, status, Vec::new(), None);
+    }
+
+    /// Sends the final response to the relay's request; a 2xx to a re-INVITE waits for its ACK.
+    fn answer_relay(
+        &mut self,
+        now: Instant,
+        mut relay: Relay<K>,
+        status: u16,
+        body: Vec<u8>,
+        content_type: Option<String>,
+    ) {
+        let mut r = relay.request.response(status, reason(status)).into_owned();
+        let success = (200..300).contains(&status);
+        if success && relay.kind != RelayKind::Info {
+            r.push_header(
+                HeaderName::Contact,
+                format!("<{}>", self.config.contact_uri),
+            );
+        }
+        if !body.is_empty() {
+            let ct = match content_type {
+                Some(ct) => ct,
+                None => "application/sdp".to_owned(),
+            };
+            r.set_body(Some(&ct), body);
+        }
+        self.respond(relay.tx.clone(), r.clone());
+        if success && relay.kind == RelayKind::Invite {
+            relay.stage = Stage::AwaitingAck {
+                response: Box::new(r),
+                resend_at: deadline(now, self.config.t1),
+                interval: self.config.t1,
+                give_up: deadline(now, self.config.ack_timeout),
+            };
+            self.relays.push(relay);
+        }
+    }
+
+    /// An ACK for our 2xx to a relayed re-INVITE; false when it is not one.
+    pub(super) fn on_relay_ack(&mut self, ack: &Message<'_>) -> bool {
+        let Some(leg) = ack.call_id().ok().and_then(|c| self.leg_of(c)) else {
+            return false;
+        };
+        let seq = ack.cseq().map(|c| c.seq).ok();
+        let found = self.relays.iter().position(|r| {
+            r.from == leg && r.answered() && r.request.cseq().map(|c| c.seq).ok() == seq
+        });
+        let Some(i) = found else {
+            return false;
+        };
+        let matches = self.dialog_mut(leg).is_some_and(|d| d.matches_request(ack));
+        if matches {
+            self.relays.remove(i);
+        }
+        matches
+    }
+
+    /// Pending offers: the earliest 2xx retransmission or ACK deadline.
+    pub(super) fn relay_timeout(&self) -> Option<Instant> {
+        self.relays
+            .iter()
+            .filter_map(|r| match &r.stage {
+                Stage::AwaitingAck {
+                    resend_at, give_up, ..
+                } => Some((*resend_at).min(*give_up)),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Retransmits 2xx responses to re-INVITEs (T1 doubling to T2); a re-INVITE whose ACK never
+    /// came ends the call (§13.3.1.4).
+    pub(super) fn relay_timers(&mut self, now: Instant) {
+        let mut expired = false;
+        let t2 = self.config.t2;
+        let mut resend = Vec::new();
+        for r in &mut self.relays {
+            if let Stage::AwaitingAck {
+                response,
+                resend_at,
+                interval,
+                give_up,
+            } = &mut r.stage
+            {
+                if *give_up <= now {
+                    expired = true;
+                } else if *resend_at <= now {
+                    resend.push((r.tx.clone(), (**response).clone()));
+                    *interval = (*interval * 2).min(t2);
+                    *resend_at = deadline(now, *interval);
+                }
+            }
+        }
+        for (tx, response) in resend {
+            self.respond(tx, response);
+        }
+        if expired {
+            self.relays.retain(
+                |r| !matches!(&r.stage, Stage::AwaitingAck { give_up, .. } if *give_up <= now),
+            );
+            self.on_ack_timeout(now);
+        }
+    }
+
+    /// The call is ending: every relayed request not answered yet gets `status` (§15.1.2: 487).
+    pub(super) fn end_relays(&mut self, status: u16) {
+        for relay in std::mem::take(&mut self.relays) {
+            if !relay.answered() {
+                let r = relay.request.response(status, reason(status)).into_owned();
+                self.respond(relay.tx, r);
+            }
+        }
+        self.restore_ops.clear();
+    }
+}

@@ -1,0 +1,122 @@
+//! Black-box in-dialog flows through the B2BUA: re-INVITE hold/resume (RFC 3261 §14, RFC 3264
+//! §8.4) and INFO (RFC 6086) relayed between a sipp caller and a sipp callee, with the SDP on both
+//! legs anchored on the embedded media node and every call and media session released afterwards.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{
+    Server, SippRun, SippUas, audio_port, caller_sipp_args, config_with, free_port,
+    health_until_idle, register_user, released_rtp, sipp, sipp_received,
+};
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A config with 8 workers, so a B-leg message not routed to its call's worker fails the call.
+fn eight_workers() -> String {
+    config_with("").replace("[sip]\n", "[sip]\nworkers = 8\n")
+}
+
+fn assert_both_passed(server: &Server, uac: &SippRun, uas: &SippRun) {
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee failed:\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
+}
+
+/// Runs caller scenario `uac` against callee scenario `uas` (callee with `-rtp_echo`); returns
+/// both runs and the two media ports (caller, callee).
+fn call(server: &Server, uac: &str, uas: &str) -> (SippRun, SippRun, u16, u16) {
+    let uas_port = free_port();
+    register_user(server, "1002", "1002pass", uas_port);
+    let uas_media = free_port();
+    let callee = SippUas::start(
+        uas,
+        uas_port,
+        &[
+            "-rtp_echo",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &uas_media.to_string(),
+        ],
+    );
+    let uac_media = free_port();
+    let caller = sipp(
+        uac,
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(server, "1002", &uac_media.to_string())),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(server, &caller, &callee);
+    (caller, callee, uac_media, uas_media)
+}
+
+#[test]
+fn rfc3261_s14_caller_holds_and_resumes_by_reinvite_through_the_media_node() {
+    let server = Server::start(&eight_workers());
+    let (uac, uas, uac_media, uas_media) = call(
+        &server,
+        "call_uac_reinvite_hold.xml",
+        "call_uas_reinvite.xml",
+    );
+    // The callee got the first INVITE and both re-INVITEs, every offer anchored on the node's
+    // B-side port (never the caller's own), with the caller's hold and resume directions.
+    let invites = sipp_received(&uas.output, "INVITE ");
+    assert_eq!(invites.len(), 3, "{}", uas.output);
+    let ports: Vec<Option<u16>> = invites.iter().map(|m| audio_port(m)).collect();
+    let node_b = ports
+        .first()
+        .copied()
+        .flatten()
+        .expect("port in the first offer");
+    assert!(
+        ports.iter().all(|p| *p == Some(node_b)),
+        "re-INVITE offers not on the node's leg-B port {node_b}: {ports:?}"
+    );
+    assert_ne!(
+        node_b, uac_media,
+        "the callee must not see the caller's media port"
+    );
+    assert!(invites.get(1).is_some_and(|m| m.contains("a=sendonly")));
+    assert!(invites.get(2).is_some_and(|m| m.contains("a=sendrecv")));
+    // The caller got three answers, all on the node's A-side port, the hold one a=recvonly.
+    let answers: Vec<String> = sipp_received(&uac.output, "SIP/2.0 200")
+        .into_iter()
+        .filter(|m| m.contains("m=audio"))
+        .collect();
+    assert_eq!(answers.len(), 3, "{}", uac.output);
+    let ports: Vec<Option<u16>> = answers.iter().map(|m| audio_port(m)).collect();
+    let node_a = ports
+        .first()
+        .copied()
+        .flatten()
+        .expect("port in the first answer");
+    assert!(ports.iter().all(|p| *p == Some(node_a)), "{ports:?}");
+    assert_ne!(
+        node_a, uas_media,
+        "the caller must not see the callee's media port"
+    );
+    assert_ne!(node_a, node_b);
+    assert!(answers.get(1).is_some_and(|m| m.contains("a=recvonly")));
+    health_until_idle(&server);
+    // The caller only sent audio after the resume: it reached the callee and the echo came back.
+    let (to_a, to_b) = released_rtp(&server);
+    assert!(
+        to_b > 50 && to_a > 50,
+        "RTP after the resume: to A {to_a}, to B {to_b}"
+    );
+}
