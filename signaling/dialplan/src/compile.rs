@@ -1,7 +1,6 @@
 //! Validation: [`crate::spec`] → [`crate::model`], collecting every problem with its key path.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use regex::Regex;
@@ -10,7 +9,7 @@ use crate::model::{Action, Conditions, Pattern, Rewrite, Rule, SourceMatch, Time
 use crate::spec::{
     ActionSpec, HeaderSpec, MatchSpec, PatternSpec, PatternTable, RewriteSpec, RuleSpec, TimeSpec,
 };
-use crate::{PlanContext, PlanError};
+use crate::{IpRange, PlanContext, PlanError};
 
 /// Collects errors under key paths while compiling one file.
 pub(crate) struct Compiler<'a> {
@@ -80,7 +79,9 @@ impl Compiler<'_> {
             .enumerate()
             .filter_map(|(i, h)| self.header(&format!("{path}.headers[{i}]"), h))
             .collect();
-        let time = spec.time.and_then(|t| self.time(&format!("{path}.time"), t));
+        let time = spec
+            .time
+            .and_then(|t| self.time(&format!("{path}.time"), t));
         Conditions {
             called,
             calling,
@@ -147,8 +148,8 @@ impl Compiler<'_> {
             }
             return Some(SourceMatch::Trunk(name.to_owned()));
         }
-        match parse_net(s) {
-            Some((addr, prefix_len)) => Some(SourceMatch::Net { addr, prefix_len }),
+        match IpRange::parse(s) {
+            Some(range) => Some(SourceMatch::Net(range)),
             None => {
                 self.error(
                     path,
@@ -176,7 +177,10 @@ impl Compiler<'_> {
         let minute = |c: &mut Self, key: &str, v: Option<String>, default: u32| match v {
             None => Some(default),
             Some(v) => parse_hhmm(&v).or_else(|| {
-                c.error(&format!("{path}.{key}"), format!("{v:?} is not HH:MM (00:00-24:00)"));
+                c.error(
+                    &format!("{path}.{key}"),
+                    format!("{v:?} is not HH:MM (00:00-24:00)"),
+                );
                 None
             }),
         };
@@ -274,7 +278,10 @@ impl Compiler<'_> {
         let mut ok = true;
         for (i, t) in trunks.iter().enumerate() {
             if !self.ctx.trunks.contains(t) {
-                self.error(&format!("{path}.trunks[{i}]"), format!("unknown trunk {t:?}"));
+                self.error(
+                    &format!("{path}.trunks[{i}]"),
+                    format!("unknown trunk {t:?}"),
+                );
                 ok = false;
             }
         }
@@ -291,10 +298,16 @@ impl Compiler<'_> {
         for (i, m) in members.iter().enumerate() {
             let known = self.ctx.users.is_empty() || self.ctx.users.contains(m);
             if !known {
-                self.error(&format!("{path}.members[{i}]"), format!("unknown user {m:?}"));
+                self.error(
+                    &format!("{path}.members[{i}]"),
+                    format!("unknown user {m:?}"),
+                );
                 ok = false;
             } else if !seen.insert(m) {
-                self.error(&format!("{path}.members[{i}]"), format!("{m:?} listed twice"));
+                self.error(
+                    &format!("{path}.members[{i}]"),
+                    format!("{m:?} listed twice"),
+                );
                 ok = false;
             }
         }
@@ -307,7 +320,10 @@ impl Compiler<'_> {
             return None;
         };
         if !(400..=699).contains(&code) {
-            self.error(&format!("{path}.code"), format!("{code} is not a 4xx-6xx status"));
+            self.error(
+                &format!("{path}.code"),
+                format!("{code} is not a 4xx-6xx status"),
+            );
             return None;
         }
         if reason.as_deref().is_some_and(|r| r.contains(['\r', '\n'])) {
@@ -316,36 +332,6 @@ impl Compiler<'_> {
         }
         let reason = reason.unwrap_or_else(|| default_reason(code).to_owned());
         Some(Action::Reject { code, reason })
-    }
-}
-
-/// `"10.0.0.0/8"`, `"::1/128"` or a bare address (a /32 or /128).
-pub(crate) fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a.parse::<IpAddr>().ok()?, Some(l.parse::<u8>().ok()?)),
-        None => (s.parse::<IpAddr>().ok()?, None),
-    };
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = len.unwrap_or(max);
-    (len <= max).then_some((addr, len))
-}
-
-/// Whether `ip` lies in `addr/prefix_len` (an IPv4-mapped IPv6 source counts as IPv4).
-pub(crate) fn net_contains(addr: IpAddr, prefix_len: u8, ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    match (addr, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len)).unwrap_or(0);
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
     }
 }
 

@@ -61,7 +61,7 @@ mod spec;
 
 use std::fmt;
 
-pub use model::Action;
+pub use model::{Action, IpRange};
 pub use route::{Origin, Route, RouteRequest};
 
 /// What a plan is checked against: the names it may refer to.

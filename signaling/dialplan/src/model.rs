@@ -55,7 +55,7 @@ pub(crate) enum SourceMatch {
     /// This trunk.
     Trunk(String),
     /// Source IP in this range.
-    Net { addr: IpAddr, prefix_len: u8 },
+    Net(IpRange),
 }
 
 /// Days of the week (bit 0 = Monday) and minutes of the day, `from ≤ t < to` (wrapping midnight when
@@ -132,4 +132,44 @@ pub enum Action {
         /// Reason phrase.
         reason: String,
     },
+}
+
+/// An address range, `10.0.0.0/8` or `2001:db8::/32` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    addr: IpAddr,
+    prefix_len: u8,
+}
+
+impl IpRange {
+    /// Parses `ADDR/LEN` or `ADDR`; `None` when either part is invalid.
+    pub fn parse(s: &str) -> Option<IpRange> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a.parse::<IpAddr>().ok()?, Some(l.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = len.unwrap_or(max);
+        (prefix_len <= max).then_some(IpRange { addr, prefix_len })
+    }
+
+    /// Whether `ip` lies in the range (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let len = u32::from(self.prefix_len);
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }

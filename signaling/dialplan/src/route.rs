@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 
-use crate::compile::net_contains;
 use crate::model::{Conditions, SourceMatch};
 use crate::{Action, Dialplan};
 
@@ -73,7 +72,8 @@ impl Dialplan {
 }
 
 fn matches(c: &Conditions, req: &RouteRequest<'_>, weekday: u32, minute: u32) -> bool {
-    let pattern = |p: &Option<crate::model::Pattern>, v: &str| p.as_ref().is_none_or(|p| p.matches(v));
+    let pattern =
+        |p: &Option<crate::model::Pattern>, v: &str| p.as_ref().is_none_or(|p| p.matches(v));
     pattern(&c.called, req.called)
         && pattern(&c.calling, req.calling)
         && pattern(&c.domain, req.domain)
@@ -91,7 +91,7 @@ fn source_matches(s: &SourceMatch, req: &RouteRequest<'_>) -> bool {
         (SourceMatch::Users, Origin::User(_)) => true,
         (SourceMatch::Trunks, Origin::Trunk(_)) => true,
         (SourceMatch::Trunk(name), Origin::Trunk(t)) => name == t,
-        (SourceMatch::Net { addr, prefix_len }, _) => net_contains(*addr, *prefix_len, req.source_ip),
+        (SourceMatch::Net(range), _) => range.contains(req.source_ip),
         _ => false,
     }
 }

@@ -89,7 +89,10 @@ fn numbers_are_rewritten_after_matching() {
     assert_eq!(r.rule, "outbound");
     assert_eq!(r.called, "+15551234");
     assert_eq!(r.calling, "+15550100");
-    assert_eq!(r.action, Action::Trunks(vec!["carrier".into(), "backup".into()]));
+    assert_eq!(
+        r.action,
+        Action::Trunks(vec!["carrier".into(), "backup".into()])
+    );
 }
 
 #[test]
@@ -101,7 +104,10 @@ rewrite_called = { regex = "^0(\\d+)$", replace = "+44$1" }
 action = { kind = "trunk", trunks = ["carrier"] }
 "#,
     );
-    assert_eq!(p.route(&call("02071234567")).unwrap().called, "+442071234567");
+    assert_eq!(
+        p.route(&call("02071234567")).unwrap().called,
+        "+442071234567"
+    );
     assert_eq!(p.route(&call("+331234")).unwrap().called, "+331234");
 }
 
@@ -143,7 +149,11 @@ action = { kind = "reject", code = 503 }
     req.source_ip = "10.1.2.3".parse().unwrap();
     assert_eq!(p.route(&req).unwrap().rule, "from the lan");
     req.source_ip = "::ffff:10.9.9.9".parse().unwrap();
-    assert_eq!(p.route(&req).unwrap().rule, "from the lan", "v4-mapped source");
+    assert_eq!(
+        p.route(&req).unwrap().rule,
+        "from the lan",
+        "v4-mapped source"
+    );
     req.source_ip = "fd12::1".parse().unwrap();
     assert_eq!(p.route(&req).unwrap().rule, "from the lan");
     req.source_ip = "192.0.2.1".parse().unwrap();
@@ -252,7 +262,10 @@ fn duplicate_rule_names_are_refused() {
     let errs = errors(
         "[[rules]]\nname = \"x\"\naction = { kind = \"user\" }\n[[rules]]\nname = \"x\"\naction = { kind = \"user\" }\n",
     );
-    assert_eq!(errs, ["rules[1].name: \"x\" is already the name of an earlier rule"]);
+    assert_eq!(
+        errs,
+        ["rules[1].name: \"x\" is already the name of an earlier rule"]
+    );
 }
 
 #[test]
@@ -264,7 +277,9 @@ fn syntax_error_names_the_line() {
 
 #[test]
 fn default_plan_dials_the_called_user() {
-    let r = Dialplan::registered_users_only().route(&call("1002")).unwrap();
+    let r = Dialplan::registered_users_only()
+        .route(&call("1002"))
+        .unwrap();
     assert_eq!((r.called.as_str(), r.action), ("1002", Action::User));
 }
 

@@ -9,6 +9,8 @@
 //!   (`switchboard-b2bua`) between registered users with media anchored on the embedded media node
 //!   (`switchboard-media-pool`), routes responses per RFC 3261 §18.2.2.
 //! - [`http`]: the `/health` endpoint (transactions, registrations, calls, media sessions).
+//! - [`reload`]: the running dialplan ([`reload::PlanHandle`]) and its hot reload on file change and
+//!   SIGHUP.
 //!
 //! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
 //! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.
@@ -16,6 +18,7 @@
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod reload;
 pub mod shard;
 pub mod transport;
 
@@ -37,6 +40,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Cancel to shut down.
     pub shutdown: CancellationToken,
+    /// Reloads the dialplan (as SIGHUP does).
+    pub reloader: reload::Reloader,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -52,16 +57,24 @@ impl Running {
 /// Binds the SIP transports and the HTTP listener and starts serving.
 pub async fn start(config: Config) -> std::io::Result<Running> {
     let shutdown = CancellationToken::new();
-    let core = Core::start(&config, shutdown.clone()).await?;
+    let plan = reload::PlanHandle::new(config.dialplan.clone());
+    let reloader = reload::Reloader::new(
+        config.dialplan_path.clone(),
+        config.plan_context(),
+        plan.clone(),
+    );
+    let core = Core::start(&config, plan, shutdown.clone()).await?;
     let http = tokio::net::TcpListener::bind(config.http_listen).await?;
     let http_addr = http.local_addr()?;
     let sip_addrs = core.transports().local_addrs();
     let http_task = tokio::spawn(http::serve(http, core.clone(), shutdown.clone()));
+    tokio::spawn(reloader.clone().watch(shutdown.clone()));
     Ok(Running {
         core,
         sip_addrs,
         http_addr,
         shutdown,
+        reloader,
         http_task,
     })
 }

@@ -7,10 +7,16 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_dialplan::{Dialplan, PlanContext};
+
+mod routing;
+
+pub use routing::{DialplanSection, TrunkConfig, TrunkSection, load_dialplan};
 
 /// The whole file as written by the operator.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +37,15 @@ pub struct FileConfig {
     /// `[media]`: the embedded media node.
     #[serde(default)]
     pub media: MediaSection,
+    /// `[[trunks]]`: SIP peers for outbound and inbound calls.
+    #[serde(default)]
+    pub trunks: Vec<TrunkSection>,
+    /// `[dialplan]`: the routing rules file.
+    #[serde(default)]
+    pub dialplan: DialplanSection,
+    /// The config file's folder (relative paths in the file are resolved against it).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `[media]`: the media node the signaling binary runs in-process (DESIGN.md "Embedded default").
@@ -279,6 +294,22 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// The embedded media node.
     pub media: MediaConfig,
+    /// Trunks.
+    pub trunks: Vec<TrunkConfig>,
+    /// The dialplan file, watched for changes; `None` = [`Dialplan::registered_users_only`].
+    pub dialplan_path: Option<PathBuf>,
+    /// The validated plan at start.
+    pub dialplan: Arc<Dialplan>,
+}
+
+impl Config {
+    /// The names a dialplan may refer to (checked on every reload).
+    pub fn plan_context(&self) -> PlanContext {
+        PlanContext {
+            trunks: self.trunks.iter().map(|t| t.name.clone()).collect(),
+            users: self.users.iter().map(|u| u.username.clone()).collect(),
+        }
+    }
 }
 
 /// Command-line values that override the file.
@@ -309,7 +340,9 @@ impl FileConfig {
                 message: format!("cannot read {}: {e}", path.display()),
             }])
         })?;
-        Self::from_toml(&text)
+        let mut file = Self::from_toml(&text)?;
+        file.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(file)
     }
 
     /// Applies overrides and validates everything, reporting every problem.
@@ -546,6 +579,17 @@ impl FileConfig {
                 "must be between 1 and 3600".into(),
             );
         }
+        let trunks = routing::trunks(&self.trunks, &mut issues);
+        let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
+        let dialplan = if issues.is_empty() {
+            let ctx = PlanContext {
+                trunks: trunks.iter().map(|t| t.name.clone()).collect(),
+                users: users.iter().map(|u| u.username.clone()).collect(),
+            };
+            routing::initial_plan(dialplan_path.as_deref(), &ctx, &mut issues)
+        } else {
+            Arc::new(Dialplan::registered_users_only())
+        };
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
@@ -581,6 +625,9 @@ impl FileConfig {
                 }),
                 rtp_timeout: Duration::from_secs(self.media.rtp_timeout_secs),
             },
+            trunks,
+            dialplan_path,
+            dialplan,
         })
     }
 }

@@ -127,3 +127,106 @@ fn media_section_defaults_and_errors_name_their_keys() {
         );
     }
 }
+
+fn route_in(cfg: &Config, called: &str) -> switchboard_dialplan::Route {
+    let req = switchboard_dialplan::RouteRequest {
+        called,
+        calling: "1001",
+        domain: "127.0.0.1",
+        source_ip: "127.0.0.1".parse().expect("ip"),
+        origin: switchboard_dialplan::Origin::User("1001"),
+        headers: vec![],
+        unix_time: 0,
+    };
+    cfg.dialplan
+        .route(&req)
+        .unwrap_or_else(|| panic!("no rule for {called}"))
+}
+
+#[test]
+fn example_plan_sends_demo_users_to_themselves_and_9_numbers_to_the_trunk() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/switchboard.toml");
+    let cfg = FileConfig::load(Path::new(path))
+        .and_then(|f| f.validate(&Overrides::default()))
+        .unwrap_or_else(|e| panic!("deploy/switchboard.toml: {e}"));
+    assert!(
+        cfg.dialplan_path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("deploy/dialplan.toml"))
+    );
+    let user = route_in(&cfg, "1002");
+    assert_eq!(
+        (user.called.as_str(), &user.action),
+        ("1002", &switchboard_dialplan::Action::User)
+    );
+    let out = route_in(&cfg, "95551234");
+    assert_eq!(out.called, "5551234");
+    assert_eq!(
+        out.action,
+        switchboard_dialplan::Action::Trunks(vec!["example-carrier".into()])
+    );
+    assert_eq!(
+        cfg.trunks[0].address,
+        "127.0.0.1:5080".parse().expect("addr")
+    );
+    assert!(cfg.trunks[0].accepts("127.0.0.2".parse().expect("ip")));
+    assert!(!cfg.trunks[0].accepts("127.0.0.1".parse().expect("ip")));
+}
+
+#[test]
+fn trunk_errors_name_their_keys() {
+    let err = validate(
+        r#"
+        [[trunks]]
+        name = "a"
+        address = "carrier.example"
+        transport = "tls"
+        inbound_ips = ["10.0.0.0/33"]
+        [[trunks]]
+        name = "a"
+        address = "192.0.2.1:5060"
+        caller_id = "bad id"
+        "#,
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        keys(err),
+        [
+            "trunks[0].address",
+            "trunks[0].transport",
+            "trunks[0].inbound_ips[0]",
+            "trunks[1].name",
+            "trunks[1].caller_id"
+        ]
+    );
+}
+
+#[test]
+fn dialplan_errors_are_reported_with_the_file_and_rule_path() {
+    let dir = std::env::temp_dir().join(format!("sb-plan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("plan.toml"),
+        "[[rules]]\nname = \"x\"\naction = { kind = \"trunk\", trunks = [\"nowhere\"] }\n\
+         [[rules]]\nname = \"y\"\naction = { kind = \"hunt\", members = [\"9999\"] }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("sb.toml"),
+        "[dialplan]\nfile = \"plan.toml\"\n[[users]]\nusername = \"1001\"\npassword = \"p\"\n",
+    )
+    .expect("write");
+    let err = FileConfig::load(&dir.join("sb.toml"))
+        .and_then(|f| f.validate(&Overrides::default()))
+        .expect_err("bad plan");
+    let text = err.to_string();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        text.contains("plan.toml) rules[0].action.trunks[0]: unknown trunk \"nowhere\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("plan.toml) rules[1].action.members[0]: unknown user \"9999\""),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use switchboard_sip::{HeaderName, Message, Method, Scheme};
 
+use super::dialplan_glue::{Admitted, Dialing};
 use super::registrar_glue::Registrar;
 use crate::transport::Transport;
 
@@ -27,11 +28,12 @@ pub(crate) struct Origin {
 /// Answers new requests that terminate at this server.
 pub(crate) struct Handler {
     registrar: Arc<Mutex<Registrar>>,
+    dialing: Dialing,
 }
 
 impl Handler {
-    pub(crate) fn new(registrar: Arc<Mutex<Registrar>>) -> Handler {
-        Handler { registrar }
+    pub(crate) fn new(registrar: Arc<Mutex<Registrar>>, dialing: Dialing) -> Handler {
+        Handler { registrar, dialing }
     }
 
     /// The final response to a new request (never for ACK or CANCEL, which the worker matches to
@@ -104,16 +106,13 @@ impl Handler {
         Some(resp)
     }
 
-    /// Authenticates and routes a new INVITE (see `Registrar::admit_invite`).
+    /// Authenticates and routes a new INVITE through the dialplan (see `Dialing::admit`).
     pub(crate) fn admit_invite(
         &self,
         req: &Message<'_>,
         origin: Origin,
-    ) -> Result<switchboard_b2bua::RouteTarget, Box<Message<'static>>> {
-        match self.registrar.lock() {
-            Ok(mut r) => r.admit_invite(req, origin, SystemTime::now()),
-            Err(_) => Err(Box::new(owned(req.response(500, "Registrar unavailable")))),
-        }
+    ) -> Result<Admitted, Box<Message<'static>>> {
+        self.dialing.admit(req, origin, &self.registrar)
     }
 
     /// §11.2: OPTIONS to the server is answered like an INVITE would be accepted, listing capabilities.

@@ -2,7 +2,8 @@
 //! whose legs shard to it, plus the shared registrar and the media pool (the embedded media node).
 //!
 //! Files: `worker` (run loop, request/response dispatch), `sip_msg` (the layer's message type), `handler`
-//! (requests that end here), `registrar_glue` (REGISTER, INVITE authentication and routing), `calls` (the
+//! (requests that end here), `registrar_glue` (REGISTER, INVITE authentication, contact lookup),
+//! `dialplan_glue` (a new INVITE's origin, dialplan rule and B-leg routes), `calls` (the
 //! B2BUA driver: call table, actions → layer/media), `media` (gRPC tasks off the loop, SDP anchoring),
 //! [`routing`] (RFC 3261 §18.2.2).
 //!
@@ -12,6 +13,7 @@
 //! (transactions and calls), never a task per timer. DEVELOPMENT.md describes calls in the loop.
 
 mod calls;
+mod dialplan_glue;
 mod handler;
 mod media;
 mod registrar_glue;
@@ -84,7 +86,12 @@ impl Sink for Dispatcher {
 
 impl Core {
     /// Binds the transports and starts the workers.
-    pub async fn start(config: &Config, shutdown: CancellationToken) -> std::io::Result<Arc<Core>> {
+    pub async fn start(
+        config: &Config,
+        plan: crate::reload::PlanHandle,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Arc<Core>> {
+        let dialing = dialplan_glue::Dialing::new(plan, Arc::new(config.trunks.clone()));
         let counters = Arc::new(Counters::default());
         let (media_node, media_pool) = start_media(config).await?;
         let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(config)));
@@ -142,6 +149,7 @@ impl Core {
                 config,
                 transports.clone(),
                 registrar.clone(),
+                dialing.clone(),
                 counters.clone(),
                 client,
             );

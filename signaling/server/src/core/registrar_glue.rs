@@ -206,23 +206,21 @@ impl Registrar {
             })
     }
 
-    /// RFC 3261 §22.3 and §16.5 in miniature: a new INVITE must come from an authenticated user
-    /// (407 with `Proxy-Authenticate` otherwise; 403 when the authenticated name is not the From
-    /// user), and its Request-URI user must be registered here (404 for an unknown user or foreign
-    /// domain, 480 for a known user without a binding). The route is the first registered contact.
-    pub(crate) fn admit_invite(
+    /// RFC 3261 §22.3: a new INVITE from a user must carry digest credentials (407 with
+    /// `Proxy-Authenticate` otherwise; 403 when the authenticated name is not the From user).
+    /// Returns the authenticated username.
+    pub(crate) fn authenticate_invite(
         &mut self,
         req: &Message<'_>,
         origin: Origin,
         wall: SystemTime,
-    ) -> Result<RouteTarget, Box<Message<'static>>> {
+    ) -> Result<String, Box<Message<'static>>> {
         let reject = |status: u16, reason: &str| {
             Err(Box::new(
                 req.response_with_tag(status, reason, &random_tag())
                     .into_owned(),
             ))
         };
-        let now = unix_now(wall);
         let Ok(from) = req.from() else {
             return reject(400, "Bad From");
         };
@@ -255,13 +253,13 @@ impl Registrar {
                 user: &from_user,
                 credentials: credentials.as_ref(),
             },
-            now,
+            unix_now(wall),
         );
         match decision {
-            AuthDecision::Authenticated { username } if username == from_user => {}
+            AuthDecision::Authenticated { username } if username == from_user => Ok(username),
             AuthDecision::Authenticated { username } => {
                 tracing::warn!(username, from_user, source = %origin.source, "INVITE From is not the authenticated user");
-                return reject(403, "Forbidden");
+                reject(403, "Forbidden")
             }
             AuthDecision::Challenge {
                 www_authenticate,
@@ -277,38 +275,48 @@ impl Registrar {
                 for w in www_authenticate {
                     resp.push_header(HeaderName::ProxyAuthenticate, w);
                 }
-                return Err(Box::new(resp));
+                Err(Box::new(resp))
             }
         }
-        let Ok(uri) = req.request_uri() else {
-            return reject(400, "Bad Request-URI");
-        };
-        let user = uri
-            .user_decoded()
-            .map(|u| u.into_owned())
-            .unwrap_or_default();
-        let domain = uri.host.as_ref().map(|h| h.to_string()).unwrap_or_default();
+    }
+
+    /// RFC 3261 §16.5 in miniature: where a call to `user@domain` goes, one route per registered
+    /// contact (highest q, then most recently registered, first). 404 for an unknown user or a foreign domain,
+    /// 480 for a known user without a usable binding.
+    pub(crate) fn user_routes(
+        &self,
+        user: &str,
+        domain: &str,
+        wall: SystemTime,
+    ) -> Result<Vec<RouteTarget>, (u16, &'static str)> {
         let ours = self.domains.is_empty() || self.domains.contains(&domain.to_ascii_lowercase());
-        if !ours || !self.usernames.contains(&user) {
-            return reject(404, "Not Found");
+        if !ours || !self.usernames.contains(user) {
+            return Err((404, "Not Found"));
         }
-        let bindings = self.inner.bindings(&Aor::new(&user, &domain), now);
-        let Some(first) = bindings.first() else {
-            return reject(480, "Temporarily Unavailable");
-        };
-        match next_hop(&first.uri) {
-            Some(next_hop) => Ok(RouteTarget {
-                request_uri: first.uri.clone(),
-                next_hop,
-            }),
-            None => {
-                tracing::warn!(
-                    contact = first.uri,
-                    "registered contact has no IP address to send to"
-                );
-                reject(480, "Temporarily Unavailable")
-            }
+        let mut bindings = self.inner.bindings(&Aor::new(user, domain), unix_now(wall));
+        // Highest q first (RFC 3261 §16.6: q orders the targets), most recent first among equals.
+        bindings.reverse();
+        bindings.sort_by_key(|b| std::cmp::Reverse(b.q.unwrap_or(1000)));
+        let routes: Vec<RouteTarget> = bindings
+            .iter()
+            .filter_map(|b| match next_hop(&b.uri) {
+                Some(next_hop) => Some(RouteTarget {
+                    request_uri: b.uri.clone(),
+                    next_hop,
+                }),
+                None => {
+                    tracing::warn!(
+                        contact = b.uri,
+                        "registered contact has no IP address to send to"
+                    );
+                    None
+                }
+            })
+            .collect();
+        if routes.is_empty() {
+            return Err((480, "Temporarily Unavailable"));
         }
+        Ok(routes)
     }
 }
 

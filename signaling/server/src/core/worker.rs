@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Counters;
 use super::calls::{Calls, ServerTx};
+use super::dialplan_glue::{Admitted, Dialing};
 use super::handler::{Handler, Origin, SERVER};
 use super::media::{MediaClient, MediaResult};
 use super::registrar_glue::Registrar;
@@ -42,6 +43,7 @@ impl Worker {
         config: &Config,
         transports: Transports,
         registrar: Arc<Mutex<Registrar>>,
+        dialing: Dialing,
         counters: Arc<Counters>,
         media: MediaClient,
     ) -> Worker {
@@ -68,7 +70,7 @@ impl Worker {
         Worker {
             layer,
             transports,
-            handler: Handler::new(registrar),
+            handler: Handler::new(registrar, dialing),
             calls: Calls::new(index, media, counters.clone()),
             counters,
             limits,
@@ -258,7 +260,7 @@ impl Worker {
             return;
         }
         match self.handler.admit_invite(&msg, origin) {
-            Ok(route) => {
+            Ok(Admitted { route, fallbacks }) => {
                 let tx = ServerTx {
                     key,
                     target: target_for(&msg, inbound),
@@ -272,7 +274,7 @@ impl Worker {
                     tx,
                     inbound.source,
                     route,
-                    Vec::new(),
+                    fallbacks,
                 );
             }
             Err(mut resp) => {

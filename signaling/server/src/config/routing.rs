@@ -1,0 +1,187 @@
+//! `[[trunks]]` and `[dialplan]`: validated here so `--check-config` reports them with the rest.
+//!
+//! The dialplan file is its own TOML document (see `switchboard-dialplan`), named by
+//! `dialplan.file` relative to the config file. It is checked against the configured trunks and
+//! users; at run time the same check guards every reload (`crate::reload`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use switchboard_dialplan::{Dialplan, IpRange, PlanContext};
+
+use super::ConfigIssue;
+
+/// `[dialplan]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialplanSection {
+    /// The dialplan file, relative to the config file. Without one every call is offered to the
+    /// called user's registered contacts.
+    pub file: Option<String>,
+}
+
+/// `[[trunks]]`: a SIP peer (carrier, PBX) calls are sent to and accepted from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkSection {
+    /// Unique name, used by the dialplan (`trunk:NAME`, `trunks = ["NAME"]`).
+    pub name: String,
+    /// Where outbound calls go, `IP:port`.
+    pub address: String,
+    /// `udp` (the only transport for trunks so far).
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// Host part of the Request-URI of outbound calls (default: the address, `IP:port`).
+    pub domain: Option<String>,
+    /// Sources (`IP` or `IP/len`) whose INVITEs are accepted as coming from this trunk, without
+    /// digest authentication.
+    #[serde(default)]
+    pub inbound_ips: Vec<String>,
+    /// Caller ID (From user) presented on calls sent to this trunk, unless the dialplan set one.
+    pub caller_id: Option<String>,
+}
+
+/// A validated trunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkConfig {
+    /// Name.
+    pub name: String,
+    /// Next hop for outbound calls.
+    pub address: SocketAddr,
+    /// Request-URI host.
+    pub domain: String,
+    /// Trusted source ranges.
+    pub inbound: Vec<IpRange>,
+    /// Caller ID override.
+    pub caller_id: Option<String>,
+}
+
+impl TrunkConfig {
+    /// Whether an INVITE from `ip` comes from this trunk.
+    pub fn accepts(&self, ip: IpAddr) -> bool {
+        self.inbound.iter().any(|range| range.contains(ip))
+    }
+}
+
+/// Validates `[[trunks]]`, recording problems in `issues`.
+pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -> Vec<TrunkConfig> {
+    let mut out: Vec<TrunkConfig> = Vec::new();
+    for (i, t) in sections.iter().enumerate() {
+        let before = issues.len();
+        let mut issue = |field: &str, message: String| {
+            issues.push(ConfigIssue {
+                key: format!("trunks[{i}].{field}"),
+                message,
+            })
+        };
+        if t.name.is_empty() || t.name.chars().any(|c| c.is_whitespace() || c == ':') {
+            issue("name", "must be non-empty without spaces or ':'".into());
+        } else if sections[..i].iter().any(|o| o.name == t.name) {
+            issue("name", format!("duplicate trunk `{}`", t.name));
+        }
+        let address = t
+            .address
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
+        if address.is_none() {
+            issue(
+                "address",
+                format!("`{}` is not an address like 192.0.2.10:5060", t.address),
+            );
+        }
+        if let Some(tr) = t.transport.as_deref() {
+            if !tr.eq_ignore_ascii_case("udp") {
+                issue(
+                    "transport",
+                    format!("`{tr}`: only \"udp\" is supported for trunks so far"),
+                );
+            }
+        }
+        let mut inbound = Vec::new();
+        for (j, ip) in t.inbound_ips.iter().enumerate() {
+            match IpRange::parse(ip) {
+                Some(n) => inbound.push(n),
+                None => issue(
+                    &format!("inbound_ips[{j}]"),
+                    format!("`{ip}` is not an address or range like 192.0.2.0/24"),
+                ),
+            }
+        }
+        if let Some(c) = &t.caller_id {
+            if c.is_empty()
+                || c.chars()
+                    .any(|c| c.is_whitespace() || "@:;<>\"".contains(c))
+            {
+                issue("caller_id", format!("`{c}` is not a SIP user part"));
+            }
+        }
+        if issues.len() == before {
+            if let Some(address) = address {
+                out.push(TrunkConfig {
+                    name: t.name.clone(),
+                    address,
+                    domain: t.domain.clone().unwrap_or_else(|| address.to_string()),
+                    inbound,
+                    caller_id: t.caller_id.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Where the dialplan file is, relative to the config file's folder.
+pub(super) fn dialplan_path(section: &DialplanSection, base: Option<&Path>) -> Option<PathBuf> {
+    let file = section.file.as_ref()?;
+    let path = PathBuf::from(file);
+    Some(match base {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    })
+}
+
+/// Reads and validates a dialplan file; every problem becomes an issue under `dialplan.file`.
+pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<ConfigIssue>> {
+    let key = format!("dialplan.file ({})", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigIssue {
+            key: key.clone(),
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    Dialplan::parse(&text, ctx).map_err(|errors| {
+        errors
+            .0
+            .into_iter()
+            .map(|e| ConfigIssue {
+                key: if e.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{key} {}", e.path)
+                },
+                message: e.message,
+            })
+            .collect()
+    })
+}
+
+/// The plan to start with: the file's, or [`Dialplan::registered_users_only`].
+pub(super) fn initial_plan(
+    path: Option<&Path>,
+    ctx: &PlanContext,
+    issues: &mut Vec<ConfigIssue>,
+) -> Arc<Dialplan> {
+    match path {
+        None => Arc::new(Dialplan::registered_users_only()),
+        Some(p) => match load_dialplan(p, ctx) {
+            Ok(plan) => Arc::new(plan),
+            Err(mut e) => {
+                issues.append(&mut e);
+                Arc::new(Dialplan::registered_users_only())
+            }
+        },
+    }
+}

@@ -1,0 +1,165 @@
+//! A new INVITE through the dialplan: who sent it (a trunk by source address, or a user by digest
+//! authentication), which rule matches (`switchboard-dialplan`), and the B-leg routes that rule's
+//! action resolves to (a user's registered contacts, a trunk failover chain, hunt members).
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use switchboard_b2bua::RouteTarget;
+use switchboard_dialplan::{Action, Origin as PlanOrigin, Route, RouteRequest};
+use switchboard_sip::Message;
+
+use super::handler::{Origin, random_tag};
+use super::registrar_glue::Registrar;
+use crate::config::TrunkConfig;
+use crate::reload::PlanHandle;
+
+/// Where an admitted call goes: the first route, then serial fallbacks.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub(crate) route: RouteTarget,
+    pub(crate) fallbacks: Vec<RouteTarget>,
+}
+
+/// Dialplan state shared by the workers.
+#[derive(Clone)]
+pub(crate) struct Dialing {
+    plan: PlanHandle,
+    trunks: Arc<Vec<TrunkConfig>>,
+}
+
+type Refusal = Box<Message<'static>>;
+
+impl Dialing {
+    pub(crate) fn new(plan: PlanHandle, trunks: Arc<Vec<TrunkConfig>>) -> Dialing {
+        Dialing { plan, trunks }
+    }
+
+    /// Authenticates, matches and resolves a new INVITE; `Err` is the final response to send.
+    pub(crate) fn admit(
+        &self,
+        req: &Message<'_>,
+        origin: Origin,
+        registrar: &Mutex<Registrar>,
+    ) -> Result<Admitted, Refusal> {
+        let wall = SystemTime::now();
+        let refuse = |status: u16, reason: &str| -> Refusal {
+            Box::new(
+                req.response_with_tag(status, reason, &random_tag())
+                    .into_owned(),
+            )
+        };
+        let lock = || {
+            registrar
+                .lock()
+                .map_err(|_| refuse(500, "Registrar unavailable"))
+        };
+        let trunk = self.trunks.iter().find(|t| t.accepts(origin.source.ip()));
+        let username = match trunk {
+            Some(_) => None,
+            None => Some(lock()?.authenticate_invite(req, origin, wall)?),
+        };
+        let plan_origin = match (trunk, username.as_deref()) {
+            (Some(t), _) => PlanOrigin::Trunk(&t.name),
+            (None, Some(u)) => PlanOrigin::User(u),
+            (None, None) => return Err(refuse(403, "Forbidden")),
+        };
+        let uri = req
+            .request_uri()
+            .map_err(|_| refuse(400, "Bad Request-URI"))?;
+        let called = uri.user_decoded().unwrap_or_default();
+        let domain = uri.host.as_ref().map(|h| h.to_string()).unwrap_or_default();
+        let from = req.from().map_err(|_| refuse(400, "Bad From"))?;
+        let calling = from.uri.user_decoded().unwrap_or_default();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_ref()))
+            .collect();
+        let request = RouteRequest {
+            called: &called,
+            calling: &calling,
+            domain: &domain,
+            source_ip: origin.source.ip(),
+            origin: plan_origin,
+            headers,
+            unix_time: wall
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        };
+        let Some(route) = self.plan.current().route(&request) else {
+            tracing::info!(called = %called, calling = %calling, "no dialplan rule matches");
+            return Err(refuse(404, "No Route"));
+        };
+        tracing::debug!(
+            rule = route.rule,
+            called = route.called,
+            "dialplan rule matched"
+        );
+        let routes = self
+            .resolve(&route, &domain, registrar, wall)
+            .map_err(|(status, reason)| refuse(status, &reason))?;
+        let mut routes = routes.into_iter();
+        match routes.next() {
+            Some(route) => Ok(Admitted {
+                route,
+                fallbacks: routes.collect(),
+            }),
+            None => Err(refuse(480, "Temporarily Unavailable")),
+        }
+    }
+
+    /// The B-leg routes for a matched rule, in the order they are tried.
+    fn resolve(
+        &self,
+        route: &Route,
+        domain: &str,
+        registrar: &Mutex<Registrar>,
+        wall: SystemTime,
+    ) -> Result<Vec<RouteTarget>, (u16, String)> {
+        let unavailable = || (500, "Registrar unavailable".to_owned());
+        match &route.action {
+            Action::Reject { code, reason } => Err((*code, reason.clone())),
+            Action::User => {
+                let r = registrar.lock().map_err(|_| unavailable())?;
+                r.user_routes(&route.called, domain, wall)
+                    .map_err(|(s, why)| (s, why.to_owned()))
+            }
+            Action::Trunks(names) => Ok(names
+                .iter()
+                .filter_map(|n| self.trunks.iter().find(|t| &t.name == n))
+                .map(|t| RouteTarget {
+                    request_uri: format!("sip:{}@{}", escape_user(&route.called), t.domain),
+                    next_hop: t.address,
+                })
+                .collect()),
+            Action::Hunt { members, .. } | Action::RingGroup { members, .. } => {
+                let r = registrar.lock().map_err(|_| unavailable())?;
+                let routes: Vec<RouteTarget> = members
+                    .iter()
+                    .filter_map(|m| r.user_routes(m, domain, wall).ok())
+                    .flatten()
+                    .collect();
+                if routes.is_empty() {
+                    return Err((480, "Temporarily Unavailable".to_owned()));
+                }
+                Ok(routes)
+            }
+        }
+    }
+}
+
+/// RFC 3261 §25.1 `user`: unreserved and user-unreserved characters as they are, the rest %-escaped.
+fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,332 @@
+//! Black-box dialplan and trunk tests: the release binary with a dialplan file, sipp UASs as
+//! trunks and callees, sipp UACs and raw UDP peers as callers. Each test writes its own plan.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{
+    Server, SippUas, TempDir, UdpPeer, caller_sipp_args, config_with, digest_param, free_port,
+    header, health_until_idle, md5_response, register_user, sipp, sipp_received, status,
+};
+
+/// A server whose `[dialplan]` is `plan` (written to a file in `dir`) and whose trunks are `trunks`
+/// (TOML `[[trunks]]` tables).
+fn server_with_plan(dir: &TempDir, plan: &str, trunks: &str) -> Server {
+    let path = dir.path().join("dialplan.toml");
+    std::fs::write(&path, plan).expect("write plan");
+    Server::start(&config_with(&format!(
+        "[dialplan]\nfile = \"{}\"\n{trunks}",
+        path.display()
+    )))
+}
+
+fn trunk(name: &str, port: u16, extra: &str) -> String {
+    format!("[[trunks]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\n{extra}\n")
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// User 1001 INVITEs `called` from a raw UDP peer, answering the 407 challenge; returns the
+/// final response (ACKed).
+fn invite_final(server: &Server, called: &str) -> String {
+    let peer = UdpPeer::new(server.sip);
+    let uri = format!("sip:{called}@{}", server.sip);
+    let local = peer.local();
+    let send = |cseq: u32, method: &str, auth: &str, to_tag: &str| {
+        let body = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40000 RTP/AVP 0\n";
+        let (ctype, body) = if method == "INVITE" {
+            ("Content-Type: application/sdp\n", body)
+        } else {
+            ("", "")
+        };
+        peer.send(&format!(
+            "{method} {uri} SIP/2.0\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKdp{cseq};rport\n\
+             From: <sip:1001@127.0.0.1>;tag=dp{called}\n\
+             To: <{uri}>{to_tag}\n\
+             Call-ID: dp-{called}-{local}\n\
+             CSeq: {cseq} {method}\n\
+             Contact: <sip:1001@{local}>\n\
+             Max-Forwards: 70\n\
+             {auth}{ctype}Content-Length: {}\n\n{body}",
+            body.len()
+        ));
+    };
+    let final_response = || loop {
+        let r = peer.recv();
+        if status(&r) >= 200 {
+            return r;
+        }
+    };
+    let ack = |cseq: u32, r: &str| {
+        let tag = header(r, "To")
+            .and_then(|t| t.split_once(";tag="))
+            .map(|(_, t)| format!(";tag={t}"))
+            .unwrap_or_default();
+        send(cseq, "ACK", "", &tag);
+    };
+    send(1, "INVITE", "", "");
+    let challenge_response = final_response();
+    assert_eq!(status(&challenge_response), 407, "{challenge_response}");
+    ack(1, &challenge_response);
+    let challenge = header(&challenge_response, "Proxy-Authenticate").expect("challenge");
+    let realm = digest_param(challenge, "realm").expect("realm");
+    let nonce = digest_param(challenge, "nonce").expect("nonce");
+    let opaque = digest_param(challenge, "opaque").expect("opaque");
+    let response = md5_response(
+        "1001", &realm, "1001pass", "INVITE", &uri, &nonce, "00000001", "c0ffee",
+    );
+    let auth = format!(
+        "Proxy-Authorization: Digest username=\"1001\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
+         nc=00000001, opaque=\"{opaque}\"\n"
+    );
+    send(2, "INVITE", &auth, "");
+    let r = final_response();
+    ack(2, &r);
+    r
+}
+
+fn reason(response: &str) -> &str {
+    response
+        .lines()
+        .next()
+        .and_then(|l| l.splitn(3, ' ').nth(2))
+        .unwrap_or_default()
+        .trim()
+}
+
+const OUTBOUND_PLAN: &str = r#"
+[[rules]]
+name = "barred"
+match.called = { prefix = "90" }
+action = { kind = "reject", code = 403, reason = "Premium Numbers Barred" }
+
+[[rules]]
+name = "outside line"
+match = { called = { regex = "^9\\d+$" }, source = "users" }
+rewrite_called = { strip = 1 }
+action = { kind = "trunk", trunks = ["primary", "secondary"] }
+
+[[rules]]
+name = "users"
+match.called = { regex = "^100\\d$" }
+action = { kind = "user" }
+"#;
+
+#[test]
+fn outside_line_reaches_the_trunk_with_the_9_stripped_and_fails_over_on_503() {
+    let dir = TempDir::new("sb-plan");
+    let (primary, secondary) = (free_port(), free_port());
+    let trunks = trunk("primary", primary, "")
+        + &trunk("secondary", secondary, "domain = \"carrier.example\"");
+    let server = server_with_plan(&dir, OUTBOUND_PLAN, &trunks);
+    let down = SippUas::start("trunk_uas_unavailable.xml", primary, &[]);
+    let up_media = free_port().to_string();
+    let up = SippUas::start(
+        "call_uas_answer.xml",
+        secondary,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &up_media],
+    );
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "95551234", &uac_media)),
+    );
+    let down = down.finish(Duration::from_secs(10));
+    let up = up.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(
+        uac.success,
+        "caller:\n{}\n--- server ---\n{log}",
+        uac.output
+    );
+    assert!(down.success, "primary trunk:\n{}", down.output);
+    assert!(
+        up.success,
+        "secondary trunk:\n{}\n--- server ---\n{log}",
+        up.output
+    );
+    let first = sipp_received(&down.output, "INVITE ");
+    assert!(
+        first.first().is_some_and(
+            |m| m.starts_with(&format!("INVITE sip:5551234@127.0.0.1:{primary} SIP/2.0"))
+        ),
+        "primary got {first:?}"
+    );
+    let second = sipp_received(&up.output, "INVITE ");
+    assert!(
+        second
+            .first()
+            .is_some_and(|m| m.starts_with("INVITE sip:5551234@carrier.example SIP/2.0")),
+        "secondary got {second:?}"
+    );
+    health_until_idle(&server);
+}
+
+#[test]
+fn reject_rules_answer_their_status_and_unmatched_calls_get_404() {
+    let dir = TempDir::new("sb-plan");
+    let server = server_with_plan(
+        &dir,
+        OUTBOUND_PLAN,
+        &(trunk("primary", 5999, "") + &trunk("secondary", 5998, "")),
+    );
+    let barred = invite_final(&server, "9001234");
+    assert_eq!(
+        (status(&barred), reason(&barred)),
+        (403, "Premium Numbers Barred"),
+        "{barred}"
+    );
+    let unrouted = invite_final(&server, "5555");
+    assert_eq!(
+        (status(&unrouted), reason(&unrouted)),
+        (404, "No Route"),
+        "{unrouted}"
+    );
+    // A user rule for a configured user who is not registered.
+    let absent = invite_final(&server, "1002");
+    assert_eq!(status(&absent), 480, "{absent}");
+    health_until_idle(&server);
+}
+
+#[test]
+fn inbound_trunk_is_recognised_by_source_address_without_a_challenge() {
+    let dir = TempDir::new("sb-plan");
+    let plan = r#"
+[[rules]]
+name = "from the carrier"
+match = { source = "trunk:carrier", called = "+15550102" }
+rewrite_called = { set = "1002" }
+action = { kind = "user" }
+[[rules]]
+name = "nobody else"
+action = { kind = "reject", code = 403 }
+"#;
+    let server = server_with_plan(
+        &dir,
+        plan,
+        &trunk("carrier", 5997, "inbound_ips = [\"127.0.0.2/32\"]"),
+    );
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let media = free_port().to_string();
+    let uac = sipp(
+        "trunk_uac_call.xml",
+        server.sip,
+        "udp",
+        &[
+            "-i",
+            "127.0.0.2",
+            "-s",
+            "+15550102",
+            "-mi",
+            "127.0.0.2",
+            "-mp",
+            &media,
+        ],
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(
+        uac.success,
+        "trunk caller:\n{}\n--- server ---\n{log}",
+        uac.output
+    );
+    assert!(
+        uas.success,
+        "callee:\n{}\n--- server ---\n{log}",
+        uas.output
+    );
+    let invite = sipp_received(&uas.output, "INVITE ");
+    assert!(
+        invite
+            .first()
+            .is_some_and(|m| m.starts_with("INVITE sip:1002@127.0.0.1:")),
+        "callee got {invite:?}"
+    );
+    // The same number from an ordinary user's address is not the trunk's: challenged, then refused.
+    let from_user = invite_final(&server, "+15550102");
+    assert_eq!(status(&from_user), 403, "{from_user}");
+    health_until_idle(&server);
+}
+
+/// Waits up to 10 s for the server log to hold `needle` at least `times` times.
+fn log_shows(server: &Server, needle: &str, times: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if server.log().matches(needle).count() >= times {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn reject_plan(code: u16) -> String {
+    format!("[[rules]]\nname = \"all\"\naction = {{ kind = \"reject\", code = {code} }}\n")
+}
+
+#[test]
+fn plan_reloads_on_sighup_and_on_file_change_and_a_broken_file_keeps_the_old_plan() {
+    let dir = TempDir::new("sb-plan");
+    let server = server_with_plan(&dir, &reject_plan(486), "");
+    let path = dir.path().join("dialplan.toml");
+    assert_eq!(status(&invite_final(&server, "777")), 486);
+
+    // SIGHUP alone: the new file keeps the old modification time, so only the signal can load it.
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&path, reject_plan(603)).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("set mtime");
+    server.signal("HUP");
+    assert!(
+        log_shows(&server, "dialplan reloaded", 1),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("SIGHUP"), "{}", server.log());
+    assert_eq!(status(&invite_final(&server, "777")), 603);
+
+    // A broken file: refused with every error listed, the old plan keeps routing.
+    std::fs::write(
+        &path,
+        "[[rules]]\nname = \"bad\"\nmatch.called = { regex = \"(\" }\naction = { kind = \"trunk\", trunks = [\"ghost\"] }\n",
+    )
+    .expect("write");
+    assert!(
+        log_shows(&server, "dialplan refused", 1),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("rules[0].match.called.regex: invalid regex"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rules[0].action.trunks[0]: unknown trunk"),
+        "{log}"
+    );
+    assert_eq!(status(&invite_final(&server, "777")), 603);
+
+    // Fixed on disk: picked up by the file watch, no signal needed.
+    std::fs::write(&path, reject_plan(480)).expect("write");
+    assert!(
+        log_shows(&server, "dialplan reloaded", 2),
+        "{}",
+        server.log()
+    );
+    assert_eq!(status(&invite_final(&server, "777")), 480);
+}
