@@ -12,7 +12,7 @@ use super::registrar_glue::Registrar;
 use crate::transport::Transport;
 
 /// Methods this server accepts, for `Allow` (RFC 3261 §20.5).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
 /// Option tags this server supports, for `Supported` (none yet: no extension is claimed that is not built).
 pub(crate) const SUPPORTED: &str = "";
 /// `Server` / `User-Agent` value.
