@@ -6,7 +6,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`dialog`] | [`Dialog`] (RFC 3261 §12): [`DialogId`], [`DialogState`], UAS/UAC creation, in-dialog requests and the 2xx ACK (§12.2.1.1, §13.2.2.4), request matching and CSeq order (§12.2.2, [`RequestRejection`]) |
-//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
+//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `indialog.rs` re-INVITE, UPDATE and INFO relayed between the legs; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
 //! | `failure` | [`map_failure`] (B-leg status → upstream status, reason, [`HangupCause`]), [`EndCause`], [`FailureSide`] |
 //! | `random` | [`RandomSource`] for tags, branches and Call-IDs; [`SequentialTokens`] for tests |
 //!
@@ -19,24 +19,29 @@
 //!    by the B-leg Call-ID after each B-leg INVITE ([`Call::b_call_id`]; [`Call::leg_of`] tells the
 //!    leg). Further routes for serial failover go in with [`Call::add_fallback_route`].
 //! 2. After every input drain [`Call::poll_action`] in order:
-//!    * [`Action::Respond`]: send on that server transaction (a 2xx is retransmitted by the
-//!      transaction layer or the driver until the ACK, RFC 6026).
+//!    * [`Action::Respond`]: send on that server transaction. The 2xx to the A-leg INVITE is
+//!      retransmitted by the transaction layer or the driver until the ACK (RFC 6026); the call
+//!      retransmits its 2xx to a relayed re-INVITE itself (the same response again on the same
+//!      transaction, which must accept further 2xx in the RFC 6026 Accepted state).
 //!    * [`Action::SendRequest`]: start a client transaction to `next_hop`; report every response with
 //!      [`CallEvent::Response`] (for the B-leg INVITE also 2xx retransmissions) and its end without a
 //!      final response with [`CallEvent::ClientTimedOut`] (Timer B/F, transport error). Every
 //!      `ClientTxId` must end in one of the two, or the call cannot finish.
 //!    * [`Action::SendAck`]: send the ACK for a 2xx directly (no transaction).
 //!    * [`Action::AllocateMedia`] → [`CallEvent::MediaAllocated`] (A's offer rewritten for B) or
-//!      [`CallEvent::MediaFailed`]; [`Action::UpdateMedia`] (B's SDP) → [`CallEvent::MediaUpdated`]
-//!      (B's answer rewritten for A) or `MediaFailed`. SDP is opaque bytes here.
+//!      [`CallEvent::MediaFailed`]; [`Action::UpdateMedia`] (an SDP from `leg`: point the node's
+//!      leg at it) → [`CallEvent::MediaUpdated`] (it rewritten for the other leg) or
+//!      [`CallEvent::MediaUpdateFailed`] with the same op. SDP is opaque bytes here.
 //!    * [`Action::ReleaseMedia`]: release the session (exactly once per allocation that did not fail;
 //!      it may come while the allocation is still running).
 //!    * [`Action::Ended`]: last action; the call is [`Call::is_terminated`] and can be dropped.
 //! 3. Matched inputs: an in-dialog request on either leg → [`CallEvent::Request`] with its server
-//!    transaction key (the call answers it, 481 when no dialog matches, 500 when out of order); an
-//!    ACK for our 2xx → [`CallEvent::Ack`]; a CANCEL matching the A-leg INVITE → answer it 200 in the
+//!    transaction key (the call answers it, 481 when no dialog matches, 500 when out of order;
+//!    every request gets exactly one final response, 487 when the call ends first); an ACK for
+//!    our 2xx (to the INVITE or to a relayed re-INVITE, either leg) → [`CallEvent::Ack`]; a CANCEL matching the A-leg INVITE → answer it 200 in the
 //!    transaction layer, then [`CallEvent::Cancel`]; operator hang-up → [`CallEvent::Hangup`].
-//! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeout); on expiry call
+//! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeouts, 2xx retransmissions
+//!    to re-INVITEs); on expiry call
 //!    [`Call::handle_timeout`] and drain again. A transaction layer that retransmits the 2xx itself
 //!    may instead report its Timer L give-up as [`CallEvent::AckTimedOut`].
 //! 5. Leak checks: after `Ended`, [`Call::media_releases`] equals [`Call::media_allocations`]
@@ -57,11 +62,29 @@
 //! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
 //! serial failover to fallback routes on retryable B-leg failures (same media session, new B-leg
 //! dialog); in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
+//! In a confirmed call, from either leg: a re-INVITE with SDP (hold with `a=sendonly`/`inactive`
+//! or `c=0.0.0.0`, resume, any media change) is relayed as a new INVITE transaction in the other
+//! leg's dialog (its next CSeq, our Via and Contact, nothing of the offerer's), the offer given
+//! to the media node for the offerer's leg and rewritten to the node's other-leg address, the
+//! other leg's 2xx ACKed at once on that leg and its answer rewritten likewise into our 2xx to
+//! the offerer, which is retransmitted (T1 doubling to T2) until its ACK (none for 64*T1: BYE
+//! both legs, §13.3.1.4); a 4xx-6xx (488, 491, ...) or a timeout (408) is relayed and the
+//! offerer's leg on the node is pointed back at its previous SDP, so the session stays as it
+//! was (a 481 also ends the call, §12.2.1.2); a node refusing the offer gives 488. Glare
+//! (§14.2): an offer arriving while one towards that leg is pending (or our 2xx to A's INVITE
+//! awaits its ACK) gets 491; a second offer from the same leg before we answered its first gets
+//! 500 with Retry-After (0-10 s). UPDATE (RFC 3311) is relayed the same way without an ACK, with
+//! or without SDP; INFO (RFC 6086) is relayed with its body, Content-Type, Info-Package,
+//! Recv-Info and Content-Disposition, and the other leg's final response (and its body) comes
+//! back. Target refreshes update the remote target (§12.2). Requests pending when the call ends
+//! get 487 (§15.1.2).
 //! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
 //! Require; `Unsupported` lists the tags) or 488 (no SDP offer).
 //!
-//! Not yet: late offer (INVITE without SDP), re-INVITE/UPDATE/INFO/REFER in dialog (answered 501;
-//! the session stays as it was), PRACK/100rel, session timers, glare, parallel forking on the B leg
+//! Not yet: late offer (INVITE without SDP, and a re-INVITE without SDP, answered 488); in-dialog
+//! requests on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both legs are answered);
+//! provisional responses to a relayed request (not relayed; the offerer's transaction sends its
+//! own 100); REFER (answered 501), PRACK/100rel, session timers, parallel forking on the B leg
 //! (the first answering fork wins), authentication towards the B leg, copying B's Reason upstream.
 //!
 //! # Example

@@ -120,3 +120,81 @@ fn rfc3261_s14_caller_holds_and_resumes_by_reinvite_through_the_media_node() {
         "RTP after the resume: to A {to_a}, to B {to_b}"
     );
 }
+
+/// The value of header `name` in a message as sipp logged it.
+fn header_of<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn rfc6086_info_dtmf_and_rfc3311_update_are_relayed_to_the_callee_and_answered() {
+    let server = Server::start(&eight_workers());
+    let (uac, uas, _, _) = call(&server, "call_uac_info.xml", "call_uas_info.xml");
+    let infos = sipp_received(&uas.output, "INFO ");
+    assert_eq!(infos.len(), 2, "{}", uas.output);
+    let invite = sipp_received(&uas.output, "INVITE ");
+    let b_call_id = invite.first().and_then(|m| header_of(m, "Call-ID"));
+    for (info, (ctype, body)) in infos
+        .iter()
+        .zip([("application/dtmf-relay", "Signal=5"), ("application/dtmf", "#")])
+    {
+        assert_eq!(header_of(info, "Content-Type"), Some(ctype), "{info}");
+        assert!(info.contains(body), "{info}");
+        // In the callee's dialog (B-leg Call-ID), nothing of the caller's.
+        assert_eq!(header_of(info, "Call-ID"), b_call_id, "{info}");
+        assert!(!info.contains("1001@127.0.0.1:"), "caller's Contact leaked: {info}");
+    }
+    assert_eq!(sipp_received(&uas.output, "UPDATE ").len(), 1);
+    // The callee's 200s came back: one per INFO and the UPDATE, plus the INVITE's and the BYE's.
+    let oks = sipp_received(&uac.output, "SIP/2.0 200");
+    let cseqs: Vec<&str> = oks.iter().filter_map(|m| header_of(m, "CSeq")).collect();
+    for want in ["3 INFO", "4 INFO", "5 UPDATE"] {
+        assert!(cseqs.contains(&want), "no 200 for {want}: {cseqs:?}");
+    }
+    health_until_idle(&server);
+}
+
+#[test]
+fn rfc3264_s8_4_callee_holds_with_unspecified_address_and_resumes() {
+    let server = Server::start(&eight_workers());
+    let (uac, uas, uac_media, uas_media) = call(
+        &server,
+        "call_uac_reinvite_answer.xml",
+        "call_uas_reinvite_c0_hold.xml",
+    );
+    // The caller's answer to the first INVITE names the node's A-side port; both re-INVITEs from
+    // the callee reach the caller on that port, the hold one still with c=0.0.0.0.
+    let answer = sipp_received(&uac.output, "SIP/2.0 200")
+        .into_iter()
+        .find(|m| m.contains("m=audio"))
+        .expect("answer to the caller");
+    let node_a = audio_port(&answer).expect("port");
+    let reinvites = sipp_received(&uac.output, "INVITE ");
+    assert_eq!(reinvites.len(), 2, "{}", uac.output);
+    for m in &reinvites {
+        assert_eq!(audio_port(m), Some(node_a), "{m}");
+        assert!(!m.contains(&format!("m=audio {uas_media} ")), "{m}");
+    }
+    assert!(reinvites.first().is_some_and(|m| m.contains("c=IN IP4 0.0.0.0")));
+    assert!(reinvites.get(1).is_some_and(|m| m.contains("c=IN IP4 127.0.0.1")));
+    // The callee's answers come back anchored on the node's B-side port, never the caller's.
+    let first_offer = sipp_received(&uas.output, "INVITE ")
+        .first()
+        .and_then(|m| audio_port(m))
+        .expect("offer to the callee");
+    let answers: Vec<String> = sipp_received(&uas.output, "SIP/2.0 200")
+        .into_iter()
+        .filter(|m| m.contains("m=audio"))
+        .collect();
+    assert_eq!(answers.len(), 2, "{}", uas.output);
+    for m in &answers {
+        assert_eq!(audio_port(m), Some(first_offer), "{m}");
+        assert_ne!(audio_port(m), Some(uac_media));
+    }
+    health_until_idle(&server);
+    let (to_a, to_b) = released_rtp(&server);
+    assert!(to_b > 50 && to_a > 50, "RTP after the resume: to A {to_a}, to B {to_b}");
+}
