@@ -169,6 +169,11 @@ impl Dialplan {
         }
     }
 
+    /// Each rule's name and action, in order (for engines that check what they can carry out).
+    pub fn actions(&self) -> impl Iterator<Item = (&str, &Action)> {
+        self.rules.iter().map(|r| (r.name.as_str(), &r.action))
+    }
+
     /// Rule names in order.
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())

@@ -152,7 +152,7 @@ pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<Con
             message: format!("cannot read: {e}"),
         }]
     })?;
-    Dialplan::parse(&text, ctx).map_err(|errors| {
+    let plan = Dialplan::parse(&text, ctx).map_err(|errors| {
         errors
             .0
             .into_iter()
@@ -164,8 +164,26 @@ pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<Con
                 },
                 message: e.message,
             })
-            .collect()
-    })
+            .collect::<Vec<_>>()
+    })?;
+    // The call engine has no parallel forking yet: refuse a plan that needs it rather than ring
+    // the group one by one.
+    let unsupported: Vec<ConfigIssue> = plan
+        .actions()
+        .enumerate()
+        .filter(|(_, (_, a))| matches!(a, switchboard_dialplan::Action::RingGroup { .. }))
+        .map(|(i, _)| ConfigIssue {
+            key: format!("{key} rules[{i}].action.kind"),
+            message: "ring_group needs parallel forking, which this version does not do yet; \
+                      use hunt"
+                .into(),
+        })
+        .collect();
+    if unsupported.is_empty() {
+        Ok(plan)
+    } else {
+        Err(unsupported)
+    }
 }
 
 /// The plan to start with: the file's, or [`Dialplan::registered_users_only`].

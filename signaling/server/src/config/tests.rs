@@ -230,3 +230,20 @@ fn dialplan_errors_are_reported_with_the_file_and_rule_path() {
         "{text}"
     );
 }
+
+#[test]
+fn ring_groups_are_refused_until_the_engine_forks_in_parallel() {
+    let dir = std::env::temp_dir().join(format!("sb-plan-rg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("plan.toml"),
+        "[[rules]]\nname = \"sales\"\naction = { kind = \"ring_group\", members = [\"1001\"] }\n",
+    )
+    .expect("write");
+    let ctx = switchboard_dialplan::PlanContext::default();
+    let err = load_dialplan(&dir.join("plan.toml"), &ctx).expect_err("refused");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(err.len(), 1);
+    assert!(err[0].key.ends_with("rules[0].action.kind"), "{}", err[0]);
+    assert!(err[0].message.contains("parallel forking"), "{}", err[0]);
+}
