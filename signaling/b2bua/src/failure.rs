@@ -155,6 +155,9 @@ pub enum EndCause {
     },
     /// The caller never ACKed our 2xx (RFC 3261 §13.3.1.4): both legs got a BYE.
     AckTimeout,
+    /// The RFC 4028 session timer of the A leg ran out without a refresh (or our refresh got 408,
+    /// 481 or no answer): both legs got a BYE.
+    SessionExpired,
     /// A failure on one side outside the B leg's answer.
     Failed {
         /// Which side.
@@ -170,7 +173,7 @@ impl EndCause {
         match self {
             EndCause::HangUp(_) | EndCause::Administrative | EndCause::CallerCancelled => None,
             EndCause::NoAnswer | EndCause::Rejected { .. } => Some(FailureSide::BLeg),
-            EndCause::AckTimeout => Some(FailureSide::ALeg),
+            EndCause::AckTimeout | EndCause::SessionExpired => Some(FailureSide::ALeg),
             EndCause::Failed { side, .. } => Some(side),
         }
     }
@@ -193,7 +196,7 @@ impl EndCause {
             }
             EndCause::NoAnswer => HangupCause::NoAnswer,
             EndCause::Rejected { b_status } => map_failure(b_status).cause,
-            EndCause::AckTimeout => HangupCause::TimerExpiry,
+            EndCause::AckTimeout | EndCause::SessionExpired => HangupCause::TimerExpiry,
             EndCause::Failed {
                 side: FailureSide::Media,
                 ..

@@ -137,15 +137,18 @@ fn rfc6086_info_dtmf_and_rfc3311_update_are_relayed_to_the_callee_and_answered()
     assert_eq!(infos.len(), 2, "{}", uas.output);
     let invite = sipp_received(&uas.output, "INVITE ");
     let b_call_id = invite.first().and_then(|m| header_of(m, "Call-ID"));
-    for (info, (ctype, body)) in infos
-        .iter()
-        .zip([("application/dtmf-relay", "Signal=5"), ("application/dtmf", "#")])
-    {
+    for (info, (ctype, body)) in infos.iter().zip([
+        ("application/dtmf-relay", "Signal=5"),
+        ("application/dtmf", "#"),
+    ]) {
         assert_eq!(header_of(info, "Content-Type"), Some(ctype), "{info}");
         assert!(info.contains(body), "{info}");
         // In the callee's dialog (B-leg Call-ID), nothing of the caller's.
         assert_eq!(header_of(info, "Call-ID"), b_call_id, "{info}");
-        assert!(!info.contains("1001@127.0.0.1:"), "caller's Contact leaked: {info}");
+        assert!(
+            !info.contains("1001@127.0.0.1:"),
+            "caller's Contact leaked: {info}"
+        );
     }
     assert_eq!(sipp_received(&uas.output, "UPDATE ").len(), 1);
     // The callee's 200s came back: one per INFO and the UPDATE, plus the INVITE's and the BYE's.
@@ -178,8 +181,16 @@ fn rfc3264_s8_4_callee_holds_with_unspecified_address_and_resumes() {
         assert_eq!(audio_port(m), Some(node_a), "{m}");
         assert!(!m.contains(&format!("m=audio {uas_media} ")), "{m}");
     }
-    assert!(reinvites.first().is_some_and(|m| m.contains("c=IN IP4 0.0.0.0")));
-    assert!(reinvites.get(1).is_some_and(|m| m.contains("c=IN IP4 127.0.0.1")));
+    assert!(
+        reinvites
+            .first()
+            .is_some_and(|m| m.contains("c=IN IP4 0.0.0.0"))
+    );
+    assert!(
+        reinvites
+            .get(1)
+            .is_some_and(|m| m.contains("c=IN IP4 127.0.0.1"))
+    );
     // The callee's answers come back anchored on the node's B-side port, never the caller's.
     let first_offer = sipp_received(&uas.output, "INVITE ")
         .first()
@@ -196,5 +207,55 @@ fn rfc3264_s8_4_callee_holds_with_unspecified_address_and_resumes() {
     }
     health_until_idle(&server);
     let (to_a, to_b) = released_rtp(&server);
-    assert!(to_b > 50 && to_a > 50, "RTP after the resume: to A {to_a}, to B {to_b}");
+    assert!(
+        to_b > 50 && to_a > 50,
+        "RTP after the resume: to A {to_a}, to B {to_b}"
+    );
+}
+
+#[test]
+fn rfc4028_s9_caller_refreshed_session_timer_is_answered_and_refreshed_here() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    // The callee answers and waits for the BYE: an UPDATE reaching it would fail its scenario.
+    let callee = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_timer.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(&server, &caller, &callee);
+    let offer = sipp_received(&callee.output, "INVITE ");
+    assert!(
+        offer
+            .first()
+            .is_some_and(|m| header_of(m, "Session-Expires").is_none()),
+        "the B leg runs no session timer: {offer:?}"
+    );
+    health_until_idle(&server);
+}
+
+#[test]
+fn rfc4028_s9_session_interval_below_min_se_gets_422() {
+    let server = Server::start(&eight_workers());
+    // Routed to a registered callee (never called): the 422 comes from the call itself.
+    register_user(&server, "1002", "1002pass", free_port());
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_timer_too_small.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    assert!(
+        caller.success,
+        "{}\n--- server ---\n{}",
+        caller.output,
+        server.log()
+    );
+    health_until_idle(&server);
 }

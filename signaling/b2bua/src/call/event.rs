@@ -43,6 +43,9 @@ pub struct CallConfig {
     pub t1: Duration,
     /// RFC 3261 T2, the cap of that interval. Default 4 s.
     pub t2: Duration,
+    /// RFC 4028 Min-SE: a caller's `Session-Expires` below it gets 422. Default 90 s (the RFC's
+    /// floor).
+    pub min_se: Duration,
 }
 
 impl CallConfig {
@@ -56,6 +59,7 @@ impl CallConfig {
             ack_timeout: Duration::from_secs(32),
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
+            min_se: Duration::from_secs(90),
         }
     }
 }

@@ -142,6 +142,19 @@ impl<K: Clone> Call<K> {
             _ => RelayKind::Info,
         };
         let offer = kind != RelayKind::Info && !request.body().is_empty();
+        if self.is_local_refresh(from, request) {
+            // RFC 4028 §10: the caller's refresh by UPDATE without SDP ends here.
+            let _ = self.a_dialog.refresh_target(request);
+            let mut r = request.response(200, "OK").into_owned();
+            r.push_header(
+                HeaderName::Contact,
+                format!("<{}>", self.config.contact_uri),
+            );
+            self.add_session_expires(&mut r);
+            self.session_refreshed(now);
+            self.respond(tx, r);
+            return;
+        }
         if let Some((status, retry)) = self.refusal(from, kind, offer) {
             let mut r = request.response(status, reason(status)).into_owned();
             if retry {
@@ -250,21 +263,36 @@ impl<K: Clone> Call<K> {
             RelayKind::Invite => TxMethod::ReInvite,
             RelayKind::Update | RelayKind::Info => TxMethod::Relay,
         };
+        if to == Leg::A && relay.offer {
+            self.last_a_sdp = request.body().to_vec().into();
+        }
         self.send_request(to, tx_method, request);
         let tx = ClientTxId(self.next_tx);
         if relay.kind == RelayKind::Invite {
-            if self.reinvite_acks.len() >= MAX_REINVITE_ACKS {
-                self.reinvite_acks.pop_front();
-            }
-            self.reinvite_acks.push_back(ReinviteAck {
-                tx,
-                leg: to,
-                seq,
-                ack: None,
-            });
+            self.remember_reinvite(tx, to, seq);
         }
         relay.stage = Stage::Sent(tx);
         self.relays.push(relay);
+    }
+
+    /// Keeps what is needed to ACK the 2xx (and its retransmissions) to our re-INVITE `tx`.
+    pub(super) fn remember_reinvite(&mut self, tx: ClientTxId, leg: Leg, seq: u32) {
+        if self.reinvite_acks.len() >= MAX_REINVITE_ACKS {
+            self.reinvite_acks.pop_front();
+        }
+        self.reinvite_acks.push_back(ReinviteAck {
+            tx,
+            leg,
+            seq,
+            ack: None,
+        });
+    }
+
+    /// An offer/answer exchange is in progress (not yet answered).
+    pub(super) fn offer_pending(&self) -> bool {
+        self.relays
+            .iter()
+            .any(|r| r.offer_answer() && !r.answered())
     }
 
     /// A media update finished (`Some(sdp)`) or failed (`None`); false when it is not a relay's.
@@ -354,6 +382,9 @@ impl<K: Clone> Call<K> {
             return;
         }
         let to = other(relay.from);
+        if to == Leg::A && relay.kind != RelayKind::Info {
+            self.session_refreshed(now);
+        }
         if relay.offer_answer() && !response.body().is_empty() {
             let answer = response.body().to_vec();
             let op = self.update_media(to, answer.clone());
@@ -368,7 +399,7 @@ impl<K: Clone> Call<K> {
     }
 
     /// ACKs (again) the 2xx to the re-INVITE sent as `tx`.
-    fn ack_reinvite(&mut self, tx: ClientTxId) {
+    pub(super) fn ack_reinvite(&mut self, tx: ClientTxId) {
         let Some(i) = self.reinvite_acks.iter().position(|a| a.tx == tx) else {
             return;
         };
@@ -435,6 +466,13 @@ impl<K: Clone> Call<K> {
                 HeaderName::Contact,
                 format!("<{}>", self.config.contact_uri),
             );
+            if relay.from == Leg::A {
+                self.add_session_expires(&mut r);
+                self.session_refreshed(now);
+            }
+        }
+        if relay.from == Leg::A && relay.offer && !body.is_empty() {
+            self.last_a_sdp = Some(body.clone());
         }
         if !body.is_empty() {
             let ct = match content_type {

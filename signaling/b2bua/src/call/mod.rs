@@ -7,6 +7,7 @@ mod indialog;
 mod relay;
 mod setup;
 mod teardown;
+mod timer;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -123,6 +124,10 @@ enum TxMethod {
     ReInvite,
     /// An UPDATE or INFO relayed to this leg.
     Relay,
+    /// Our RFC 4028 session refresh to A by re-INVITE (2xx retransmissions ACKed again).
+    RefreshInvite,
+    /// Our RFC 4028 session refresh to A by UPDATE.
+    RefreshUpdate,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -165,6 +170,8 @@ pub struct Call<K> {
     restore_ops: Vec<MediaOp>,
     /// ACKs of the re-INVITEs we sent, to answer 2xx retransmissions.
     reinvite_acks: VecDeque<ReinviteAck>,
+    /// RFC 4028 session timer of the A leg, when the caller asked for one.
+    session_timer: Option<timer::SessionTimer>,
     ring_deadline: Option<Instant>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
@@ -251,7 +258,7 @@ impl<K: Clone> Call<K> {
             _ => None,
         };
         let ring = self.ring_deadline.filter(|_| self.is_ringing());
-        [ack, ring, self.relay_timeout()]
+        [ack, ring, self.relay_timeout(), self.session_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -271,6 +278,7 @@ impl<K: Clone> Call<K> {
             }
         }
         self.relay_timers(now);
+        self.session_timers(now);
     }
 
     /// Feeds one event.
@@ -377,6 +385,9 @@ impl<K: Clone> Call<K> {
     fn a_response(&self, status: u16, reason: String, sdp: Option<Vec<u8>>) -> Message<'static> {
         let tag = self.a_dialog.id().local_tag.clone();
         let mut r = self.a_invite.response_with_tag(status, reason, &tag);
+        if (200..300).contains(&status) {
+            self.add_session_expires(&mut r);
+        }
         if status > 100 && status < 300 {
             // RFC 3261 §12.1.1: a dialog-creating response copies the request's Record-Route (A's
             // own path, never shown to B) and carries our Contact.

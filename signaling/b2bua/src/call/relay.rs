@@ -72,6 +72,7 @@ impl<K: Clone> Call<K> {
             self.a_state = AState::AwaitingAck {
                 deadline: deadline(now, self.config.ack_timeout),
             };
+            self.session_refreshed(now);
         }
     }
 }

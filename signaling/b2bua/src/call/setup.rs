@@ -9,7 +9,7 @@ use switchboard_sip::{HeaderName, Message, Method};
 
 use super::{
     AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MAX_QUEUED_UPSTREAM,
-    MAX_STRAY_FORKS, MediaState, RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline,
+    MAX_STRAY_FORKS, MediaState, RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline, timer,
 };
 use crate::dialog::{Dialog, bare_name_addr};
 use crate::failure::{EndCause, FailureSide, map_failure};
@@ -47,12 +47,21 @@ impl<K: Clone> Call<K> {
     ) -> Call<K> {
         let tag = rng.token();
         let dialog = Dialog::new_uas(&invite, &tag);
-        // RFC 3261 §8.2.2.3: no extension is supported (no 100rel, no timer), so any Require fails.
-        let required = invite.require().map(|r| r.join(", "));
+        // RFC 3261 §8.2.2.3: `timer` (RFC 4028) is the only extension supported; any other Require fails.
+        let required = invite.require().map(|r| {
+            r.into_iter()
+                .filter(|t| !t.eq_ignore_ascii_case("timer"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let negotiated = timer::negotiate(&invite, config.min_se);
         let problem = match (&dialog, &required) {
             (Err(e), _) => Some((400, e.to_string())),
             (_, Err(e)) => Some((400, e.to_string())),
             (_, Ok(r)) if !r.is_empty() => Some((420, "Bad Extension".to_owned())),
+            _ if matches!(negotiated, timer::Negotiated::TooSmall) => {
+                Some((422, "Session Interval Too Small".to_owned()))
+            }
             _ if invite.max_forwards().ok().flatten() == Some(0) => {
                 Some((483, "Too Many Hops".to_owned()))
             }
@@ -95,6 +104,10 @@ impl<K: Clone> Call<K> {
             accepted_sdp: [Vec::new(), Vec::new()],
             restore_ops: Vec::new(),
             reinvite_acks: VecDeque::new(),
+            session_timer: match negotiated {
+                timer::Negotiated::Timer(t) => Some(t),
+                timer::Negotiated::None | timer::Negotiated::TooSmall => None,
+            },
             ring_deadline: None,
             answered_at: None,
             cause: None,
@@ -115,6 +128,12 @@ impl<K: Clone> Call<K> {
                     (status, &required, call.actions.back_mut())
                 {
                     response.push_header(HeaderName::Unsupported, tags.clone());
+                }
+                if let (422, Some(Action::Respond { response, .. })) =
+                    (status, call.actions.back_mut())
+                {
+                    let min_se = call.config.min_se.as_secs().to_string();
+                    response.push_header(HeaderName::MinSe, min_se);
                 }
                 call.b_state = BState::Terminated;
                 call.finish(now);
@@ -213,8 +232,10 @@ impl<K: Clone> Call<K> {
         let Some(status) = response.status() else {
             return;
         };
-        let is_2xx_invite = matches!(record.method, TxMethod::Invite | TxMethod::ReInvite)
-            && (200..300).contains(&status);
+        let is_2xx_invite = matches!(
+            record.method,
+            TxMethod::Invite | TxMethod::ReInvite | TxMethod::RefreshInvite
+        ) && (200..300).contains(&status);
         if status >= 200 && !is_2xx_invite {
             self.client_txs.retain(|t| t.id != tx);
         }
@@ -222,6 +243,9 @@ impl<K: Clone> Call<K> {
             TxMethod::Invite => self.on_b_invite_response(now, status, response),
             TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_response(now, record, response),
+            TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
+                self.on_refresh_done(now, tx, Some(response));
+            }
             TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye => {}
         }
     }

@@ -172,6 +172,9 @@ impl<K: Clone> Call<K> {
             }
             TxMethod::Bye => self.on_bye_done(now, record.leg),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_timeout(now, tx),
+            TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
+                self.on_refresh_done(now, tx, None)
+            }
             TxMethod::Cancel | TxMethod::StrayBye => {}
         }
     }
@@ -283,6 +286,7 @@ impl<K: Clone> Call<K> {
         }
         self.ended = true;
         self.ring_deadline = None;
+        self.session_timer = None;
         self.end_relays(487);
         self.upstream.clear();
         self.client_txs.clear();

@@ -13,8 +13,8 @@ use crate::transport::Transport;
 
 /// Methods this server accepts, for `Allow` (RFC 3261 §20.5).
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
-/// Option tags this server supports, for `Supported` (none yet: no extension is claimed that is not built).
-pub(crate) const SUPPORTED: &str = "";
+/// Option tags this server supports, for `Supported`: `timer` (RFC 4028 session timers on calls).
+pub(crate) const SUPPORTED: &str = "timer";
 /// `Server` / `User-Agent` value.
 pub(crate) const SERVER: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 

@@ -6,6 +6,7 @@ mod failover;
 mod failures;
 mod indialog;
 mod invariants;
+mod timer;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
