@@ -6,7 +6,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`dialog`] | [`Dialog`] (RFC 3261 §12): [`DialogId`], [`DialogState`], UAS/UAC creation, in-dialog requests and the 2xx ACK (§12.2.1.1, §13.2.2.4), request matching and CSeq order (§12.2.2, [`RequestRejection`]) |
-//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `indialog.rs` re-INVITE, UPDATE and INFO relayed between the legs; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
+//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `indialog.rs` re-INVITE, UPDATE and INFO relayed between the legs; `timer.rs` the RFC 4028 session timer of the A leg; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
 //! | `failure` | [`map_failure`] (B-leg status → upstream status, reason, [`HangupCause`]), [`EndCause`], [`FailureSide`] |
 //! | `random` | [`RandomSource`] for tags, branches and Call-IDs; [`SequentialTokens`] for tests |
 //!
@@ -77,15 +77,26 @@
 //! or without SDP; INFO (RFC 6086) is relayed with its body, Content-Type, Info-Package,
 //! Recv-Info and Content-Disposition, and the other leg's final response (and its body) comes
 //! back. Target refreshes update the remote target (§12.2). Requests pending when the call ends
-//! get 487 (§15.1.2).
+//! get 487 (§15.1.2). A re-INVITE without SDP is answered here, not relayed: our 2xx offers the
+//! SDP we last sent that leg and the answer in its ACK goes to the media node (§13.2.1).
+//! Session timer (RFC 4028) on the A leg: a `Session-Expires` below [`CallConfig::min_se`] gets
+//! 422 with `Min-SE`; `Require: timer` is accepted; our 2xx names the refresher (the caller when
+//! it says so or supports `timer`, else us) with `Require: timer` when the caller supports it;
+//! every successful re-INVITE/UPDATE on the A leg refreshes the session, an UPDATE without SDP
+//! from the caller is answered here; as refresher we send UPDATE (when the caller allows it) or a
+//! re-INVITE with our last SDP at half the interval; without a refresh, `min(32 s, interval/3)`
+//! before expiry (or when our refresh gets 408/481/no answer), BYE on both legs with
+//! `Reason: Q.850;cause=102` ([`EndCause::SessionExpired`]).
 //! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
 //! Require; `Unsupported` lists the tags) or 488 (no SDP offer).
 //!
-//! Not yet: late offer (INVITE without SDP, and a re-INVITE without SDP, answered 488); in-dialog
+//! Not yet: late offer on the initial INVITE (INVITE without SDP, answered 488); in-dialog
 //! requests on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both legs are answered);
 //! provisional responses to a relayed request (not relayed; the offerer's transaction sends its
-//! own 100); REFER (answered 501), PRACK/100rel, session timers, parallel forking on the B leg
-//! (the first answering fork wins), authentication towards the B leg, copying B's Reason upstream.
+//! own 100); REFER (answered 501), PRACK/100rel; a session timer on the B leg (its INVITE carries
+//! no `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval in a
+//! refresh (the first one stays); parallel forking on the B leg (the first answering fork wins),
+//! authentication towards the B leg, copying B's Reason upstream.
 //!
 //! # Example
 //! ```

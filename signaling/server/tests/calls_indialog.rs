@@ -259,3 +259,32 @@ fn rfc4028_s9_session_interval_below_min_se_gets_422() {
     );
     health_until_idle(&server);
 }
+
+#[test]
+fn rfc3261_s14_2_reinvite_without_sdp_is_answered_with_our_offer_without_the_callee() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    // The callee answers and waits for the BYE: a re-INVITE reaching it would fail its scenario.
+    let callee = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_reinvite_no_sdp.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(&server, &caller, &callee);
+    let offers: Vec<String> = sipp_received(&caller.output, "SIP/2.0 200")
+        .into_iter()
+        .filter(|m| m.contains("m=audio"))
+        .collect();
+    assert_eq!(offers.len(), 2, "{}", caller.output);
+    assert_eq!(
+        offers.first().and_then(|m| audio_port(m)),
+        offers.get(1).and_then(|m| audio_port(m)),
+        "the 2xx offer is the node's port again"
+    );
+    health_until_idle(&server);
+}

@@ -10,6 +10,9 @@
 //! 491 (glare, §14.2; RFC 3311 §5.2); a second one from the same leg before we answered its first
 //! gets 500 with Retry-After (§14.2). A failure (4xx-6xx, timeout as 408) is relayed and the node's
 //! leg is pointed back at the offerer's previous SDP, so the session stays as it was.
+//!
+//! A re-INVITE without SDP is not relayed: our 2xx offers the SDP we last sent that leg, and the
+//! answer in its ACK goes to the media node for that leg only.
 
 use std::time::{Duration, Instant};
 
@@ -64,6 +67,8 @@ pub(super) struct Relay<K> {
     kind: RelayKind,
     /// The request carries an SDP offer (the node's `from` leg was updated from it).
     offer: bool,
+    /// A re-INVITE without SDP answered here with our offer; its ACK carries the answer.
+    local_offer: bool,
     stage: Stage,
 }
 
@@ -169,12 +174,17 @@ impl<K: Clone> Call<K> {
         if kind != RelayKind::Info {
             let _ = self.dialog_mut(from).map(|d| d.refresh_target(request));
         }
+        if kind == RelayKind::Invite && !offer {
+            self.offer_locally(now, from, tx, request);
+            return;
+        }
         let mut relay = Relay {
             from,
             tx,
             request: request.clone(),
             kind,
             offer,
+            local_offer: false,
             stage: Stage::RewritingOffer(MediaOp(0)),
         };
         if offer {
@@ -195,8 +205,7 @@ impl<K: Clone> Call<K> {
             // Early dialog or a leg being torn down: nothing to relay to (yet).
             return Some((491, false));
         }
-        if kind == RelayKind::Invite && !offer {
-            // A re-INVITE without an offer (its answer would come in our ACK): not relayed.
+        if kind == RelayKind::Invite && !offer && self.sent_sdp(from).is_none() {
             return Some((488, false));
         }
         if kind != RelayKind::Invite && !offer {
@@ -263,8 +272,11 @@ impl<K: Clone> Call<K> {
             RelayKind::Invite => TxMethod::ReInvite,
             RelayKind::Update | RelayKind::Info => TxMethod::Relay,
         };
-        if to == Leg::A && relay.offer {
-            self.last_a_sdp = request.body().to_vec().into();
+        if relay.offer {
+            match to {
+                Leg::A => self.last_a_sdp = Some(request.body().to_vec()),
+                Leg::B => self.last_b_sdp = request.body().to_vec(),
+            }
         }
         self.send_request(to, tx_method, request);
         let tx = ClientTxId(self.next_tx);
@@ -471,8 +483,11 @@ impl<K: Clone> Call<K> {
                 self.session_refreshed(now);
             }
         }
-        if relay.from == Leg::A && relay.offer && !body.is_empty() {
-            self.last_a_sdp = Some(body.clone());
+        if relay.offer && !body.is_empty() {
+            match relay.from {
+                Leg::A => self.last_a_sdp = Some(body.clone()),
+                Leg::B => self.last_b_sdp = body.clone(),
+            }
         }
         if !body.is_empty() {
             let ct = match content_type {
@@ -507,9 +522,40 @@ impl<K: Clone> Call<K> {
         };
         let matches = self.dialog_mut(leg).is_some_and(|d| d.matches_request(ack));
         if matches {
-            self.relays.remove(i);
+            let relay = self.relays.remove(i);
+            if relay.local_offer && !ack.body().is_empty() {
+                // RFC 3261 §13.2.1: the answer to our offer in the 2xx is in the ACK. The other
+                // leg keeps its session: only the node follows this leg.
+                self.accepted_sdp[index(leg)] = ack.body().to_vec();
+                let op = self.update_media(leg, ack.body().to_vec());
+                self.restore_ops.push(op);
+            }
         }
         matches
+    }
+
+    /// The SDP this call last sent to `leg` (its current view of the session), if any.
+    fn sent_sdp(&self, leg: Leg) -> Option<Vec<u8>> {
+        match leg {
+            Leg::A => self.last_a_sdp.clone(),
+            Leg::B => Some(self.last_b_sdp.clone()).filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// A re-INVITE without SDP (RFC 3261 §14.2, §13.2.1): answered here with a 2xx offering the
+    /// SDP we last sent that leg; the answer comes in the ACK. The other leg is not involved.
+    fn offer_locally(&mut self, now: Instant, from: Leg, tx: K, request: &Message<'static>) {
+        let relay = Relay {
+            from,
+            tx,
+            request: request.clone(),
+            kind: RelayKind::Invite,
+            offer: false,
+            local_offer: true,
+            stage: Stage::RewritingOffer(MediaOp(0)),
+        };
+        let sdp = self.sent_sdp(from).unwrap_or_default();
+        self.answer_relay(now, relay, 200, sdp, None);
     }
 
     /// Pending offers: the earliest 2xx retransmission or ACK deadline.

@@ -154,6 +154,8 @@ pub struct Call<K> {
     media_releases: u32,
     upstream: VecDeque<Upstream>,
     last_a_sdp: Option<Vec<u8>>,
+    /// The SDP last sent to B (our offer, or a rewritten answer of A's).
+    last_b_sdp: Vec<u8>,
     client_txs: Vec<ClientTx>,
     next_tx: u32,
     next_op: u32,

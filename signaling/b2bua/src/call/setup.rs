@@ -94,6 +94,7 @@ impl<K: Clone> Call<K> {
             media_releases: 0,
             upstream: VecDeque::new(),
             last_a_sdp: None,
+            last_b_sdp: Vec::new(),
             client_txs: Vec::new(),
             next_tx: 0,
             next_op: 0,
@@ -154,6 +155,7 @@ impl<K: Clone> Call<K> {
             return;
         }
         self.media = MediaState::Allocated;
+        self.last_b_sdp = b_offer.clone();
         self.b_offer = b_offer;
         if self.b_state == BState::NotStarted && self.a_state == AState::Proceeding {
             self.start_b(now);

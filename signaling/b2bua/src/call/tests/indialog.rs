@@ -525,3 +525,44 @@ fn rfc6086_info_from_b_reaches_a() {
     let out = h.reply_with(a_tx, &info, 200, "");
     assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(200));
 }
+
+#[test]
+fn rfc3261_s14_2_reinvite_without_sdp_is_offered_our_last_sdp_and_the_ack_answer_goes_to_the_node()
+{
+    let mut h = Harness::answered();
+    let (tx, out) = h.a_request(h.a_in_dialog("INVITE", 102, &h.a_tag()));
+    assert!(
+        sent(&out, Leg::B, Method::Invite).is_empty(),
+        "B is not involved"
+    );
+    let ok = response_on(&out, tx).expect("200 to A");
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.body(),
+        A_ANSWER,
+        "the SDP A last got from us, as our offer"
+    );
+    assert_eq!(
+        ok.header(&HeaderName::Contact),
+        Some("<sip:sb@203.0.113.1:5060>")
+    );
+    // A's ACK carries its answer: the node's leg A follows it; nothing goes to B.
+    let ack = h.a_with_body("ACK", 102, "application/sdp", A_HOLD);
+    let out = h.event(CallEvent::Ack { request: ack });
+    let op = update_op(&out, Leg::A, A_HOLD.as_bytes()).expect("answer to the node");
+    assert!(
+        h.event(CallEvent::MediaUpdated {
+            op,
+            sdp: A_HOLD_FOR_B.to_vec()
+        })
+        .is_empty()
+    );
+    assert_eq!(h.call.poll_timeout(), None);
+    // From B likewise, offered the SDP B last got from us.
+    let (tx, out) = h.a_request(h.b_with_body("INVITE", 9, ""));
+    assert_eq!(
+        response_on(&out, tx).map(|r| r.body().to_vec()),
+        Some(B_OFFER.to_vec())
+    );
+    assert!(sent(&out, Leg::A, Method::Invite).is_empty());
+}
