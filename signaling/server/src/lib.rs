@@ -8,13 +8,15 @@
 //!   layer (`switchboard-transaction`), the registrar (`switchboard-registrar`) and B2BUA calls
 //!   (`switchboard-b2bua`) between registered users with media anchored on the embedded media node
 //!   (`switchboard-media-pool`), routes responses per RFC 3261 §18.2.2.
-//! - [`http`]: the `/health` endpoint (transactions, registrations, calls, media sessions).
+//! - [`http`]: the HTTP listener (`/health`, `/health/live`, `/health/ready`, header and request
+//!   timeouts, body cap) serving [`api`], the REST API under `/api/v1` behind a bearer token.
 //! - [`reload`]: the running dialplan ([`reload::PlanHandle`]) and its hot reload on file change and
 //!   SIGHUP.
 //!
 //! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
 //! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.
 
+pub mod api;
 pub mod config;
 pub mod core;
 pub mod http;
@@ -67,7 +69,24 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     let http = tokio::net::TcpListener::bind(config.http_listen).await?;
     let http_addr = http.local_addr()?;
     let sip_addrs = core.transports().local_addrs();
-    let http_task = tokio::spawn(http::serve(http, core.clone(), shutdown.clone()));
+    let (token, source) = api::token::resolve(config.api_token.as_deref(), &config.api_token_file)
+        .map_err(std::io::Error::other)?;
+    match source {
+        api::token::TokenSource::Config => tracing::info!("REST API token from [http] api_token"),
+        api::token::TokenSource::File => {
+            tracing::info!(file = %config.api_token_file.display(), "REST API token read")
+        }
+        api::token::TokenSource::Generated => {
+            tracing::info!(file = %config.api_token_file.display(), "REST API token generated (mode 0600)")
+        }
+    }
+    let api = api::ApiState {
+        core: core.clone(),
+        reloader: reloader.clone(),
+        token: token.into(),
+    };
+    let app = http::app(core.clone(), api);
+    let http_task = tokio::spawn(http::serve(http, app, shutdown.clone()));
     tokio::spawn(reloader.clone().watch(shutdown.clone()));
     Ok(Running {
         core,

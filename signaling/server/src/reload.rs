@@ -52,6 +52,26 @@ impl Reloader {
         Reloader { path, ctx, plan }
     }
 
+    /// Validates a candidate plan text against this server's trunks and users, without installing it.
+    pub fn validate(&self, text: &str) -> Result<Dialplan, Vec<switchboard_dialplan::PlanError>> {
+        crate::config::check_dialplan(text, &self.ctx)
+    }
+
+    /// Configured trunk names.
+    pub fn trunk_names(&self) -> impl Iterator<Item = &str> {
+        self.ctx.trunks.iter().map(String::as_str)
+    }
+
+    /// The watched file, if one is configured.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// The plan in force.
+    pub fn current(&self) -> Arc<Dialplan> {
+        self.plan.current()
+    }
+
     /// Reads, validates and (when valid) installs the file; returns every problem otherwise.
     pub fn reload(&self) -> Result<usize, Vec<ConfigIssue>> {
         let Some(path) = &self.path else {

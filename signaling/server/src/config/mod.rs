@@ -16,7 +16,7 @@ use switchboard_dialplan::{Dialplan, PlanContext};
 
 mod routing;
 
-pub use routing::{DialplanSection, TrunkConfig, TrunkSection, load_dialplan};
+pub use routing::{DialplanSection, TrunkConfig, TrunkSection, check_dialplan, load_dialplan};
 
 /// The whole file as written by the operator.
 #[derive(Debug, Default, Deserialize)]
@@ -143,14 +143,21 @@ impl Default for TimersSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSection {
-    /// Address of the HTTP listener (health endpoint). Loopback unless the operator says otherwise.
+    /// Address of the HTTP listener (health, REST API). Loopback unless the operator says otherwise.
     pub listen: String,
+    /// Bearer token of the REST API. Unset (the default): read from `api_token_file`, or generated
+    /// there at first start. There is no default token.
+    pub api_token: Option<String>,
+    /// Where the generated token is kept (mode 0600), relative to the config file (default `api-token`).
+    pub api_token_file: String,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             listen: "127.0.0.1:8080".to_owned(),
+            api_token: None,
+            api_token_file: "api-token".to_owned(),
         }
     }
 }
@@ -288,6 +295,10 @@ pub struct Config {
     pub timers: Timers,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
+    /// REST API token, when configured.
+    pub api_token: Option<String>,
+    /// Where a generated API token is kept.
+    pub api_token_file: PathBuf,
     /// Registrar settings.
     pub registrar: RegistrarSection,
     /// Users.
@@ -429,6 +440,17 @@ impl FileConfig {
                 None
             }
         };
+        if let Some(t) = &self.http.api_token {
+            if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                issue(
+                    "http.api_token".into(),
+                    "must be at least 16 characters without spaces".into(),
+                );
+            }
+        }
+        if self.http.api_token_file.trim().is_empty() {
+            issue("http.api_token_file".into(), "must not be empty".into());
+        }
         let r = &self.registrar;
         if r.realm.trim().is_empty() {
             issue("registrar.realm".into(), "must not be empty".into());
@@ -615,6 +637,11 @@ impl FileConfig {
                 t4: Duration::from_millis(t.t4_ms),
             },
             http_listen: http_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_token: self.http.api_token.clone(),
+            api_token_file: match &self.base_dir {
+                Some(dir) => dir.join(&self.http.api_token_file),
+                None => PathBuf::from(&self.http.api_token_file),
+            },
             registrar: self.registrar,
             users,
             media: MediaConfig {

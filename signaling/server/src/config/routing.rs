@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use switchboard_dialplan::{Dialplan, IpRange, PlanContext};
+use switchboard_dialplan::{Dialplan, IpRange, PlanContext, PlanError};
 
 use super::ConfigIssue;
 
@@ -152,9 +152,8 @@ pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<Con
             message: format!("cannot read: {e}"),
         }]
     })?;
-    let plan = Dialplan::parse(&text, ctx).map_err(|errors| {
+    check_dialplan(&text, ctx).map_err(|errors| {
         errors
-            .0
             .into_iter()
             .map(|e| ConfigIssue {
                 key: if e.path.is_empty() {
@@ -164,16 +163,21 @@ pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<Con
                 },
                 message: e.message,
             })
-            .collect::<Vec<_>>()
-    })?;
-    // The call engine has no parallel forking yet: refuse a plan that needs it rather than ring
-    // the group one by one.
-    let unsupported: Vec<ConfigIssue> = plan
+            .collect()
+    })
+}
+
+/// Validates a dialplan text for this server: the dialplan crate's checks, then what the call
+/// engine cannot carry out yet (a `ring_group` needs parallel forking; refused rather than rung
+/// one member after another).
+pub fn check_dialplan(text: &str, ctx: &PlanContext) -> Result<Dialplan, Vec<PlanError>> {
+    let plan = Dialplan::parse(text, ctx).map_err(|e| e.0)?;
+    let unsupported: Vec<PlanError> = plan
         .actions()
         .enumerate()
         .filter(|(_, (_, a))| matches!(a, switchboard_dialplan::Action::RingGroup { .. }))
-        .map(|(i, _)| ConfigIssue {
-            key: format!("{key} rules[{i}].action.kind"),
+        .map(|(i, _)| PlanError {
+            path: format!("rules[{i}].action.kind"),
             message: "ring_group needs parallel forking, which this version does not do yet; \
                       use hunt"
                 .into(),

@@ -30,6 +30,9 @@ pub(crate) struct Dialing {
 
 type Refusal = Box<Message<'static>>;
 
+/// B-leg routes in the order they are tried, or the status (and reason) the caller gets instead.
+pub(crate) type Resolution = Result<Vec<RouteTarget>, (u16, String)>;
+
 impl Dialing {
     pub(crate) fn new(plan: PlanHandle, trunks: Arc<Vec<TrunkConfig>>) -> Dialing {
         Dialing { plan, trunks }
@@ -88,7 +91,8 @@ impl Dialing {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
         };
-        let Some(route) = self.plan.current().route(&request) else {
+        let (route, routes) = self.route(&request, registrar, wall);
+        let Some(route) = route else {
             tracing::info!(called = %called, calling = %calling, "no dialplan rule matches");
             return Err(refuse(404, "No Route"));
         };
@@ -97,9 +101,7 @@ impl Dialing {
             called = route.called,
             "dialplan rule matched"
         );
-        let routes = self
-            .resolve(&route, &domain, registrar, wall)
-            .map_err(|(status, reason)| refuse(status, &reason))?;
+        let routes = routes.map_err(|(status, reason)| refuse(status, &reason))?;
         let mut routes = routes.into_iter();
         match routes.next() {
             Some(route) => Ok(Admitted {
@@ -110,6 +112,23 @@ impl Dialing {
         }
     }
 
+    /// The matching rule (if any) and the B-leg routes it resolves to, or the status it answers.
+    /// Also serves route simulation: it has no effect.
+    pub(crate) fn route(
+        &self,
+        request: &RouteRequest<'_>,
+        registrar: &Mutex<Registrar>,
+        wall: SystemTime,
+    ) -> (Option<Route>, Resolution) {
+        match self.plan.current().route(request) {
+            None => (None, Err((404, "No Route".to_owned()))),
+            Some(route) => {
+                let routes = self.resolve(&route, request.domain, registrar, wall);
+                (Some(route), routes)
+            }
+        }
+    }
+
     /// The B-leg routes for a matched rule, in the order they are tried.
     fn resolve(
         &self,
@@ -117,7 +136,7 @@ impl Dialing {
         domain: &str,
         registrar: &Mutex<Registrar>,
         wall: SystemTime,
-    ) -> Result<Vec<RouteTarget>, (u16, String)> {
+    ) -> Resolution {
         let unavailable = || (500, "Registrar unavailable".to_owned());
         match &route.action {
             Action::Reject { code, reason } => Err((*code, reason.clone())),

@@ -15,6 +15,7 @@
 mod calls;
 mod dialplan_glue;
 mod handler;
+pub mod inspect;
 mod media;
 mod registrar_glue;
 pub mod routing;
@@ -63,6 +64,7 @@ pub struct Core {
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     media_pool: Arc<MediaPool>,
     media_node: Mutex<Option<EmbeddedNode>>,
+    dialing: dialplan_glue::Dialing,
 }
 
 struct Dispatcher {
@@ -162,6 +164,7 @@ impl Core {
             workers: Mutex::new(workers),
             media_pool,
             media_node: Mutex::new(Some(media_node)),
+            dialing,
         }))
     }
 

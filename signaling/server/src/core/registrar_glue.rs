@@ -4,8 +4,9 @@ use std::time::{Instant, SystemTime};
 
 use switchboard_b2bua::RouteTarget;
 use switchboard_registrar::{
-    Algorithm, Aor, AuthDecision, AuthRequest, ContactInput, ContactsSpec, DigestCredentials,
-    MemoryLocationStore, RegisterRequest, RegistrarConfig, RegistrationEvent, Secret, User,
+    Algorithm, Aor, AuthDecision, AuthRequest, Binding, ContactInput, ContactsSpec,
+    DigestCredentials, LocationStore, MemoryLocationStore, RegisterRequest, RegistrarConfig,
+    RegistrationEvent, Secret, User,
 };
 use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
 
@@ -68,6 +69,36 @@ impl Registrar {
             usernames: config.users.iter().map(|u| u.username.clone()).collect(),
             domains: r.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         }
+    }
+
+    /// Every AOR with its live bindings, sorted by AOR (for the REST API and dashboard).
+    pub(crate) fn registrations(&self, wall: SystemTime) -> Vec<(Aor, Vec<Binding>)> {
+        let now = unix_now(wall);
+        let store = self.inner.store();
+        let mut out: Vec<(Aor, Vec<Binding>)> = store
+            .aors()
+            .into_iter()
+            .map(|aor| {
+                let live = store
+                    .bindings(&aor)
+                    .into_iter()
+                    .filter(|b| b.expires_at > now)
+                    .collect();
+                (aor, live)
+            })
+            .filter(|(_, b): &(Aor, Vec<Binding>)| !b.is_empty())
+            .collect();
+        out.sort_by_key(|(aor, _)| aor.to_string());
+        out
+    }
+
+    /// Removes every binding of `aor` (operator action); returns how many there were.
+    pub(crate) fn unregister(&mut self, aor: &Aor) -> usize {
+        let events = self.inner.unregister(aor);
+        for e in &events {
+            log_event(e);
+        }
+        events.len()
     }
 
     pub(crate) fn binding_count(&self) -> usize {

@@ -1,0 +1,98 @@
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`. A test checks that it describes
+//! exactly the routes the router serves (`routes::ROUTES`).
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
+        "401": error_response("missing or wrong bearer token")
+    })
+}
+
+fn with(mut responses: Value, status: &str, description: &str) -> Value {
+    responses[status] = error_response(description);
+    responses
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!([{"name": name, "in": "path", "required": true, "description": description,
+            "schema": {"type": "string"}}])
+}
+
+/// The document.
+pub(super) fn document() -> Value {
+    let object = json!({"type": "object"});
+    let array = json!({"type": "array", "items": {"type": "object"}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchboard call-control API",
+            "version": "1",
+            "description": "REST API of switchboard-signaling. Every route needs `Authorization: Bearer <token>`; the token is set in `[http] api_token` or generated at first start into `[http] api_token_file` (mode 0600). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                       "field": {"type": "string", "description": "the offending request field"}}}}
+                }
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": ok("the OpenAPI document", object.clone())}},
+            "/api/v1/stats": {"get": {"summary": "Server counters: active calls, transactions, registrations, TCP connections, media sessions, dropped and malformed messages", "responses": ok("counters", object.clone())}},
+            "/api/v1/registrations": {"get": {"summary": "Every address-of-record with its live contacts (URI, expiry, q, user agent, source)", "responses": ok("registrations", array.clone())}},
+            "/api/v1/registrations/{aor}": {"delete": {
+                "summary": "Remove every binding of an address-of-record (`user@domain`)",
+                "parameters": path_param("aor", "user@domain, optionally with `sip:`"),
+                "responses": with(with(ok("how many bindings were removed", object.clone()), "400", "not user@domain"), "404", "no binding")
+            }},
+            "/api/v1/media-nodes": {"get": {"summary": "Media nodes with status, sessions, capacity, free ports and load", "responses": ok("nodes", array.clone())}},
+            "/api/v1/media-nodes/{name}/drain": {"post": {
+                "summary": "Drain a node: it keeps its calls and takes no new ones",
+                "parameters": path_param("name", "node name"),
+                "responses": with(with(ok("drained", object.clone()), "404", "no such node"), "502", "the node refused")
+            }},
+            "/api/v1/media-nodes/{name}/undrain": {"post": {
+                "summary": "Let a drained node take new calls again",
+                "parameters": path_param("name", "node name"),
+                "responses": with(with(ok("undrained", object.clone()), "404", "no such node"), "502", "the node refused")
+            }},
+            "/api/v1/dialplan": {"get": {"summary": "The running dialplan: file and rules (name, action)", "responses": ok("the plan", object.clone())}},
+            "/api/v1/dialplan/validate": {"post": {
+                "summary": "Validate a candidate dialplan (TOML in the body) without installing it; lists every error with its key path",
+                "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "responses": with(ok("`valid`, `rules` and `errors` ({path, message})", object.clone()), "400", "body is not UTF-8")
+            }},
+            "/api/v1/dialplan/reload": {"post": {
+                "summary": "Re-read the dialplan file (as SIGHUP does); a file with errors is refused and the running plan stays",
+                "responses": with(ok("the new plan", object.clone()), "422", "the file was refused")
+            }},
+            "/api/v1/dialplan/simulate": {"post": {
+                "summary": "What the running dialplan would do with a call, without placing it: rule, rewritten numbers, action, B-leg targets in order or the refusal",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["called"], "additionalProperties": false,
+                    "properties": {
+                        "called": {"type": "string"}, "calling": {"type": "string"},
+                        "domain": {"type": "string"}, "source_ip": {"type": "string"},
+                        "trunk": {"type": "string", "description": "simulate a call from this trunk"},
+                        "headers": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }}}}},
+                "responses": with(ok("the simulated route", object), "400", "an invalid field")
+            }}
+        }
+    })
+}

@@ -1,0 +1,323 @@
+//! `/api/v1` handlers: server stats, registrations, media nodes, the dialplan and route simulation.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+use switchboard_media_pool::MediaError;
+
+use super::{ApiError, ApiState, json_body};
+use crate::core::inspect::{ActionView, RegistrationView, RouteSimulation, SimulationInput};
+
+/// Every route as (method, path); the OpenAPI document must describe exactly these.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/stats"),
+    ("get", "/api/v1/registrations"),
+    ("delete", "/api/v1/registrations/{aor}"),
+    ("get", "/api/v1/media-nodes"),
+    ("post", "/api/v1/media-nodes/{name}/drain"),
+    ("post", "/api/v1/media-nodes/{name}/undrain"),
+    ("get", "/api/v1/dialplan"),
+    ("post", "/api/v1/dialplan/validate"),
+    ("post", "/api/v1/dialplan/reload"),
+    ("post", "/api/v1/dialplan/simulate"),
+];
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/registrations", get(registrations))
+        .route("/api/v1/registrations/{aor}", delete(remove_registration))
+        .route("/api/v1/media-nodes", get(media_nodes))
+        .route("/api/v1/media-nodes/{name}/drain", post(drain))
+        .route("/api/v1/media-nodes/{name}/undrain", post(undrain))
+        .route("/api/v1/dialplan", get(dialplan))
+        .route("/api/v1/dialplan/validate", post(validate))
+        .route("/api/v1/dialplan/reload", post(reload))
+        .route("/api/v1/dialplan/simulate", post(simulate))
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Debug, Serialize)]
+pub(super) struct Stats {
+    calls_active: usize,
+    transactions: usize,
+    registrations: usize,
+    tcp_connections: usize,
+    media_sessions: u64,
+    messages_dropped_overload: u64,
+    messages_malformed: u64,
+}
+
+async fn stats(State(s): State<ApiState>) -> Json<Stats> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let core = &s.core;
+    Json(Stats {
+        calls_active: core.call_count(),
+        transactions: core.transaction_count(),
+        registrations: core.registration_count(),
+        tcp_connections: core.transports().tcp_connections(),
+        media_sessions: core
+            .media_pool()
+            .snapshot()
+            .iter()
+            .map(|n| u64::from(n.sessions))
+            .sum(),
+        messages_dropped_overload: core.counters().dropped_overload.load(Relaxed),
+        messages_malformed: core.counters().malformed.load(Relaxed),
+    })
+}
+
+async fn registrations(State(s): State<ApiState>) -> Json<Vec<RegistrationView>> {
+    Json(s.core.registrations())
+}
+
+#[derive(Serialize)]
+struct Removed {
+    aor: String,
+    removed: usize,
+}
+
+async fn remove_registration(
+    State(s): State<ApiState>,
+    Path(aor): Path<String>,
+) -> Result<Json<Removed>, ApiError> {
+    let bare = aor.strip_prefix("sip:").unwrap_or(&aor);
+    let Some((user, domain)) = bare
+        .split_once('@')
+        .filter(|(u, d)| !u.is_empty() && !d.is_empty())
+    else {
+        return Err(ApiError::field("aor", "expected user@domain"));
+    };
+    match s.core.remove_registration(user, domain) {
+        0 => Err(ApiError::not_found(format!(
+            "no registration for {user}@{domain}"
+        ))),
+        removed => Ok(Json(Removed {
+            aor: format!("sip:{user}@{}", domain.to_ascii_lowercase()),
+            removed,
+        })),
+    }
+}
+
+#[derive(Serialize)]
+struct NodeView {
+    name: String,
+    grpc_uri: String,
+    status: &'static str,
+    sessions: u32,
+    max_sessions: u32,
+    free_sessions: u32,
+    free_ports: u32,
+    total_ports: u32,
+    load: f64,
+    failed_health_checks: u32,
+    last_error: Option<String>,
+}
+
+async fn media_nodes(State(s): State<ApiState>) -> Json<Vec<NodeView>> {
+    let nodes = s.core.media_pool().snapshot();
+    Json(
+        nodes
+            .into_iter()
+            .map(|n| NodeView {
+                status: n.status.as_str(),
+                name: n.name,
+                grpc_uri: n.grpc_uri,
+                sessions: n.sessions,
+                max_sessions: n.max_sessions,
+                free_sessions: n.free_sessions,
+                free_ports: n.free_ports,
+                total_ports: n.total_ports,
+                load: n.load,
+                failed_health_checks: n.failures,
+                last_error: n.last_error,
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize)]
+struct Draining {
+    name: String,
+    draining: bool,
+}
+
+async fn drain(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<Draining>, ApiError> {
+    set_draining(&s, name, true).await
+}
+
+async fn undrain(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<Draining>, ApiError> {
+    set_draining(&s, name, false).await
+}
+
+async fn set_draining(
+    s: &ApiState,
+    name: String,
+    draining: bool,
+) -> Result<Json<Draining>, ApiError> {
+    let pool = s.core.media_pool();
+    let result = if draining {
+        pool.drain(&name).await
+    } else {
+        pool.undrain(&name).await
+    };
+    match result {
+        Ok(()) => Ok(Json(Draining { name, draining })),
+        Err(MediaError::UnknownNode(n)) => Err(ApiError::not_found(format!("no media node {n:?}"))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "media_node_error",
+            e.to_string(),
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct RuleView {
+    name: String,
+    action: ActionView,
+}
+
+#[derive(Serialize)]
+struct DialplanView {
+    file: Option<String>,
+    rules: Vec<RuleView>,
+}
+
+fn rules(plan: &switchboard_dialplan::Dialplan) -> Vec<RuleView> {
+    plan.actions()
+        .map(|(name, action)| RuleView {
+            name: name.to_owned(),
+            action: action.into(),
+        })
+        .collect()
+}
+
+async fn dialplan(State(s): State<ApiState>) -> Json<DialplanView> {
+    Json(DialplanView {
+        file: s.reloader.path().map(|p| p.display().to_string()),
+        rules: rules(&s.reloader.current()),
+    })
+}
+
+#[derive(Serialize)]
+struct PlanErrorView {
+    path: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Validation {
+    valid: bool,
+    rules: Vec<RuleView>,
+    errors: Vec<PlanErrorView>,
+}
+
+/// `POST /api/v1/dialplan/validate` with a candidate file as the body: checked, never installed.
+async fn validate(State(s): State<ApiState>, body: Bytes) -> Result<Json<Validation>, ApiError> {
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::field("body", "not UTF-8 text"))?;
+    Ok(Json(match s.reloader.validate(text) {
+        Ok(plan) => Validation {
+            valid: true,
+            rules: rules(&plan),
+            errors: Vec::new(),
+        },
+        Err(errors) => Validation {
+            valid: false,
+            rules: Vec::new(),
+            errors: errors
+                .into_iter()
+                .map(|e| PlanErrorView {
+                    path: e.path,
+                    message: e.message,
+                })
+                .collect(),
+        },
+    }))
+}
+
+/// `POST /api/v1/dialplan/reload`: re-reads the file, as SIGHUP does.
+async fn reload(State(s): State<ApiState>) -> Result<Json<DialplanView>, ApiError> {
+    match s.reloader.reload() {
+        Ok(_) => Ok(dialplan(State(s)).await),
+        Err(issues) => {
+            let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_dialplan",
+                format!(
+                    "the file was refused; the running plan is unchanged: {}",
+                    text.join("; ")
+                ),
+            );
+            e.field = Some("dialplan.file".into());
+            Err(e)
+        }
+    }
+}
+
+/// Body of `POST /api/v1/dialplan/simulate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulateBody {
+    called: String,
+    #[serde(default)]
+    calling: Option<String>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    source_ip: Option<String>,
+    #[serde(default)]
+    trunk: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+async fn simulate(
+    State(s): State<ApiState>,
+    body: Bytes,
+) -> Result<Json<RouteSimulation>, ApiError> {
+    let b: SimulateBody = json_body(&body)?;
+    if b.called.is_empty() {
+        return Err(ApiError::field("called", "must not be empty"));
+    }
+    let source_ip = match b.source_ip.as_deref() {
+        None => std::net::IpAddr::from([127, 0, 0, 1]),
+        Some(ip) => ip
+            .parse()
+            .map_err(|_| ApiError::field("source_ip", format!("{ip:?} is not an IP address")))?,
+    };
+    if let Some(t) = &b.trunk {
+        if !s.reloader.trunk_names().any(|n| n == t) {
+            return Err(ApiError::field("trunk", format!("no trunk named {t:?}")));
+        }
+    }
+    let input = SimulationInput {
+        called: b.called,
+        calling: b.calling.unwrap_or_default(),
+        domain: b.domain.unwrap_or_else(|| "localhost".into()),
+        source_ip,
+        trunk: b.trunk,
+        headers: b.headers.into_iter().collect(),
+    };
+    Ok(Json(s.core.simulate_route(&input)))
+}

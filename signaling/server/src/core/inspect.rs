@@ -1,0 +1,235 @@
+//! Operator views of the running core for the REST API and dashboard: registrations (list, remove)
+//! and route simulation ("what would this INVITE do"), without side effects on calls.
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use switchboard_dialplan::{Action, Origin, RouteRequest};
+use switchboard_registrar::Aor;
+
+use super::Core;
+
+/// One address-of-record and its live bindings.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationView {
+    /// `sip:user@domain`.
+    pub aor: String,
+    /// User part.
+    pub user: String,
+    /// Domain.
+    pub domain: String,
+    /// Bindings, in registration order.
+    pub contacts: Vec<ContactView>,
+}
+
+/// One binding.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    /// Contact URI as registered.
+    pub uri: String,
+    /// Seconds until it lapses.
+    pub expires_in: u64,
+    /// `q` (0.000–1.000) if the client gave one.
+    pub q: Option<f32>,
+    /// The client's User-Agent.
+    pub user_agent: Option<String>,
+    /// Where its REGISTER came from (`transport ip:port`).
+    pub received: String,
+    /// `+sip.instance`, if any.
+    pub instance: Option<String>,
+}
+
+/// A dialplan action as JSON.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionView {
+    /// Dial the called user.
+    User,
+    /// Dial trunks in order.
+    Trunk {
+        /// Failover chain.
+        trunks: Vec<String>,
+    },
+    /// Parallel fork.
+    RingGroup {
+        /// Members.
+        members: Vec<String>,
+        /// Seconds.
+        timeout_secs: u64,
+    },
+    /// Sequential hunt.
+    Hunt {
+        /// Members in order.
+        members: Vec<String>,
+        /// Seconds per member.
+        timeout_secs: u64,
+    },
+    /// Reject.
+    Reject {
+        /// Status.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+}
+
+impl From<&Action> for ActionView {
+    fn from(a: &Action) -> ActionView {
+        match a {
+            Action::User => ActionView::User,
+            Action::Trunks(t) => ActionView::Trunk { trunks: t.clone() },
+            Action::RingGroup { members, timeout } => ActionView::RingGroup {
+                members: members.clone(),
+                timeout_secs: timeout.as_secs(),
+            },
+            Action::Hunt { members, timeout } => ActionView::Hunt {
+                members: members.clone(),
+                timeout_secs: timeout.as_secs(),
+            },
+            Action::Reject { code, reason } => ActionView::Reject {
+                code: *code,
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
+/// What route simulation is asked about.
+#[derive(Debug, Clone)]
+pub struct SimulationInput {
+    /// Dialled number (Request-URI user).
+    pub called: String,
+    /// Caller ID (From user).
+    pub calling: String,
+    /// Request-URI host.
+    pub domain: String,
+    /// Source address of the INVITE.
+    pub source_ip: IpAddr,
+    /// `Some(trunk)` for a call from that trunk, else a call from user `calling`.
+    pub trunk: Option<String>,
+    /// Headers (name, value) the rules may test.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A B-leg target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetView {
+    /// Request-URI of the B-leg INVITE.
+    pub request_uri: String,
+    /// Where it is sent.
+    pub next_hop: String,
+}
+
+/// What the dialplan would do with a call.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteSimulation {
+    /// The matching rule, if any.
+    pub rule: Option<String>,
+    /// Called number after rewrites.
+    pub called: Option<String>,
+    /// Calling number after rewrites.
+    pub calling: Option<String>,
+    /// The rule's action.
+    pub action: Option<ActionView>,
+    /// B-leg targets in the order they would be tried (empty when refused).
+    pub targets: Vec<TargetView>,
+    /// The final status the caller would get instead (reject rule, no route, nobody registered).
+    pub refusal: Option<Refusal>,
+}
+
+/// A status and reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    /// SIP status.
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: String,
+}
+
+impl Core {
+    /// Every registration with its live bindings.
+    pub fn registrations(&self) -> Vec<RegistrationView> {
+        let wall = SystemTime::now();
+        let now = wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let Ok(r) = self.registrar.lock() else {
+            return Vec::new();
+        };
+        r.registrations(wall)
+            .into_iter()
+            .map(|(aor, bindings)| RegistrationView {
+                aor: aor.to_string(),
+                user: aor.user.clone(),
+                domain: aor.domain.clone(),
+                contacts: bindings
+                    .into_iter()
+                    .map(|b| ContactView {
+                        expires_in: b.expires_at.saturating_sub(now),
+                        q: b.q.map(|q| f32::from(q) / 1000.0),
+                        user_agent: b.user_agent,
+                        received: b.received,
+                        instance: b.instance,
+                        uri: b.uri,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Removes every binding of `user@domain`; returns how many were removed.
+    pub fn remove_registration(&self, user: &str, domain: &str) -> usize {
+        match self.registrar.lock() {
+            Ok(mut r) => r.unregister(&Aor::new(user, domain)),
+            Err(_) => 0,
+        }
+    }
+
+    /// What the running dialplan would do with a call, without placing it.
+    pub fn simulate_route(&self, input: &SimulationInput) -> RouteSimulation {
+        let wall = SystemTime::now();
+        let origin = match &input.trunk {
+            Some(t) => Origin::Trunk(t),
+            None => Origin::User(&input.calling),
+        };
+        let request = RouteRequest {
+            called: &input.called,
+            calling: &input.calling,
+            domain: &input.domain,
+            source_ip: input.source_ip,
+            origin,
+            headers: input
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect(),
+            unix_time: wall
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        };
+        let (route, targets) = self.dialing.route(&request, &self.registrar, wall);
+        let (targets, refusal) = match targets {
+            Ok(t) => (
+                t.into_iter()
+                    .map(|r| TargetView {
+                        request_uri: r.request_uri,
+                        next_hop: r.next_hop.to_string(),
+                    })
+                    .collect(),
+                None,
+            ),
+            Err((code, reason)) => (Vec::new(), Some(Refusal { code, reason })),
+        };
+        RouteSimulation {
+            rule: route.as_ref().map(|r| r.rule.clone()),
+            called: route.as_ref().map(|r| r.called.clone()),
+            calling: route.as_ref().map(|r| r.calling.clone()),
+            action: route.as_ref().map(|r| ActionView::from(&r.action)),
+            targets,
+            refusal,
+        }
+    }
+}
