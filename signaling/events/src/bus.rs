@@ -102,7 +102,9 @@ pub struct EventBus {
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventBus").field("node_id", &self.inner.node_id).finish_non_exhaustive()
+        f.debug_struct("EventBus")
+            .field("node_id", &self.inner.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +113,9 @@ impl EventBus {
     /// [`EventBus::add_sink`]. Blocking (recovery reads the journal): call it at startup.
     pub fn open(config: EventBusConfig) -> Result<EventBus, JournalError> {
         if config.node_id.is_empty() || config.queue_capacity == 0 {
-            return Err(JournalError::Config("node_id must be set and queue_capacity > 0"));
+            return Err(JournalError::Config(
+                "node_id must be set and queue_capacity > 0",
+            ));
         }
         let (journal, recovered) = Journal::open(config.journal)?;
         let journal = Arc::new(journal);
@@ -120,8 +124,15 @@ impl EventBus {
         let handle = std::thread::Builder::new()
             .name("event-journal".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| JournalError::Io { path: "event-journal thread".into(), source: e })?;
-        let state = PublishState { tx: Some(tx), next_seq: recovered.next_seq, calls: recovered.call_seqs };
+            .map_err(|e| JournalError::Io {
+                path: "event-journal thread".into(),
+                source: e,
+            })?;
+        let state = PublishState {
+            tx: Some(tx),
+            next_seq: recovered.next_seq,
+            calls: recovered.call_seqs,
+        };
         Ok(EventBus {
             inner: Arc::new(BusInner {
                 journal,
@@ -139,7 +150,11 @@ impl EventBus {
     /// Numbers, timestamps and queues one event for the journal. Never blocks on disk or on
     /// a broker: it takes one short lock and does not wait. Call events (`call_uuid` set) get
     /// the next per-call sequence number; a `call_ended` event closes the call's counter.
-    pub fn publish(&self, call_uuid: Option<&str>, event: Event) -> Result<Published, PublishError> {
+    pub fn publish(
+        &self,
+        call_uuid: Option<&str>,
+        event: Event,
+    ) -> Result<Published, PublishError> {
         let timestamp = rfc3339_utc(SystemTime::now());
         let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let seq = st.next_seq;
@@ -224,7 +239,12 @@ impl EventBus {
             let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
             st.tx = None;
         }
-        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(w) = writer {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }

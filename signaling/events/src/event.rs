@@ -250,6 +250,9 @@ mod tests {
             duration_ms: 80,
         };
         let s = serde_json::to_string(&e).expect("serialize");
-        assert_eq!(s, r##"{"type":"call_dtmf","leg":"b","digit":"#","duration_ms":80}"##);
+        assert_eq!(
+            s,
+            r##"{"type":"call_dtmf","leg":"b","digit":"#","duration_ms":80}"##
+        );
     }
 }

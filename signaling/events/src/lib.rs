@@ -14,8 +14,9 @@
 //! - [`sink`]: the [`Sink`] trait and dispatcher (per-sink cursor, retries with capped
 //!   exponential backoff, [`SinkStats`]); [`sink::subscribe`] (in-process, for SSE and
 //!   WebSocket); [`sink::nats`] (JetStream with `Nats-Msg-Id`, or core NATS) and
-//!   [`sink::redis`] (Redis Streams, `XADD` with `MAXLEN ~`/`MINID ~` trimming), behind the
-//!   default features `nats` and `redis`.
+//!   [`sink::redis`] (Redis Streams, `XADD` with `MAXLEN ~`/`MINID ~` trimming) and
+//!   [`sink::webhook`] (HMAC-SHA256-signed HTTP `POST`s), behind the default features `nats`,
+//!   `redis` and `webhook`.
 //!
 //! # Usage contract
 //! 1. At startup, inside a tokio runtime: [`EventBus::open`] (blocking: recovers the

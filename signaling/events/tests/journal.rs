@@ -24,16 +24,25 @@ async fn restart_resumes_journal_and_open_call_numbering() {
     let bus = open_bus(dir.path(), |_| {});
     let n = publish_calls(&bus, "c", 10, 6);
     for _ in 0..3 {
-        bus.publish(Some("open-call"), Event::CallRinging).expect("publish");
+        bus.publish(Some("open-call"), Event::CallRinging)
+            .expect("publish");
     }
     bus.shutdown().await;
     assert_eq!(bus.stats().journal.durable_seq, n + 3);
 
     let bus = open_bus(dir.path(), |_| {});
-    let after_open = bus.publish(Some("open-call"), Event::CallAnswered).expect("publish");
+    let after_open = bus
+        .publish(Some("open-call"), Event::CallAnswered)
+        .expect("publish");
     assert_eq!((after_open.seq, after_open.call_seq), (n + 4, Some(4)));
-    let reused = bus.publish(Some("c0"), Event::CallRinging).expect("publish");
-    assert_eq!(reused.call_seq, Some(1), "an ended call's counter is closed");
+    let reused = bus
+        .publish(Some("c0"), Event::CallRinging)
+        .expect("publish");
+    assert_eq!(
+        reused.call_seq,
+        Some(1),
+        "an ended call's counter is closed"
+    );
 
     let mut sub = bus.subscribe(Some(0));
     let all = take(&mut sub, (n + 5) as usize).await;
@@ -48,7 +57,13 @@ async fn torn_tail_is_truncated_and_numbering_continues() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bus = open_bus(dir.path(), |_| {});
     for _ in 0..10 {
-        bus.publish(None, Event::Ban { source: "192.0.2.1".into() }).expect("publish");
+        bus.publish(
+            None,
+            Event::Ban {
+                source: "192.0.2.1".into(),
+            },
+        )
+        .expect("publish");
     }
     bus.shutdown().await;
     // A crash mid-write: a header promising 100 bytes, then only 5 of them.
@@ -62,7 +77,10 @@ async fn torn_tail_is_truncated_and_numbering_continues() {
     let bus = open_bus(dir.path(), |_| {});
     assert_eq!(bus.stats().journal.truncated_bytes, 4 + 4 + 8 + 5);
     assert_eq!(fs::metadata(&seg).expect("meta").len(), good_len);
-    assert_eq!(bus.publish(None, Event::CallRinging).expect("publish").seq, 11);
+    assert_eq!(
+        bus.publish(None, Event::CallRinging).expect("publish").seq,
+        11
+    );
     let mut sub = bus.subscribe(Some(0));
     let seqs: Vec<u64> = take(&mut sub, 11).await.iter().map(|e| e.seq()).collect();
     assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
@@ -74,7 +92,8 @@ async fn corrupt_last_record_is_dropped_at_recovery() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bus = open_bus(dir.path(), |_| {});
     for _ in 0..5 {
-        bus.publish(None, Event::MediaNodeUp { node: "m1".into() }).expect("publish");
+        bus.publish(None, Event::MediaNodeUp { node: "m1".into() })
+            .expect("publish");
     }
     bus.shutdown().await;
     let seg = last_segment(dir.path());
@@ -85,7 +104,10 @@ async fn corrupt_last_record_is_dropped_at_recovery() {
 
     let bus = open_bus(dir.path(), |_| {});
     assert!(bus.stats().journal.truncated_bytes > 0);
-    assert_eq!(bus.publish(None, Event::CallRinging).expect("publish").seq, 5);
+    assert_eq!(
+        bus.publish(None, Event::CallRinging).expect("publish").seq,
+        5
+    );
     bus.shutdown().await;
 }
 
@@ -100,7 +122,8 @@ async fn per_call_sequences_are_gapless_with_concurrent_publishers() {
                 for i in 0..500 {
                     // Every thread writes into the same 20 calls.
                     let call = format!("call-{}", (i + t) % 20);
-                    bus.publish(Some(&call), Event::CallRinging).expect("publish");
+                    bus.publish(Some(&call), Event::CallRinging)
+                        .expect("publish");
                 }
             })
         })
@@ -130,7 +153,8 @@ async fn subscribe_resumes_from_history_into_live_without_gaps_or_duplicates() {
         let bus = bus.clone();
         tokio::spawn(async move {
             for i in 0..500 {
-                bus.publish(Some(&format!("b{}", i % 7)), Event::CallRinging).expect("publish");
+                bus.publish(Some(&format!("b{}", i % 7)), Event::CallRinging)
+                    .expect("publish");
                 if i % 50 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -141,9 +165,14 @@ async fn subscribe_resumes_from_history_into_live_without_gaps_or_duplicates() {
     live.await.expect("publisher");
     let seqs: Vec<u64> = got.iter().map(|e| e.seq()).collect();
     assert_eq!(seqs, (201..=1000).collect::<Vec<_>>());
-    assert!(bus.stats().journal.segments > 1, "history spans several segments");
+    assert!(
+        bus.stats().journal.segments > 1,
+        "history spans several segments"
+    );
 
-    let by_id = bus.subscribe_after_id(&got[99].envelope.id).expect("our id");
+    let by_id = bus
+        .subscribe_after_id(&got[99].envelope.id)
+        .expect("our id");
     assert_eq!(by_id.position(), 301);
     bus.shutdown().await;
 }
@@ -157,7 +186,8 @@ async fn bound_drops_oldest_segments_when_a_sink_lags_and_counts_them() {
     });
     let sink = MemorySink::default();
     sink.hang.store(true, std::sync::atomic::Ordering::SeqCst);
-    bus.add_sink(fast_sink("stuck"), sink.clone()).expect("sink");
+    bus.add_sink(fast_sink("stuck"), sink.clone())
+        .expect("sink");
     let n = publish_calls(&bus, "x", 100, 6);
     assert!(bus.wait_durable(n).await);
     let stats = bus.stats().journal;
@@ -169,7 +199,8 @@ async fn bound_drops_oldest_segments_when_a_sink_lags_and_counts_them() {
     // After a restart the sink resumes at the oldest retained event and reports the hole.
     let bus = open_bus(dir.path(), |_| {});
     let sink = MemorySink::default();
-    bus.add_sink(fast_sink("stuck"), sink.clone()).expect("sink");
+    bus.add_sink(fast_sink("stuck"), sink.clone())
+        .expect("sink");
     eventually("sink caught up", || bus.sink_stats()[0].lag == 0).await;
     let s = &bus.sink_stats()[0];
     let got = sink.got.lock().expect("lock").clone();
@@ -187,7 +218,8 @@ async fn history_is_kept_up_to_the_bound_without_drops_when_the_sink_keeps_up() 
         c.journal.segment_bytes = 4 << 10;
         c.journal.max_bytes = 16 << 10;
     });
-    bus.add_sink(fast_sink("mem"), MemorySink::default()).expect("sink");
+    bus.add_sink(fast_sink("mem"), MemorySink::default())
+        .expect("sink");
     let mut n = 0;
     for step in 0..40 {
         n += publish_calls(&bus, &format!("s{step}-"), 5, 4);
@@ -195,7 +227,10 @@ async fn history_is_kept_up_to_the_bound_without_drops_when_the_sink_keeps_up() 
     }
     let stats = bus.stats().journal;
     assert!(stats.bytes <= (16 << 10) + (4 << 10), "bounded: {stats:?}");
-    assert!(stats.first_seq > 1 && stats.segments >= 4, "history kept up to the bound: {stats:?}");
+    assert!(
+        stats.first_seq > 1 && stats.segments >= 4,
+        "history kept up to the bound: {stats:?}"
+    );
     assert_eq!(stats.dropped_unacked, 0);
     assert_eq!(bus.sink_stats()[0].skipped, 0);
     bus.shutdown().await;

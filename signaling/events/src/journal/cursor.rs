@@ -80,7 +80,11 @@ impl Journal {
 
     /// Persists a sink's cursor (fsynced).
     pub(crate) fn store_cursor(&self, name: &str, seq: u64) -> Result<(), JournalError> {
-        write_synced(&self.config.dir, &format!("cursor.{name}"), format!("{seq}\n").as_bytes())?;
+        write_synced(
+            &self.config.dir,
+            &format!("cursor.{name}"),
+            format!("{seq}\n").as_bytes(),
+        )?;
         self.lock_cursors().insert(name.to_owned(), seq);
         Ok(())
     }
@@ -93,7 +97,12 @@ impl Journal {
     /// keeps the newest `max_bytes` as history (for subscribers resuming). A removed segment
     /// that some durable sink had not confirmed yet is counted and logged as dropped.
     pub(crate) fn enforce_retention(&self) {
-        let min_cursor = self.lock_cursors().values().min().copied().unwrap_or(u64::MAX);
+        let min_cursor = self
+            .lock_cursors()
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(u64::MAX);
         loop {
             let removed = {
                 let mut segs = self.segments.lock().unwrap_or_else(|p| p.into_inner());
@@ -108,9 +117,15 @@ impl Journal {
             };
             if removed.last_seq > min_cursor {
                 let unacked = removed.last_seq - min_cursor.max(removed.first_seq - 1);
-                self.counters.dropped_unacked.fetch_add(unacked, Ordering::Relaxed);
-                tracing::warn!(unacked, first_seq = removed.first_seq, last_seq = removed.last_seq,
-                    "journal over max_bytes: oldest segment removed before every sink had it");
+                self.counters
+                    .dropped_unacked
+                    .fetch_add(unacked, Ordering::Relaxed);
+                tracing::warn!(
+                    unacked,
+                    first_seq = removed.first_seq,
+                    last_seq = removed.last_seq,
+                    "journal over max_bytes: oldest segment removed before every sink had it"
+                );
             }
             let path = record::segment_path(&self.config.dir, removed.first_seq);
             if let Err(e) = fs::remove_file(&path) {

@@ -250,18 +250,29 @@ fn recover_segments(
             counters
                 .truncated_bytes
                 .fetch_add(scan.file_len - scan.valid_len, Ordering::Relaxed);
-            let f = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
             f.set_len(scan.valid_len).map_err(io_err(&path))?;
             f.sync_all().map_err(io_err(&path))?;
         }
         let is_last = i + 1 == count;
         match (scan.first_seq, scan.last_seq) {
             (Some(f), Some(l)) if f > last_seq => {
-                segments.push_back(SegmentInfo { first_seq: f, last_seq: l, bytes: scan.valid_len });
+                segments.push_back(SegmentInfo {
+                    first_seq: f,
+                    last_seq: l,
+                    bytes: scan.valid_len,
+                });
                 last_seq = l;
             }
             (None, _) if is_last && first > last_seq => {
-                segments.push_back(SegmentInfo { first_seq: first, last_seq: first - 1, bytes: 0 });
+                segments.push_back(SegmentInfo {
+                    first_seq: first,
+                    last_seq: first - 1,
+                    bytes: 0,
+                });
                 last_seq = first - 1;
             }
             _ => {

@@ -43,7 +43,11 @@ impl Journal {
         for _ in 0..3 {
             let Some((first, last)) = self.segment_of(from) else {
                 let next = self.first_seq();
-                return Ok(if next > from { ReadOutcome::Gap { next } } else { ReadOutcome::UpToDate });
+                return Ok(if next > from {
+                    ReadOutcome::Gap { next }
+                } else {
+                    ReadOutcome::UpToDate
+                });
             };
             match self.read_segment(first, from, last.min(durable), max, pos) {
                 Ok(events) if !events.is_empty() => return Ok(ReadOutcome::Events(events)),
@@ -52,7 +56,17 @@ impl Journal {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ReadOutcome::Gap { next: self.first_seq() })
+        Ok(ReadOutcome::Gap {
+            next: self.first_seq(),
+        })
+    }
+
+    /// The in-memory part of [`Journal::read`]: `None` when the files must be read.
+    pub(crate) fn read_in_memory(&self, from: u64, max: usize) -> Option<ReadOutcome> {
+        if from > self.durable_seq() || max == 0 {
+            return Some(ReadOutcome::UpToDate);
+        }
+        self.read_cache(from, max).map(ReadOutcome::Events)
     }
 
     fn read_cache(&self, from: u64, max: usize) -> Option<Vec<Arc<StoredEvent>>> {
@@ -87,7 +101,11 @@ impl Journal {
         let path = record::segment_path(&self.config.dir, segment);
         let mut file = File::open(&path)?;
         if pos.segment != segment || pos.next_seq != from {
-            *pos = ReadPos { segment, offset: 0, next_seq: 0 };
+            *pos = ReadPos {
+                segment,
+                offset: 0,
+                next_seq: 0,
+            };
         }
         file.seek(SeekFrom::Start(pos.offset))?;
         let mut r = BufReader::with_capacity(1 << 16, file);
@@ -105,7 +123,10 @@ impl Journal {
                 continue;
             }
             match serde_json::from_slice(&rec.payload) {
-                Ok(envelope) => out.push(Arc::new(StoredEvent { envelope, json: Bytes::from(rec.payload) })),
+                Ok(envelope) => out.push(Arc::new(StoredEvent {
+                    envelope,
+                    json: Bytes::from(rec.payload),
+                })),
                 Err(e) => {
                     tracing::error!(seq = rec.seq, error = %e, "journal record is not an envelope; skipped");
                 }

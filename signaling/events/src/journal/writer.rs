@@ -34,7 +34,11 @@ impl Writer {
             Some(s) => (s.first_seq, s.bytes),
             None => {
                 let mut segs = journal.segments.lock().unwrap_or_else(|p| p.into_inner());
-                segs.push_back(SegmentInfo { first_seq: next_seq, last_seq: next_seq - 1, bytes: 0 });
+                segs.push_back(SegmentInfo {
+                    first_seq: next_seq,
+                    last_seq: next_seq - 1,
+                    bytes: 0,
+                });
                 (next_seq, 0)
             }
         };
@@ -45,7 +49,13 @@ impl Writer {
             .open(&path)
             .map_err(io_err(&path))?;
         cursor::sync_dir(&journal.config.dir)?;
-        Ok(Writer { journal, file, active_first: first, active_len: len, buf: Vec::new() })
+        Ok(Writer {
+            journal,
+            file,
+            active_first: first,
+            active_len: len,
+            buf: Vec::new(),
+        })
     }
 
     /// Runs until every sender is gone and the queue is drained.
@@ -79,7 +89,10 @@ impl Writer {
                     pause = Duration::from_millis(10);
                 }
                 Err(e) => {
-                    self.journal.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                    self.journal
+                        .counters
+                        .write_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, events = rest.len(), "journal write failed; retrying");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(1));
@@ -110,10 +123,16 @@ impl Writer {
                 source: io::Error::other(e),
             })?;
             record::encode(&mut self.buf, env.seq, &json);
-            stored.push(Arc::new(StoredEvent { envelope: env.clone(), json: Bytes::from(json) }));
+            stored.push(Arc::new(StoredEvent {
+                envelope: env.clone(),
+                json: Bytes::from(json),
+            }));
         }
         let path = record::segment_path(&self.journal.config.dir, self.active_first);
-        let written = self.file.write_all(&self.buf).and_then(|()| self.file.sync_data());
+        let written = self
+            .file
+            .write_all(&self.buf)
+            .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Cut a partial write so the next attempt appends at a record boundary.
             let _ = self.file.set_len(self.active_len);
@@ -155,8 +174,16 @@ impl Writer {
             .map_err(io_err(&path))?;
         cursor::sync_dir(&self.journal.config.dir)?;
         {
-            let mut segs = self.journal.segments.lock().unwrap_or_else(|p| p.into_inner());
-            segs.push_back(SegmentInfo { first_seq: next_seq, last_seq: next_seq - 1, bytes: 0 });
+            let mut segs = self
+                .journal
+                .segments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            segs.push_back(SegmentInfo {
+                first_seq: next_seq,
+                last_seq: next_seq - 1,
+                bytes: 0,
+            });
         }
         self.file = file;
         self.active_first = next_seq;

@@ -34,7 +34,13 @@ impl Dispatcher {
         let mut read_errors = 0u32;
         loop {
             durable.borrow_and_update();
-            let outcome = read_off_thread(&self.journal, self.cursor + 1, self.config.max_batch, std::mem::take(&mut pos)).await;
+            let outcome = read_off_thread(
+                &self.journal,
+                self.cursor + 1,
+                self.config.max_batch,
+                std::mem::take(&mut pos),
+            )
+            .await;
             let events = match outcome {
                 Ok((ReadOutcome::Events(events), p)) => {
                     pos = p;
@@ -110,7 +116,9 @@ impl Dispatcher {
     fn advance(&mut self, seq: u64, n: usize) {
         self.cursor = seq;
         self.counters.cursor.store(seq, Ordering::Relaxed);
-        self.counters.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        self.counters
+            .delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     fn skip_to(&mut self, next: u64) {
@@ -141,19 +149,24 @@ impl Dispatcher {
                 *persisted = seq;
                 *last = Instant::now();
             }
-            Ok(Err(e)) => tracing::error!(sink = %self.config.name, error = %e, "cursor not persisted"),
+            Ok(Err(e)) => {
+                tracing::error!(sink = %self.config.name, error = %e, "cursor not persisted")
+            }
             Err(e) => tracing::error!(sink = %self.config.name, error = %e, "cursor task failed"),
         }
     }
 }
 
-/// Reads on the blocking pool (a cache miss reads a segment file).
-async fn read_off_thread(
+/// Reads from memory when it can, on the blocking pool otherwise (segment files).
+pub(crate) async fn read_off_thread(
     journal: &Arc<Journal>,
     from: u64,
     max: usize,
     mut pos: ReadPos,
 ) -> std::io::Result<(ReadOutcome, ReadPos)> {
+    if let Some(outcome) = journal.read_in_memory(from, max) {
+        return Ok((outcome, pos));
+    }
     let journal = journal.clone();
     tokio::task::spawn_blocking(move || journal.read(from, max, &mut pos).map(|o| (o, pos)))
         .await

@@ -7,12 +7,14 @@
 //! catches up, so after a crash a sink may see up to that much again: delivery is
 //! at-least-once, and every event carries a unique id to de-duplicate on.
 
-mod dispatch;
+pub(crate) mod dispatch;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod subscribe;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +48,10 @@ pub struct DeliveryError {
 impl DeliveryError {
     /// A failure after `delivered` confirmed events.
     pub fn new(delivered: usize, message: impl std::fmt::Display) -> Self {
-        DeliveryError { delivered, message: message.to_string() }
+        DeliveryError {
+            delivered,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -81,7 +86,9 @@ impl SinkConfig {
     /// The delay before retry number `attempt` (0-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        self.backoff_initial.saturating_mul(factor).min(self.backoff_max)
+        self.backoff_initial
+            .saturating_mul(factor)
+            .min(self.backoff_max)
     }
 }
 
@@ -143,7 +150,11 @@ impl SinkHandle {
             retries: c.retries.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
-            last_error: c.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            last_error: c
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -173,7 +184,11 @@ impl EventBus {
             cursor,
         };
         let task = tokio::spawn(run.run(sink));
-        sinks.push(SinkHandle { name, counters, task: Some(task) });
+        sinks.push(SinkHandle {
+            name,
+            counters,
+            task: Some(task),
+        });
         Ok(())
     }
 }

@@ -84,7 +84,9 @@ pub struct NatsSink {
 
 impl std::fmt::Debug for NatsSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsSink").field("url", &self.config.url).finish_non_exhaustive()
+        f.debug_struct("NatsSink")
+            .field("url", &self.config.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -161,9 +163,13 @@ impl Sink for NatsSink {
 
 /// Asks `$JS.API.INFO` directly (the typed account query of newer clients does not parse
 /// every server version's reply): `false` when nobody answers or the account has no JetStream.
-async fn jetstream_available(client: &async_nats::Client, timeout: Duration) -> Result<bool, DeliveryError> {
+async fn jetstream_available(
+    client: &async_nats::Client,
+    timeout: Duration,
+) -> Result<bool, DeliveryError> {
     use async_nats::RequestErrorKind;
-    let reply = tokio::time::timeout(timeout, client.request("$JS.API.INFO", bytes::Bytes::new())).await;
+    let reply =
+        tokio::time::timeout(timeout, client.request("$JS.API.INFO", bytes::Bytes::new())).await;
     match reply {
         Err(_) => Err(DeliveryError::new(0, "nats: JetStream info timed out")),
         Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => Ok(false),
@@ -185,7 +191,9 @@ async fn publish_jetstream(
     let mut pending = Vec::with_capacity(events.len());
     let mut send_error = None;
     for e in events {
-        let msg = PublishMessage::build().payload(e.json.clone()).message_id(&e.envelope.id);
+        let msg = PublishMessage::build()
+            .payload(e.json.clone())
+            .message_id(&e.envelope.id);
         match js.send_publish(sink.subject(e), msg).await {
             Ok(ack) => pending.push(ack),
             Err(err) => {
@@ -197,7 +205,10 @@ async fn publish_jetstream(
     let sent = pending.len();
     for (confirmed, ack) in pending.into_iter().enumerate() {
         if let Err(err) = ack.await {
-            return Err(DeliveryError::new(confirmed, format!("nats publish ack: {err}")));
+            return Err(DeliveryError::new(
+                confirmed,
+                format!("nats publish ack: {err}"),
+            ));
         }
     }
     match send_error {

@@ -57,7 +57,9 @@ pub struct RedisSink {
 
 impl std::fmt::Debug for RedisSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSink").field("stream", &self.config.stream).finish_non_exhaustive()
+        f.debug_struct("RedisSink")
+            .field("stream", &self.config.stream)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +96,9 @@ impl RedisSink {
                 cmd.arg("MAXLEN").arg("~").arg(n);
             }
             RedisTrim::MinAge(age) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
                 let min = now.saturating_sub(age).as_millis();
                 cmd.arg("MINID").arg("~").arg(min.to_string());
             }
@@ -132,7 +136,10 @@ impl Sink for RedisSink {
                 self.conn = Some(conn);
                 Ok(())
             }
-            Ok(ids) => Err(DeliveryError::new(0, format!("redis: {} replies for {} XADDs", ids.len(), events.len()))),
+            Ok(ids) => Err(DeliveryError::new(
+                0,
+                format!("redis: {} replies for {} XADDs", ids.len(), events.len()),
+            )),
             // The connection is dropped: the next attempt reconnects.
             Err(e) => Err(DeliveryError::new(0, format!("redis XADD: {e}"))),
         }

@@ -12,6 +12,7 @@ use crate::bus::EventBus;
 use crate::envelope::seq_from_id;
 use crate::journal::read::{ReadOutcome, ReadPos};
 use crate::journal::{Journal, StoredEvent};
+use crate::sink::dispatch::read_off_thread;
 
 /// Events a subscriber asked for that the journal no longer holds (its size bound removed
 /// them): the subscription continues at `resumed_at`.
@@ -81,7 +82,10 @@ impl Subscription {
             match self.read().await {
                 Ok(ReadOutcome::Events(events)) => self.buf.extend(events),
                 Ok(ReadOutcome::Gap { next }) => {
-                    let lagged = Lagged { missed_from: self.next, resumed_at: next };
+                    let lagged = Lagged {
+                        missed_from: self.next,
+                        resumed_at: next,
+                    };
                     self.next = next;
                     return Some(Err(lagged));
                 }
@@ -105,13 +109,8 @@ impl Subscription {
     }
 
     async fn read(&mut self) -> std::io::Result<ReadOutcome> {
-        let journal = self.journal.clone();
-        let (from, mut pos) = (self.next, std::mem::take(&mut self.pos));
-        let (outcome, pos) = tokio::task::spawn_blocking(move || {
-            journal.read(from, READ_BATCH, &mut pos).map(|o| (o, pos))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let pos = std::mem::take(&mut self.pos);
+        let (outcome, pos) = read_off_thread(&self.journal, self.next, READ_BATCH, pos).await?;
         self.pos = pos;
         Ok(outcome)
     }

@@ -34,7 +34,12 @@ impl Broker {
     /// Starts a broker on a free port, with its data in `dir`.
     pub fn start(kind: Kind, dir: &Path) -> Broker {
         std::fs::create_dir_all(dir).expect("broker dir");
-        let mut b = Broker { kind, port: free_port(), dir: dir.to_owned(), child: None };
+        let mut b = Broker {
+            kind,
+            port: free_port(),
+            dir: dir.to_owned(),
+            child: None,
+        };
         b.spawn();
         b
     }
@@ -61,7 +66,16 @@ impl Broker {
             }
             Kind::Redis => {
                 let mut c = Command::new("redis-server");
-                c.args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--dir", &dir]);
+                c.args([
+                    "--port",
+                    &port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--dir",
+                    &dir,
+                ]);
                 c.args(["--appendonly", "yes", "--appendfsync", "always"]);
                 c
             }
@@ -70,7 +84,12 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {:?} (install nats-server and redis-server): {e}", self.kind));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start {:?} (install nats-server and redis-server): {e}",
+                    self.kind
+                )
+            });
         self.child = Some(child);
         for _ in 0..500 {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {

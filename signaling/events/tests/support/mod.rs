@@ -33,7 +33,10 @@ pub fn fast_sink(name: &str) -> SinkConfig {
 /// The events of one call: created, ringing, answered, `dtmf` digits, ended.
 pub fn call_events(dtmf: usize) -> Vec<Event> {
     let mut v = vec![
-        Event::CallCreated { from: "1001".into(), to: "1002".into() },
+        Event::CallCreated {
+            from: "1001".into(),
+            to: "1002".into(),
+        },
         Event::CallRinging,
         Event::CallAnswered,
     ];
@@ -62,7 +65,8 @@ pub fn publish_calls(bus: &EventBus, prefix: &str, calls: usize, per_call: usize
     let mut n = 0;
     for e in &events {
         for c in 0..calls {
-            bus.publish(Some(&format!("{prefix}{c}")), e.clone()).expect("publish");
+            bus.publish(Some(&format!("{prefix}{c}")), e.clone())
+                .expect("publish");
             n += 1;
         }
     }
@@ -70,7 +74,10 @@ pub fn publish_calls(bus: &EventBus, prefix: &str, calls: usize, per_call: usize
 }
 
 /// Reads `count` events from a subscription (bounded wait).
-pub async fn take(sub: &mut switchboard_events::Subscription, count: usize) -> Vec<Arc<StoredEvent>> {
+pub async fn take(
+    sub: &mut switchboard_events::Subscription,
+    count: usize,
+) -> Vec<Arc<StoredEvent>> {
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         let next = tokio::time::timeout(Duration::from_secs(30), sub.next())
@@ -127,7 +134,10 @@ impl Sink for MemorySink {
             self.got.lock().expect("lock").push(events[0].seq());
             return Err(DeliveryError::new(1, "induced failure"));
         }
-        self.got.lock().expect("lock").extend(events.iter().map(|e| e.seq()));
+        self.got
+            .lock()
+            .expect("lock")
+            .extend(events.iter().map(|e| e.seq()));
         Ok(())
     }
 }
