@@ -2,7 +2,7 @@
 //! batch and then advances the durable seq that readers wait on.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -73,13 +73,13 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            self.append_until_written(&batch);
-            batch.clear();
+            let stored: Vec<Arc<StoredEvent>> = batch.drain(..).filter_map(to_stored).collect();
+            self.append_until_written(&stored);
         }
     }
 
     /// Appends a batch, retrying (with a capped pause) until the disk takes all of it.
-    fn append_until_written(&mut self, batch: &[Envelope]) {
+    fn append_until_written(&mut self, batch: &[Arc<StoredEvent>]) {
         let mut pause = Duration::from_millis(10);
         let mut rest = batch;
         while !rest.is_empty() {
@@ -104,30 +104,27 @@ impl Writer {
     /// Writes and fsyncs the front of `batch` that fits in the active segment (at least one
     /// event, rolling to a new segment first if the active one is full), then publishes it to
     /// readers. Returns how many events were written.
-    pub(crate) fn append_chunk(&mut self, batch: &[Envelope]) -> Result<usize, JournalError> {
+    pub(crate) fn append_chunk(
+        &mut self,
+        batch: &[Arc<StoredEvent>],
+    ) -> Result<usize, JournalError> {
         let Some(first) = batch.first() else {
             return Ok(0);
         };
         let limit = self.journal.config.segment_bytes;
         if self.active_len > 0 && self.active_len >= limit {
-            self.roll(first.seq)?;
+            self.roll(first.seq())?;
         }
         self.buf.clear();
-        let mut stored = Vec::with_capacity(batch.len());
-        for env in batch {
-            if !stored.is_empty() && self.active_len + self.buf.len() as u64 >= limit {
+        let mut count = 0;
+        for e in batch {
+            if count > 0 && self.active_len + self.buf.len() as u64 >= limit {
                 break;
             }
-            let json = serde_json::to_vec(env).map_err(|e| JournalError::Io {
-                path: self.journal.config.dir.clone(),
-                source: io::Error::other(e),
-            })?;
-            record::encode(&mut self.buf, env.seq, &json);
-            stored.push(Arc::new(StoredEvent {
-                envelope: env.clone(),
-                json: Bytes::from(json),
-            }));
+            record::encode(&mut self.buf, e.seq(), &e.json);
+            count += 1;
         }
+        let stored = &batch[..count];
         let path = record::segment_path(&self.journal.config.dir, self.active_first);
         let written = self
             .file
@@ -139,9 +136,9 @@ impl Writer {
             return Err(io_err(path)(e));
         }
         self.active_len += self.buf.len() as u64;
-        let last_seq = stored.last().map_or(first.seq, |e| e.seq());
-        self.publish(&stored, last_seq);
-        Ok(stored.len())
+        let last_seq = stored.last().map_or(first.seq(), |e| e.seq());
+        self.publish(stored, last_seq);
+        Ok(count)
     }
 
     fn publish(&self, stored: &[Arc<StoredEvent>], last_seq: u64) {
@@ -190,5 +187,20 @@ impl Writer {
         self.active_len = 0;
         self.journal.enforce_retention();
         Ok(())
+    }
+}
+
+/// Serializes an envelope once; the JSON is what is stored and what sinks send.
+fn to_stored(envelope: Envelope) -> Option<Arc<StoredEvent>> {
+    match serde_json::to_vec(&envelope) {
+        Ok(json) => Some(Arc::new(StoredEvent {
+            envelope,
+            json: Bytes::from(json),
+        })),
+        Err(e) => {
+            // Not reachable with the event types of this crate (no maps, no non-string keys).
+            tracing::error!(seq = envelope.seq, error = %e, "event not serializable; dropped");
+            None
+        }
     }
 }
