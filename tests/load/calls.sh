@@ -15,14 +15,17 @@
 #
 # For baseline and switchboard, a stepped search over call rates: each step runs DURATION s at RATE calls/s
 # (RATE*DURATION calls, each held HOLD_MS) and passes when every call succeeds at both sipps and the calls
-# were placed at the target rate; the search stops at the first failing step (or when the next step would
-# overrun SEARCH_BUDGET s); a failing step is retried RETRIES times first. Per step it prints: calls ok/failed at the UAC and the UAS, retransmissions,
-# the achieved rate, INVITE -> 200 response time at the caller (p50/p99/mean from -trace_rtt; sipp's clock
-# ticks in 4 ms steps on this kernel, so p50/p99 are multiples of 4 ms and the mean is the finer figure),
-# the machine's CPU busy % over the step (/proc/stat, all cores busy = 100 % x cores) and the part of it
-# used by processes outside this run ("others": the machine is shared), the sipps' CPU per call, and for the server its CPU (user+sys from
-# /proc/PID/stat) per call. The summary gives each side's highest 0-failure rate, their ratio, and the
-# response time the B2BUA adds at the rates both passed.
+# were placed at the target rate; the search stops at the first failing step (a failing step is retried
+# RETRIES times first) or when the next step would overrun SEARCH_BUDGET s. Per step it prints: calls
+# ok/failed at the UAC and the UAS, retransmissions, the achieved rate, INVITE -> 200 response time at the
+# caller (p50/p99/mean from -trace_rtt; sipp's clock ticks in 4 ms steps on this kernel, so p50/p99 are
+# multiples of 4 ms and the mean is the finer figure), the machine's CPU busy % over the step (/proc/stat,
+# all cores busy = 100 % x cores) and the part used by processes outside this run ("others": the machine
+# is shared), the sipps' CPU per call, and the server's CPU (user+sys, /proc/PID/stat) per call.
+# The summary gives each side's highest 0-failure rate and their ratio, the response time the B2BUA adds at
+# the rates both passed (the baseline is also run at the switchboard's best rate), and the CPU per call at
+# each side's best rate with the rate that CPU allows on this machine's cores (a "CPU-bound ceiling", less
+# exposed than the searched rates to other users of a shared machine).
 #
 # Usage: tests/load/calls.sh            (full run: ~10-13 minutes on a 2-core machine)
 #   DURATION=30                  seconds per step
@@ -153,6 +156,9 @@ start_uac() {
     local limit=$(( rate * (hold / 1000 + 4) ))
     [ "$limit" -ge "$calls" ] && limit=$calls
     local budget=$(( calls / rate + hold / 1000 + 40 ))
+    # sipp writes response times in batches of -rtt_freq and drops a last partial batch.
+    local freq=$rate
+    [ $(( calls % rate )) -eq 0 ] || freq=$calls
     if [ "$kind" = direct ]; then
         target="127.0.0.1:$uas_port"
     else
@@ -162,7 +168,7 @@ start_uac() {
     (cd "$dir" && exec timeout $((budget + 10)) sipp "$target" -sf "$scen/uac_$kind.xml" -s 1002 "${extra[@]}" \
         -i 127.0.0.1 -p "$uac_port" -t u1 -r "$rate" -m "$calls" -l "$limit" -d "$hold" \
         -recv_timeout 10000 -timeout "${budget}s" -timeout_error -nostdin -buff_size $BUF \
-        -trace_stat -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -trace_screen > uac.out 2>&1) &
+        -trace_stat -fd 1 -trace_rtt -rtt_freq "$freq" -trace_err -trace_screen > uac.out 2>&1) &
     uac_pid=$!
     pids+=("$uac_pid")
 }
@@ -195,7 +201,7 @@ latency() {
 run_step() {
     local phase=$1 rate=$2 dir calls=$(( $2 * DURATION )) kind=direct
     dir=$(mktemp -d "$work/$1-$2.XXX")
-    local cpu0=0 cpu1=0 t0 t1 m0 m1 idle0 idle1 c0 c1 w0 w1 sb_total=0
+    local cpu0=0 cpu1=0 t0 t1 m0 m1 idle0 idle1 c0 c1 w0 w1 sb_total=0 server_us=0 sipp_us
     times > "$dir/times0"
     c0=$(times_cpu "$dir/times0")
     read -r m0 idle0 < <(machine_busy)
@@ -214,7 +220,8 @@ run_step() {
     local extra="" leftover=""
     if [ "$phase" = switchboard ]; then
         cpu1=$(cpu_ticks "$sb_pid")
-        extra=$(printf ' server_cpu=%.0fus/call' "$(echo "($cpu1 - $cpu0) * 1000000 / $tck / ($calls)" | bc -l)")
+        server_us=$(printf '%.0f' "$(echo "($cpu1 - $cpu0) * 1000000 / $tck / ($calls)" | bc -l)")
+        extra=" server_cpu=${server_us}us/call"
         leftover=$(health | json_num calls)
         extra+=" calls_left=${leftover:-?} warn=$(grep -c -E 'WARN|ERROR' "$dir/server.log" || true)"
         sb_total=$(cpu_ticks "$sb_pid")
@@ -224,7 +231,8 @@ run_step() {
     c1=$(times_cpu "$dir/times1")
     read -r m1 idle1 < <(machine_busy)
     w1=$(date +%s.%N)
-    extra=$(printf ' sipp_cpu=%.0fus/call' "$(echo "($c1 - $c0 - $sb_total / $tck) * 1000000 / $calls" | bc -l)")$extra
+    sipp_us=$(printf '%.0f' "$(echo "($c1 - $c0 - $sb_total / $tck) * 1000000 / $calls" | bc -l)")
+    extra=" sipp_cpu=${sipp_us}us/call$extra"
     local uac_csv uas_csv
     uac_csv=$(ls "$dir"/uac_*_.csv 2>/dev/null | head -1)
     uas_csv=$(ls "$dir"/uas_*_.csv 2>/dev/null | head -1)
@@ -250,7 +258,7 @@ run_step() {
     printf '%-11s rate=%-5s calls=%-6s ok=%s/%s failed=%s/%s retrans=%s achieved=%.0f/s setup_ms p50=%s p99=%s mean=%s busy=%.0f%% others=%.0f%%%s %s\n' \
         "$phase" "$rate" "$calls" "$ok" "$uas_ok" "$failed" "$uas_failed" "$retrans" "$achieved" \
         "$p50" "$p99" "$mean" "$(echo "$busy * $ncpu" | bc -l)" "$others" "$extra" "$verdict"
-    [ "$verdict" = pass ] && echo "$rate $p50 $p99 $mean" >> "$work/$phase.lat"
+    [ "$verdict" = pass ] && echo "$rate $p50 $p99 $mean $server_us $sipp_us" >> "$work/$phase.lat"
     [ "$verdict" = pass ]
 }
 
@@ -352,5 +360,16 @@ fi
 # Response time the B2BUA adds, at rates both searches ran.
 if [ -s "$work/baseline.lat" ] && [ -s "$work/switchboard.lat" ]; then
     join <(sort -k1,1 "$work/switchboard.lat") <(sort -k1,1 "$work/baseline.lat") | sort -n |
-        awk '{printf "added setup time at %s calls/s: p50 %+d ms, p99 %+d ms, mean %+.2f ms\n", $1, $2 - $5, $3 - $6, $4 - $7}'
+        awk '{printf "added setup time at %s calls/s: p50 %+d ms, p99 %+d ms, mean %+.2f ms\n", $1, $2 - $7, $3 - $8, $4 - $9}'
+fi
+# CPU per call at each side's best rate, and the rate that much CPU allows on this machine's cores: a figure
+# less exposed to other users of a shared machine than the searched rates.
+sb_row=$(grep "^$best_switchboard " "$work/switchboard.lat" 2>/dev/null | tail -1 || true)
+base_row=$(grep "^$best_baseline " "$work/baseline.lat" 2>/dev/null | tail -1 || true)
+if [ -n "$sb_row" ] && [ -n "$base_row" ]; then
+    echo "$sb_row $base_row" | awk -v n="$ncpu" '{
+        printf "CPU per call: switchboard %d us + its sipps %d us (at %s calls/s); direct sipps %d us (at %s calls/s)\n", $5, $6, $1, $12, $7
+        sb = n * 1e6 / ($5 + $6); d = n * 1e6 / $12
+        printf "CPU-bound ceiling on %d cores: through switchboard %.0f calls/s (the server alone: %.0f), direct %.0f calls/s, ratio %.3f\n",
+            n, sb, n * 1e6 / $5, d, sb / d}'
 fi
