@@ -93,6 +93,14 @@ pub(crate) struct BusInner {
     pub(crate) cancel: CancellationToken,
 }
 
+impl Drop for BusInner {
+    /// The last handle is gone: sink tasks stop; the writer thread drains the queue and exits
+    /// on its own once the sender is dropped.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 /// The event pipeline: publish events, subscribe to them, and let sinks deliver them.
 /// Cheap to clone (all clones share one pipeline).
 #[derive(Clone)]

@@ -46,10 +46,16 @@ async fn restart_resumes_journal_and_open_call_numbering() {
 
     let mut sub = bus.subscribe(Some(0));
     let all = take(&mut sub, (n + 5) as usize).await;
+    let restarted = bus.clone();
     let seqs: Vec<u64> = all.iter().map(|e| e.seq()).collect();
     assert_eq!(seqs, (1..=n + 5).collect::<Vec<_>>());
     assert!(all.iter().all(|e| e.envelope.id.starts_with("sig1-")));
     bus.shutdown().await;
+    assert_eq!(
+        restarted.publish(None, Event::CallRinging),
+        Err(switchboard_events::PublishError::Closed)
+    );
+    assert!(sub.next().await.is_none(), "subscriptions end at shutdown");
 }
 
 #[tokio::test]
