@@ -276,3 +276,59 @@ async fn signaling_restart_with_a_non_empty_journal_delivers_the_rest_once() {
     );
     assert_call_seqs_gapless(envs.iter());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_are_named_from_the_template_and_trimmed() {
+    use switchboard_events::sink::redis::RedisTrim;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(Kind::Redis, &dir.path().join("redis"));
+    let mut cfg = RedisConfig::new(broker.url());
+    cfg.stream = "sb:{node}:{type}".into();
+    cfg.trim = RedisTrim::MaxLen(100);
+    let bus = start_bus(dir.path(), "redis", RedisSink::new(cfg)).await;
+    // 2,000 calls: each type stream gets 2,000 entries before trimming.
+    let n = publish_calls(&bus, "c", 2000, 4);
+    eventually("delivered", || bus.sink_stats()[0].cursor == n).await;
+    bus.shutdown().await;
+
+    let client = redis::Client::open(broker.url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    for t in [
+        "call_created",
+        "call_ringing",
+        "call_answered",
+        "call_ended",
+    ] {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(format!("sb:sig1:{t}"))
+            .query_async(&mut conn)
+            .await
+            .expect("xlen");
+        // `MAXLEN ~` trims whole radix-tree nodes (100 entries each): between 100 and 200 stay.
+        assert!((100..200).contains(&len), "{t}: {len} entries");
+    }
+    let last: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XREVRANGE")
+        .arg("sb:sig1:call_ended")
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .expect("xrevrange");
+    let fields: Vec<&[u8]> = last[0].1.iter().map(Vec::as_slice).collect();
+    let get = |k: &[u8]| {
+        fields
+            .chunks(2)
+            .find(|kv| kv[0] == k)
+            .map(|kv| kv[1])
+            .expect("field")
+    };
+    assert_eq!(get(b"type"), b"call_ended");
+    assert_eq!(get(b"seq"), n.to_string().as_bytes());
+    assert_eq!(get(b"call_seq"), b"4");
+    assert_eq!(get(b"call_uuid"), b"c1999");
+}
