@@ -19,10 +19,11 @@
 //!    by the B-leg Call-ID after each B-leg INVITE ([`Call::b_call_id`]; [`Call::leg_of`] tells the
 //!    leg). Further routes for serial failover go in with [`Call::add_fallback_route`].
 //! 2. After every input drain [`Call::poll_action`] in order:
-//!    * [`Action::Respond`]: send on that server transaction. The 2xx to the A-leg INVITE is
-//!      retransmitted by the transaction layer or the driver until the ACK (RFC 6026); the call
-//!      retransmits its 2xx to a relayed re-INVITE itself (the same response again on the same
-//!      transaction, which must accept further 2xx in the RFC 6026 Accepted state).
+//!    * [`Action::Respond`]: send on that server transaction. The call retransmits its own 2xx
+//!      to an INVITE (the A-leg INVITE and relayed re-INVITEs) until the ACK (RFC 3261
+//!      §13.3.1.4, T1 doubling to T2 from [`CallConfig`]): the same response again on the same
+//!      transaction, which must accept further 2xx in the RFC 6026 Accepted state. The transaction
+//!      layer must not retransmit them too (`LayerConfig::retransmit_2xx` off).
 //!    * [`Action::SendRequest`]: start a client transaction to `next_hop`; report every response with
 //!      [`CallEvent::Response`] (for the B-leg INVITE also 2xx retransmissions) and its end without a
 //!      final response with [`CallEvent::ClientTimedOut`] (Timer B/F, transport error). Every
@@ -54,7 +55,7 @@
 //! not passed on); 180/181/182/183 relayed with A's To tag, A's Record-Route and our Contact
 //! (§12.1.1), SDP rewritten through the media node, in B's order (a 200 never overtakes a 183
 //! waiting for its rewrite); 200 → ACK to B, 200 with the
-//! rewritten answer to A, ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from
+//! rewritten answer to A (retransmitted until A's ACK), ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from
 //! A (487 up, CANCEL down once B sent a provisional, per §9.1; a 2xx crossing it is ACKed and BYEd);
 //! a BYE from A on the early dialog (487 to its INVITE); B-leg failures mapped by [`map_failure`]
 //! (486 → 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up);

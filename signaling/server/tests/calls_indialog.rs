@@ -288,3 +288,27 @@ fn rfc3261_s14_2_reinvite_without_sdp_is_answered_with_our_offer_without_the_cal
     );
     health_until_idle(&server);
 }
+
+#[test]
+fn rfc3261_s13_3_1_4_lost_acks_get_the_2xx_retransmitted_for_the_invite_and_the_reinvite() {
+    let server = Server::start(&eight_workers());
+    let (uac, _, _, _) = call(
+        &server,
+        "call_uac_reinvite_lost_ack.xml",
+        "call_uas_reinvite_once.xml",
+    );
+    let oks = sipp_received(&uac.output, "SIP/2.0 200");
+    let invite_oks = oks
+        .iter()
+        .filter(|m| {
+            m.lines()
+                .any(|l| l.trim().ends_with(" INVITE") && l.contains("CSeq"))
+        })
+        .count();
+    assert!(
+        invite_oks >= 4,
+        "each 2xx at least twice: {invite_oks}\n{}",
+        uac.output
+    );
+    health_until_idle(&server);
+}

@@ -172,6 +172,9 @@ pub struct Call<K> {
     restore_ops: Vec<MediaOp>,
     /// ACKs of the re-INVITEs we sent, to answer 2xx retransmissions.
     reinvite_acks: VecDeque<ReinviteAck>,
+    /// Our 2xx to the A-leg INVITE, retransmitted until the ACK (RFC 3261 §13.3.1.4): the
+    /// response, when next, and the current interval.
+    a_resend: Option<(Box<Message<'static>>, Instant, Duration)>,
     /// RFC 4028 session timer of the A leg, when the caller asked for one.
     session_timer: Option<timer::SessionTimer>,
     ring_deadline: Option<Instant>,
@@ -255,8 +258,9 @@ impl<K: Clone> Call<K> {
 
     /// The earliest deadline of the call's timers (ring timeout, ACK timeout), if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let ack = match self.a_state {
-            AState::AwaitingAck { deadline } => Some(deadline),
+        let ack = match (self.a_state, &self.a_resend) {
+            (AState::AwaitingAck { deadline }, Some((_, at, _))) => Some(deadline.min(*at)),
+            (AState::AwaitingAck { deadline }, None) => Some(deadline),
             _ => None,
         };
         let ring = self.ring_deadline.filter(|_| self.is_ringing());
@@ -277,6 +281,8 @@ impl<K: Clone> Call<K> {
         if let AState::AwaitingAck { deadline } = self.a_state {
             if deadline <= now {
                 self.on_ack_timeout(now);
+            } else {
+                self.resend_a_2xx(now);
             }
         }
         self.relay_timers(now);
@@ -322,6 +328,23 @@ impl<K: Clone> Call<K> {
                 "Temporarily Unavailable",
             ),
         }
+    }
+
+    /// RFC 3261 §13.3.1.4: our 2xx to the A-leg INVITE again, T1 doubling to T2, until the ACK.
+    fn resend_a_2xx(&mut self, now: Instant) {
+        let Some((response, at, interval)) = self.a_resend.as_mut() else {
+            return;
+        };
+        if *at > now {
+            return;
+        }
+        *interval = (*interval * 2).min(self.config.t2);
+        *at = deadline(now, *interval);
+        let response = (**response).clone();
+        self.actions.push_back(Action::Respond {
+            tx: self.a_tx.clone(),
+            response,
+        });
     }
 
     /// RFC 3261 §13.3.1.4: no ACK for our 2xx after 64*T1; the session is ended with BYE (both legs).

@@ -72,6 +72,10 @@ impl<K: Clone> Call<K> {
             self.a_state = AState::AwaitingAck {
                 deadline: deadline(now, self.config.ack_timeout),
             };
+            if let Some(Action::Respond { response, .. }) = self.actions.back() {
+                let at = deadline(now, self.config.t1);
+                self.a_resend = Some((Box::new(response.clone()), at, self.config.t1));
+            }
             self.session_refreshed(now);
         }
     }

@@ -105,6 +105,7 @@ impl<K: Clone> Call<K> {
             accepted_sdp: [Vec::new(), Vec::new()],
             restore_ops: Vec::new(),
             reinvite_acks: VecDeque::new(),
+            a_resend: None,
             session_timer: match negotiated {
                 timer::Negotiated::Timer(t) => Some(t),
                 timer::Negotiated::None | timer::Negotiated::TooSmall => None,

@@ -193,6 +193,7 @@ impl<K: Clone> Call<K> {
             .is_ok_and(|c| c.seq == self.a_dialog.invite_seq());
         if seq_ok && self.a_dialog.receive_request(request).is_ok() {
             self.a_state = AState::Confirmed;
+            self.a_resend = None;
         }
     }
 

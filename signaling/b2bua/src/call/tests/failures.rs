@@ -152,10 +152,18 @@ fn s13_3_1_4_no_ack_for_the_2xx_byes_both_legs() {
         sdp: A_ANSWER.to_vec(),
     });
     assert_eq!(a_statuses(&out), [200]);
-    h.advance(Duration::from_secs(31));
-    h.call.handle_timeout(h.now);
-    assert!(h.drain().is_empty(), "not before 32 s");
-    let out = h.fire_timer();
+    // §13.3.1.4: the 2xx goes again at 0.5, 1.5, 3.5, 7.5, 11.5, ... s (T1 doubling to T2).
+    let start = h.now;
+    let mut resent = Vec::new();
+    let out = loop {
+        let out = h.fire_timer();
+        if a_statuses(&out) != [200] {
+            break out;
+        }
+        resent.push((h.now - start).as_millis());
+    };
+    assert_eq!(resent.get(..5), Some(&[500, 1500, 3500, 7500, 11500][..]));
+    assert_eq!(h.now - start, Duration::from_secs(32), "BYE at 64*T1");
     let (ta, bye_a) = sent(&out, Leg::A, Method::Bye).pop().expect("BYE to A");
     let (tb, bye_b) = sent(&out, Leg::B, Method::Bye).pop().expect("BYE to B");
     h.reply_to(tb, &bye_b, 200);
