@@ -312,3 +312,27 @@ fn rfc3261_s13_3_1_4_lost_acks_get_the_2xx_retransmitted_for_the_invite_and_the_
     );
     health_until_idle(&server);
 }
+
+#[test]
+fn held_call_is_not_hung_up_by_the_rtp_timeout_while_silent() {
+    let config =
+        eight_workers().replacen("[[users]]", "[media]\nrtp_timeout_secs = 1\n[[users]]", 1);
+    let server = Server::start(&config);
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    // No RTP either way (no -rtp_echo, no pcap): only the hold keeps the call up.
+    let callee = SippUas::start("call_uas_reinvite_once.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_reinvite_hold_silent.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(&server, &caller, &callee);
+    let log = server.log();
+    assert!(log.contains("RTP timeout, on hold"), "{log}");
+    assert!(!log.contains("RTP timeout: hanging up"), "{log}");
+    health_until_idle(&server);
+}
