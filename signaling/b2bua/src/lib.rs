@@ -6,7 +6,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`dialog`] | [`Dialog`] (RFC 3261 §12): [`DialogId`], [`DialogState`], UAS/UAC creation, in-dialog requests and the 2xx ACK (§12.2.1.1, §13.2.2.4), request matching and CSeq order (§12.2.2, [`RequestRejection`]) |
-//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `indialog.rs` re-INVITE, UPDATE and INFO relayed between the legs; `timer.rs` the RFC 4028 session timer of the A leg; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
+//! | `call` | [`Call`]: the two-leg state machine; `call/event.rs` has [`CallEvent`], [`Action`], [`CallConfig`], [`RouteTarget`]; `setup.rs` the INVITE, media and B-leg responses; `relay.rs` the ordered upstream relay; `indialog/` re-INVITE, UPDATE and INFO relayed between the legs (`mod.rs` the request and its relay, `answer.rs` the answer, ACKs and 2xx retransmissions); `timer.rs` the RFC 4028 session timer of the A leg; `teardown.rs` CANCEL, BYE, failures, timeouts and the end |
 //! | `failure` | [`map_failure`] (B-leg status → upstream status, reason, [`HangupCause`]), [`EndCause`], [`FailureSide`] |
 //! | `random` | [`RandomSource`] for tags, branches and Call-IDs; [`SequentialTokens`] for tests |
 //!

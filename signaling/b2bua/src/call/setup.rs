@@ -34,8 +34,9 @@ impl<K: Clone> Call<K> {
     /// from, where requests to the caller go) and the dialplan's `route`. Emits `100 Trying` and
     /// [`Action::AllocateMedia`], or a final error to A and [`Action::Ended`] when the INVITE cannot
     /// be served: `483` (Max-Forwards 0), `400` (no Contact or From tag), `420` with `Unsupported`
-    /// (any `Require`: no extension is supported yet), `488` (no SDP offer: late offer is not
-    /// supported), `500` (the route's Request-URI does not parse).
+    /// (any `Require` but `timer`), `422` with `Min-SE` (RFC 4028: `Session-Expires` below
+    /// [`CallConfig::min_se`]), `488` (no SDP offer: late offer is not supported), `500` (the
+    /// route's Request-URI does not parse).
     pub fn new(
         now: Instant,
         config: CallConfig,

@@ -7,6 +7,7 @@ mod failures;
 mod indialog;
 mod invariants;
 mod timer;
+mod update_info;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
