@@ -76,6 +76,14 @@ cleanup() {
     if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+# Waits for a child and drops it from `pids`, so the EXIT trap never signals a PID the system reused.
+reap() {
+    local p=$1 rc=0 rest=() q
+    wait "$p" 2>/dev/null || rc=$?
+    for q in "${pids[@]}"; do [ "$q" = "$p" ] || rest+=("$q"); done
+    pids=("${rest[@]}")
+    return "$rc"
+}
 
 if [ -z "${SB_NO_BUILD:-}" ] && [[ " $PHASES " == *" s"* || " $PHASES " == *" hold "* ]]; then
     cargo build --release -q -p switchboard-signaling
@@ -138,7 +146,7 @@ start_switchboard() {
 
 stop_switchboard() {
     kill "$sb_pid" 2>/dev/null || true
-    wait "$sb_pid" 2>/dev/null || true
+    reap "$sb_pid" || true
 }
 
 # Starts the UAS (uas.xml, ending after $2 calls or $3 s) in $1; sets uas_pid.
@@ -176,14 +184,14 @@ start_uac() {
 # Waits for the UAC; sets uac_rc.
 wait_uac() {
     uac_rc=0
-    wait "$uac_pid" || uac_rc=$?
+    reap "$uac_pid" || uac_rc=$?
 }
 
 # Lets the UAS finish (it ends by itself after its last call), else stops it.
 finish_uas() {
     for _ in $(seq 1 50); do kill -0 "$uas_pid" 2>/dev/null || break; sleep 0.1; done
     kill "$uas_pid" 2>/dev/null || true
-    wait "$uas_pid" 2>/dev/null || true
+    reap "$uas_pid" || true
 }
 
 # p50 p99 mean of the response times (ms) in $1/*_rtt.csv.
