@@ -345,6 +345,31 @@ m=video 4002 RTP/AVP 96\r\n";
     }
 
     #[test]
+    fn rfc3264_s8_4_hold_is_seen_and_an_unspecified_address_stays_unspecified() {
+        let local = pb::LocalEndpoint {
+            address: "127.0.0.1".into(),
+            rtp_port: 30000,
+            rtcp_port: 30001,
+        };
+        let c0 = "v=0\r\no=- 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 8\r\na=sendonly\r\n";
+        let sdp = parse(c0.as_bytes()).expect("sdp");
+        let remote = remote_of(&sdp).expect("remote");
+        assert!(remote.hold && remote.address.is_unspecified());
+        let text = String::from_utf8(anchor(sdp, 0, &local, "B").expect("anchor")).expect("utf8");
+        assert!(text.contains("c=IN IP4 0.0.0.0"), "{text}");
+        assert!(
+            text.contains("m=audio 30000 ") && text.contains("a=sendonly"),
+            "{text}"
+        );
+        for (direction, hold) in [("sendrecv", false), ("recvonly", true), ("inactive", true)] {
+            let sdp = OFFER.replace("m=video 4002 RTP/AVP 96\r\n", &format!("a={direction}\r\n"));
+            let remote = remote_of(&parse(sdp.as_bytes()).expect("sdp")).expect("remote");
+            assert_eq!(remote.hold, hold, "{direction}");
+        }
+    }
+
+    #[test]
     fn offer_without_address_or_active_stream_is_refused() {
         let no_c = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         assert!(remote_of(&parse(no_c.as_bytes()).expect("sdp")).is_err());
