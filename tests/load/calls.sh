@@ -18,10 +18,11 @@
 # were placed at the target rate; the search stops at the first failing step (a failing step is retried
 # RETRIES times first) or when the next step would overrun SEARCH_BUDGET s. Per step it prints: calls
 # ok/failed at the UAC and the UAS, retransmissions, the achieved rate, INVITE -> 200 response time at the
-# caller (p50/p99/mean from -trace_rtt; sipp's clock ticks in 4 ms steps on this kernel, so p50/p99 are
-# multiples of 4 ms and the mean is the finer figure), the machine's CPU busy % over the step (/proc/stat,
-# all cores busy = 100 % x cores) and the part used by processes outside this run ("others": the machine
-# is shared), the sipps' CPU per call, and the server's CPU (user+sys, /proc/PID/stat) per call.
+# caller (p50/p99/mean from -trace_rtt; sipp's response-time clock is coarse, values come in 4 ms steps
+# on this kernel, so below a few ms they are resolution-limited and the mean is the finer figure), the
+# machine's CPU busy % over the step (/proc/stat, all cores busy = 100 % x cores) and the part used by
+# processes outside this run ("others": the machine is shared), the sipps' CPU per call, and the server's
+# CPU (user+sys, /proc/PID/stat) per call.
 # The summary gives each side's highest 0-failure rate and their ratio, the response time the B2BUA adds at
 # the rates both passed (the baseline is also run at the switchboard's best rate), and the CPU per call at
 # each side's best rate with the rate that CPU allows on this machine's cores (a "CPU-bound ceiling", less
