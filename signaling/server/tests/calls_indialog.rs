@@ -336,3 +336,27 @@ fn held_call_is_not_hung_up_by_the_rtp_timeout_while_silent() {
     assert!(!log.contains("RTP timeout: hanging up"), "{log}");
     health_until_idle(&server);
 }
+
+#[test]
+fn rfc3261_s14_2_callee_reinvite_crossing_ours_gets_491_and_the_hold_completes() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let callee = SippUas::start("call_uas_reinvite_glare.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_reinvite_hold_silent.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(&server, &caller, &callee);
+    // The caller never saw the callee's crossing re-INVITE: only the B2BUA's answer to its own.
+    assert!(
+        sipp_received(&caller.output, "INVITE ").is_empty(),
+        "{}",
+        caller.output
+    );
+    health_until_idle(&server);
+}
