@@ -1,12 +1,12 @@
 //! The local journal: append-only segment files on local disk, fsync-batched, bounded.
 //!
 //! Layout of the journal directory:
-//! - `<first seq, 20 digits>.seg`: segments (format in [`record`]); the newest is active.
+//! - `<first seq, 20 digits>.seg`: segments (record format in `record.rs`); the newest is active.
 //! - `epoch`: a random hex value chosen when the directory is created (part of event ids).
 //! - `cursor.<sink>`: the last journal seq each durable sink has had confirmed (decimal text).
 //!
-//! Only the writer thread ([`writer`]) appends; sinks and subscribers read concurrently
-//! ([`read`]) up to the *durable* seq, which the writer advances after each fsync.
+//! Only the writer thread (`writer.rs`) appends; sinks and subscribers read concurrently
+//! (`read.rs`) up to the *durable* seq, which the writer advances after each fsync.
 
 pub(crate) mod cursor;
 pub(crate) mod read;
