@@ -338,7 +338,7 @@ impl<K: Clone> Call<K> {
         if *at > now {
             return;
         }
-        *interval = (*interval * 2).min(self.config.t2);
+        *interval = interval.saturating_mul(2).min(self.config.t2);
         *at = deadline(now, *interval);
         let response = (**response).clone();
         self.actions.push_back(Action::Respond {

@@ -269,7 +269,7 @@ impl<K: Clone> Call<K> {
                     expired = true;
                 } else if *resend_at <= now {
                     resend.push((r.tx.clone(), (**response).clone()));
-                    *interval = (*interval * 2).min(t2);
+                    *interval = interval.saturating_mul(2).min(t2);
                     *resend_at = deadline(now, *interval);
                 }
             }
