@@ -241,3 +241,48 @@ async fn history_is_kept_up_to_the_bound_without_drops_when_the_sink_keeps_up() 
     assert_eq!(bus.sink_stats()[0].skipped, 0);
     bus.shutdown().await;
 }
+
+#[tokio::test]
+async fn numbers_confirmed_by_a_sink_are_never_reused_after_data_loss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = open_bus(dir.path(), |_| {});
+    bus.add_sink(fast_sink("mem"), MemorySink::default())
+        .expect("sink");
+    for _ in 0..10 {
+        bus.publish(
+            None,
+            Event::Ban {
+                source: "192.0.2.7".into(),
+            },
+        )
+        .expect("publish");
+    }
+    eventually("delivered", || bus.sink_stats()[0].cursor == 10).await;
+    bus.shutdown().await;
+    // Lose the last five records (fsynced data destroyed under us).
+    let seg = last_segment(dir.path());
+    let len = fs::metadata(&seg).expect("meta").len();
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open")
+        .set_len(len / 2)
+        .expect("truncate");
+
+    let bus = open_bus(dir.path(), |_| {});
+    let next = bus.publish(None, Event::CallRinging).expect("publish");
+    assert_eq!(next.seq, 11, "ids 6..=10 were delivered once: not reused");
+    let mut sub = bus.subscribe(Some(0));
+    let mut seqs = Vec::new();
+    let mut lagged = None;
+    while seqs.last() != Some(&11) {
+        match sub.next().await.expect("open") {
+            Ok(e) => seqs.push(e.seq()),
+            Err(l) => lagged = Some(l),
+        }
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 11]);
+    let lagged = lagged.expect("the hole is reported");
+    assert_eq!((lagged.missed_from, lagged.resumed_at), (6, 11));
+    bus.shutdown().await;
+}

@@ -46,6 +46,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
         .map_err(io_err(dir))
 }
 
+/// The highest cursor persisted by any sink (0 when none).
+pub(crate) fn max_persisted_cursor(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("cursor."))
+        })
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .filter_map(|s| s.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Whether `name` can be a sink name (it becomes part of a file name).
 pub(crate) fn valid_sink_name(name: &str) -> bool {
     !name.is_empty()

@@ -179,7 +179,18 @@ impl Journal {
         fs::create_dir_all(&config.dir).map_err(io_err(&config.dir))?;
         let epoch = cursor::load_or_create_epoch(&config.dir)?;
         let counters = Counters::default();
-        let (segments, recovered) = recover_segments(&config, &counters)?;
+        let (segments, mut recovered) = recover_segments(&config, &counters)?;
+        // A sink confirmed events the segments no longer hold (lost to disk corruption):
+        // never hand out those numbers (and so those event ids) again.
+        let confirmed = cursor::max_persisted_cursor(&config.dir);
+        if confirmed >= recovered.next_seq {
+            tracing::warn!(
+                confirmed,
+                next_seq = recovered.next_seq,
+                "journal: sinks confirmed events past its end; numbering continues after them"
+            );
+            recovered.next_seq = confirmed + 1;
+        }
         let journal = Journal {
             durable: watch::Sender::new(recovered.next_seq - 1),
             config,

@@ -42,11 +42,10 @@ impl Journal {
         // The file may vanish between the lookup and the open (retention): look again.
         for _ in 0..3 {
             let Some((first, last)) = self.segment_of(from) else {
-                let next = self.first_seq();
-                return Ok(if next > from {
-                    ReadOutcome::Gap { next }
-                } else {
-                    ReadOutcome::UpToDate
+                // Removed by retention, or a hole left by recovery: skip to what follows.
+                return Ok(match self.first_seq_after(from) {
+                    Some(next) => ReadOutcome::Gap { next },
+                    None => ReadOutcome::UpToDate,
                 });
             };
             match self.read_segment(first, from, last.min(durable), max, pos) {
@@ -56,9 +55,10 @@ impl Journal {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ReadOutcome::Gap {
-            next: self.first_seq(),
-        })
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "journal segment vanished while reading",
+        ))
     }
 
     /// The in-memory part of [`Journal::read`]: `None` when the files must be read.
@@ -80,6 +80,14 @@ impl Journal {
             return None;
         }
         Some(cache.iter().skip(start).take(max).cloned().collect())
+    }
+
+    /// The first seq of the oldest non-empty segment that starts after `seq`.
+    fn first_seq_after(&self, seq: u64) -> Option<u64> {
+        let segs = self.segments.lock().unwrap_or_else(|p| p.into_inner());
+        segs.iter()
+            .find(|s| s.first_seq > seq && s.last_seq >= s.first_seq)
+            .map(|s| s.first_seq)
     }
 
     /// The (first, last) seq of the segment holding `seq`.

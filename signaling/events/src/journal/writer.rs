@@ -31,8 +31,9 @@ impl Writer {
             segs.back().cloned()
         };
         let (first, len) = match last {
-            Some(s) => (s.first_seq, s.bytes),
-            None => {
+            Some(s) if s.last_seq + 1 == next_seq => (s.first_seq, s.bytes),
+            // No segment yet, or numbering jumps (see `Journal::open`): start a new one.
+            _ => {
                 let mut segs = journal.segments.lock().unwrap_or_else(|p| p.into_inner());
                 segs.push_back(SegmentInfo {
                     first_seq: next_seq,
