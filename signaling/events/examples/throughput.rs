@@ -136,6 +136,37 @@ async fn sink_run(dir: &std::path::Path, n: u64, sink: impl Sink) -> f64 {
     rate
 }
 
+/// Publishes 2 events per millisecond for `ms` ms and measures publish → subscriber latency.
+async fn latency_run(dir: &std::path::Path, ms: u64) -> (Duration, Duration, Duration) {
+    let bus = EventBus::open(EventBusConfig::new("bench", dir)).expect("bus");
+    let mut sub = bus.subscribe(None);
+    let n = ms * 2;
+    let reader = tokio::spawn(async move {
+        let mut at = Vec::with_capacity(n as usize);
+        while (at.len() as u64) < n {
+            sub.next().await.expect("open").expect("no lag");
+            at.push(Instant::now());
+        }
+        at
+    });
+    let mut sent = Vec::with_capacity(n as usize);
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for i in 0..ms {
+        tick.tick().await;
+        for j in 0..2 {
+            sent.push(Instant::now());
+            bus.publish(Some(&format!("call-{}", i / 4)), event(i * 2 + j))
+                .expect("publish");
+        }
+    }
+    let got = reader.await.expect("reader");
+    let mut lat: Vec<Duration> = got.iter().zip(&sent).map(|(g, s)| *g - *s).collect();
+    lat.sort();
+    bus.shutdown().await;
+    let pick = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+    (pick(0.5), pick(0.99), pick(1.0))
+}
+
 #[tokio::main]
 async fn main() {
     let n: u64 = std::env::args()
@@ -155,6 +186,11 @@ async fn main() {
     println!("journal, fsync-batched: {journal_rate:.0} events/s ({n} events, {bytes} bytes)");
     println!("baseline BufWriter, same bytes: {base_rate:.0} events/s");
     println!("ratio journal/baseline: {:.2}", journal_rate / base_rate);
+
+    let (p50, p99, max) = latency_run(&tmp.path().join("j-lat"), 2000).await;
+    println!(
+        "publish -> subscriber at 2,000 events/s (batch delay 2 ms + fsync): p50 {p50:?}, p99 {p99:?}, max {max:?}"
+    );
 
     let m = (n / 4).max(1000);
     let port = free_port();
