@@ -115,6 +115,16 @@ impl<K: Clone> Call<K> {
             && request.body().is_empty()
     }
 
+    /// Our refresh re-INVITE to A is unanswered (an offer in progress, for glare).
+    pub(super) fn refresh_invite_pending(&self) -> bool {
+        let Some(tx) = self.session_timer.as_ref().and_then(|t| t.refreshing) else {
+            return false;
+        };
+        self.client_txs
+            .iter()
+            .any(|c| c.id == tx && c.method == TxMethod::RefreshInvite)
+    }
+
     /// The earliest session timer deadline.
     pub(super) fn session_timeout(&self) -> Option<Instant> {
         if !matches!(self.a_state, AState::AwaitingAck { .. } | AState::Confirmed) {

@@ -213,8 +213,9 @@ impl<K: Clone> Call<K> {
             let plain = self.relays.iter().filter(|r| !r.offer_answer()).count();
             return (plain >= MAX_PLAIN_RELAYS).then_some((500, true));
         }
-        // Our own 2xx to A's first INVITE is still waiting for its ACK: an INVITE is in progress.
-        if matches!(self.a_state, AState::AwaitingAck { .. }) {
+        // Our own 2xx to A's first INVITE is still waiting for its ACK, or our session refresh
+        // re-INVITE to A is unanswered: an INVITE is in progress.
+        if matches!(self.a_state, AState::AwaitingAck { .. }) || self.refresh_invite_pending() {
             return Some((491, false));
         }
         let pending = self.relays.iter().find(|r| r.offer_answer())?;

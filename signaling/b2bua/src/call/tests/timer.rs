@@ -235,3 +235,25 @@ fn rfc4028_s10_refresh_answered_481_ends_the_call() {
     assert_eq!(sent(&out, Leg::B, Method::Bye).len(), 1, "BYE to B");
     assert_eq!(sent(&out, Leg::A, Method::Bye).len(), 1, "BYE to A as well");
 }
+
+#[test]
+fn rfc3261_s14_2_offer_crossing_our_refresh_reinvite_gets_491() {
+    let (mut h, _) = answered_with("Session-Expires: 90\r\n");
+    let out = h.fire_timer();
+    let (tx, invite) = sent(&out, Leg::A, Method::Invite)
+        .pop()
+        .expect("refresh to A");
+    // B offers while our refresh to A is unanswered: relaying it to A would cross ours.
+    let request = h.b_with_body("INVITE", 8, B_ANSWER);
+    let (b_tx, out) = h.a_request(request);
+    assert_eq!(response_on(&out, b_tx).and_then(|r| r.status()), Some(491));
+    // So does A.
+    let request = h.a_with_body("INVITE", 102, "application/sdp", A_OFFER);
+    let (a_tx, out) = h.a_request(request);
+    assert_eq!(response_on(&out, a_tx).and_then(|r| r.status()), Some(491));
+    // Once A answered the refresh, offers flow again.
+    h.reply_with(tx, &invite, 200, A_OFFER);
+    let request = h.b_with_body("INVITE", 9, B_ANSWER);
+    let (b_tx, out) = h.a_request(request);
+    assert!(response_on(&out, b_tx).is_none(), "relayed, not refused");
+}
