@@ -39,11 +39,12 @@
 //! 3. Matched inputs: an in-dialog request on either leg → [`CallEvent::Request`] with its server
 //!    transaction key (the call answers it, 481 when no dialog matches, 500 when out of order;
 //!    every request gets exactly one final response, 487 when the call ends first); an ACK for
-//!    our 2xx (to the INVITE or to a relayed re-INVITE, either leg) → [`CallEvent::Ack`]; a CANCEL matching the A-leg INVITE → answer it 200 in the
-//!    transaction layer, then [`CallEvent::Cancel`]; operator hang-up → [`CallEvent::Hangup`].
-//! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeouts, 2xx retransmissions
-//!    to re-INVITEs); on expiry call
-//!    [`Call::handle_timeout`] and drain again. A transaction layer that retransmits the 2xx itself
+//!    our 2xx (to the INVITE or to a re-INVITE, either leg) → [`CallEvent::Ack`]; a CANCEL
+//!    matching the A-leg INVITE → answer it 200 in the transaction layer, then
+//!    [`CallEvent::Cancel`]; operator hang-up → [`CallEvent::Hangup`].
+//! 4. Keep one timer at [`Call::poll_timeout`] (ring timeout, ACK timeouts, 2xx retransmissions,
+//!    session timer refreshes and expiry); on expiry call [`Call::handle_timeout`] and drain
+//!    again. A transaction layer that retransmits the 2xx itself
 //!    may instead report its Timer L give-up as [`CallEvent::AckTimedOut`].
 //! 5. Leak checks: after `Ended`, [`Call::media_releases`] equals [`Call::media_allocations`]
 //!    (unless allocation failed) and both [`Call::a_dialog`] and [`Call::b_dialog`] are terminated.
@@ -54,48 +55,52 @@
 //! Record-Route, Route, Contact, Call-ID or tags: topology hidden both ways, B's reason phrases are
 //! not passed on); 180/181/182/183 relayed with A's To tag, A's Record-Route and our Contact
 //! (§12.1.1), SDP rewritten through the media node, in B's order (a 200 never overtakes a 183
-//! waiting for its rewrite); 200 → ACK to B, 200 with the
-//! rewritten answer to A (retransmitted until A's ACK), ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from
-//! A (487 up, CANCEL down once B sent a provisional, per §9.1; a 2xx crossing it is ACKed and BYEd);
-//! a BYE from A on the early dialog (487 to its INVITE); B-leg failures mapped by [`map_failure`]
-//! (486 → 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up);
-//! no ACK within [`CallConfig::ack_timeout`] (BYE both legs, §13.3.1.4); media failures (503 up, BYE
-//! to an answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd;
-//! serial failover to fallback routes on retryable B-leg failures (same media session, new B-leg
-//! dialog); in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
-//! In a confirmed call, from either leg: a re-INVITE with SDP (hold with `a=sendonly`/`inactive`
-//! or `c=0.0.0.0`, resume, any media change) is relayed as a new INVITE transaction in the other
-//! leg's dialog (its next CSeq, our Via and Contact, nothing of the offerer's), the offer given
-//! to the media node for the offerer's leg and rewritten to the node's other-leg address, the
-//! other leg's 2xx ACKed at once on that leg and its answer rewritten likewise into our 2xx to
-//! the offerer, which is retransmitted (T1 doubling to T2) until its ACK (none for 64*T1: BYE
-//! both legs, §13.3.1.4); a 4xx-6xx (488, 491, ...) or a timeout (408) is relayed and the
-//! offerer's leg on the node is pointed back at its previous SDP, so the session stays as it
-//! was (a 481 also ends the call, §12.2.1.2); a node refusing the offer gives 488. Glare
-//! (§14.2): an offer arriving while one towards that leg is pending (or our 2xx to A's INVITE
-//! awaits its ACK) gets 491; a second offer from the same leg before we answered its first gets
-//! 500 with Retry-After (0-10 s). UPDATE (RFC 3311) is relayed the same way without an ACK, with
-//! or without SDP; INFO (RFC 6086) is relayed with its body, Content-Type, Info-Package,
-//! Recv-Info and Content-Disposition, and the other leg's final response (and its body) comes
-//! back. Target refreshes update the remote target (§12.2). Requests pending when the call ends
-//! get 487 (§15.1.2). A re-INVITE without SDP is answered here, not relayed: our 2xx offers the
-//! SDP we last sent that leg and the answer in its ACK goes to the media node (§13.2.1).
-//! Session timer (RFC 4028) on the A leg: a `Session-Expires` below [`CallConfig::min_se`] gets
-//! 422 with `Min-SE`; `Require: timer` is accepted; our 2xx names the refresher (the caller when
-//! it says so or supports `timer`, else us) with `Require: timer` when the caller supports it;
-//! every successful re-INVITE/UPDATE on the A leg refreshes the session, an UPDATE without SDP
-//! from the caller is answered here; as refresher we send UPDATE (when the caller allows it) or a
-//! re-INVITE with our last SDP at half the interval; without a refresh, `min(32 s, interval/3)`
-//! before expiry (or when our refresh gets 408/481/no answer), BYE on both legs with
-//! `Reason: Q.850;cause=102` ([`EndCause::SessionExpired`]).
-//! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
-//! Require; `Unsupported` lists the tags) or 488 (no SDP offer).
+//! waiting for its rewrite); 200 → ACK to B, 200 with the rewritten answer to A (retransmitted
+//! until A's ACK), ACK from A; BYE from either side (200, BYE to the other leg); CANCEL from A (487
+//! up, CANCEL down once B sent a provisional, per §9.1; a 2xx crossing it is ACKed and BYEd); a BYE
+//! from A on the early dialog (487 to its INVITE); B-leg failures mapped by [`map_failure`] (486 →
+//! 486, 480 → 480, 408/Timer B → 408, 5xx → 503, ...); ring timeout (CANCEL to B, 480 up); no ACK
+//! within [`CallConfig::ack_timeout`] (BYE both legs, §13.3.1.4); media failures (503 up, BYE to an
+//! answered B); 2xx retransmissions ACKed again; a 2xx from another fork ACKed and BYEd; serial
+//! failover to fallback routes on retryable B-leg failures (same media session, new B-leg dialog);
+//! in-dialog OPTIONS answered 200; our BYE and CANCEL carry an RFC 3326 `Reason: Q.850;cause=N`.
 //!
-//! Not yet: late offer on the initial INVITE (INVITE without SDP, answered 488); in-dialog
-//! requests on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both legs are answered);
-//! provisional responses to a relayed request (not relayed; the offerer's transaction sends its
-//! own 100); REFER (answered 501), PRACK/100rel; a session timer on the B leg (its INVITE carries
-//! no `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval in a
+//! In a confirmed call, from either leg: a re-INVITE with SDP (hold with `a=sendonly`/`inactive` or
+//! `c=0.0.0.0`, resume, any media change) is relayed as a new INVITE transaction in the other leg's
+//! dialog (its next CSeq, our Via and Contact, nothing of the offerer's), the offer given to the
+//! media node for the offerer's leg and rewritten to the node's other-leg address, the other leg's
+//! 2xx ACKed at once on that leg and its answer rewritten likewise into our 2xx to the offerer,
+//! which is retransmitted (T1 doubling to T2) until its ACK (none for 64*T1: BYE both legs,
+//! §13.3.1.4); a 4xx-6xx (488, 491, ...) or a timeout (408) is relayed and the offerer's leg on the
+//! node is pointed back at its previous SDP, so the session stays as it was (a 481 also ends the
+//! call, §12.2.1.2); a node refusing the offer gives 488. Glare (§14.2): an offer arriving while
+//! one towards that leg is pending (or our 2xx to A's INVITE awaits its ACK, or our session refresh
+//! re-INVITE to A is unanswered) gets 491; a second offer from the same leg before we answered its
+//! first gets 500 with Retry-After (0-10 s). UPDATE (RFC 3311) is relayed the same way without an
+//! ACK, with or without SDP; INFO (RFC 6086) is relayed with its body, Content-Type, Info-Package,
+//! Recv-Info and Content-Disposition, and the other leg's final response (and its body) comes back.
+//! Target refreshes update the remote target (§12.2). Requests pending when the call ends get 487
+//! (§15.1.2). A re-INVITE without SDP is answered here, not relayed: our 2xx offers the SDP we last
+//! sent that leg and the answer in its ACK goes to the media node (§13.2.1).
+//!
+//! Session timer (RFC 4028) on the A leg: a `Session-Expires` below [`CallConfig::min_se`] gets 422
+//! with `Min-SE`; `Require: timer` is accepted; our 2xx names the refresher (the caller when it
+//! says so or supports `timer`, else us) with `Require: timer` when the caller supports it; every
+//! successful re-INVITE/UPDATE on the A leg refreshes the session, an UPDATE without SDP from the
+//! caller is answered here; as refresher we send UPDATE (when the caller allows it) or a re-INVITE
+//! with our last SDP at half the interval; without a refresh, `min(32 s, interval/3)` before expiry
+//! (or when our refresh gets 408/481/no answer), BYE on both legs with `Reason: Q.850;cause=102`
+//! ([`EndCause::SessionExpired`]).
+//!
+//! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
+//! Require but `timer`; `Unsupported` lists the tags), 422 (`Session-Expires` too small) or 488 (no
+//! SDP offer).
+//!
+//! Not yet: late offer on the initial INVITE (INVITE without SDP, answered 488); in-dialog requests
+//! on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both legs are answered);
+//! provisional responses to a relayed request (not relayed; the offerer's transaction sends its own
+//! 100); REFER (answered 501), PRACK/100rel; a session timer on the B leg (its INVITE carries no
+//! `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval in a
 //! refresh (the first one stays); parallel forking on the B leg (the first answering fork wins),
 //! authentication towards the B leg, copying B's Reason upstream.
 //!
