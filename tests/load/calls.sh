@@ -45,6 +45,27 @@
 #
 # sipp always runs with -buff_size 4194304 (its default socket buffer drops calls above ~1,000 calls/s).
 # Needs sipp (Debian sip-tester), python3 (free ports), curl.
+#
+# Measured 2026-11-25 on the 2-core development machine, shared with other builds (per-step "others" was
+# 0-20 % in the quiet windows, 90-180 % of a core otherwise), release builds of c45e8fc and 66df6dd:
+#   SB_NO_BUILD=1 KEEP=1 tests/load/calls.sh          (five runs of 8.5-9 minutes, plus switchboard-only)
+#   baseline     highest 0-failure step 15,000 calls/s in a quiet window (17,500 failed), 8,000 under load;
+#                the two sipps use 70-77 us CPU per call.
+#   switchboard  1,500 calls/s in the quietest run (2,000 failed), 1,000 calls/s in the other runs
+#                (1,500 failed whenever others took ~1 core); ratio to the baseline 0.07-0.19 (0.10 for the
+#                best of each). The server uses 670-770 us CPU per call at 1,000-1,500 calls/s (1,000 calls/s
+#                with others at 2 % kept the machine at 95 % of one core: 0.77 server + 0.24 sipps), so two
+#                cores top out near 1,900-2,300 calls/s with the sipps, 2,600-3,000 for the server alone.
+#                Past that the embedded media node's gRPC deadlines (500 ms Health, 1-2 s calls) expire, the
+#                pool marks the in-process node down and every new call gets 503 until it is back: the rate
+#                collapses (200-670 calls/s got through) instead of levelling off.
+#   setup time   sipp rtd mean +3.2-3.8 ms over the baseline at 1,000-1,500 calls/s when quiet (p50 +4 ms =
+#                one sipp clock tick, p99 +4..12 ms); inside the server (perf trace of its sendto/recvfrom,
+#                20 calls/s) authenticated INVITE in -> B-leg INVITE out p50 1.1 ms, B 200 in -> A 200 out
+#                p50 0.5 ms: mostly the three gRPC round trips to the embedded node.
+#   hold         4,500 calls held (the 20,000 open-files hard limit here allows no more: 4 sockets per call):
+#                RSS 9-11 MiB idle, 178-183 MiB with them: 38-39 KiB per call, so 10,000 calls ~390 MiB
+#                (target < 1 GiB); idle CPU 10-16 us/s per held call (the media sessions' 1 s statistics tick).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -60,10 +81,17 @@ PHASES=${PHASES:-"baseline switchboard hold"}
 RETRIES=${RETRIES:-1}
 MAX_TX=${MAX_TX:-2000000}
 BUF=4194304
-ulimit -n "$(ulimit -Hn)"
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1048576
+ulimit -n "$hard" 2>/dev/null || true
 nofile=$(ulimit -n)
 max_hold=$(( (nofile - 2000) / 4 ))
 HOLD_CALLS=${HOLD_CALLS:-10000}
+# The embedded media node takes at most 10,000 sessions (its default max_sessions; not a [media] key yet).
+if [ "$HOLD_CALLS" -gt 10000 ]; then
+    echo "note: HOLD_CALLS $HOLD_CALLS -> 10000 (the embedded node's session cap)"
+    HOLD_CALLS=10000
+fi
 if [ "$HOLD_CALLS" -gt "$max_hold" ]; then
     echo "note: open-files limit $nofile (hard) allows ~$max_hold calls with media (4 sockets each); HOLD_CALLS $HOLD_CALLS -> $max_hold"
     HOLD_CALLS=$max_hold
