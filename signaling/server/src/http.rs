@@ -54,13 +54,16 @@ pub fn app(core: Arc<Core>, api: crate::api::ApiState) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .with_state(core);
-    health.merge(crate::api::router(api)).layer((
-        tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY),
-        tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ),
-    ))
+    health
+        .merge(crate::api::router(api))
+        .merge(crate::dashboard::router())
+        .layer((
+            tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY),
+            tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ),
+        ))
 }
 
 /// Serves `app` until `shutdown` fires, then lets open requests finish (up to 5 s).

@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod core;
 pub mod http;
 pub mod reload;

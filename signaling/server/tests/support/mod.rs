@@ -591,3 +591,75 @@ pub fn released_rtp(server: &Server) -> (u64, u64) {
     };
     (count("rtp_to_a"), count("rtp_to_b"))
 }
+
+// ---- HTTP helper (added for the dashboard browser test; usable by any test) ----
+
+/// One HTTP/1.1 request over loopback with extra headers and a body; returns (status, body). Reads
+/// exactly the response (`Content-Length`, chunked, or until close), so a server that keeps the
+/// connection alive despite `Connection: close` (chromedriver) does not stall it.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::Write;
+    let s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    (&s).write_all(head.as_bytes()).expect("write");
+    (&s).write_all(body.as_bytes()).expect("write");
+    let mut reader = BufReader::new(&s);
+    let mut status_line = String::new();
+    reader
+        .read_line(&mut status_line)
+        .expect("read status line");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {status_line:?}"));
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse::<usize>().ok(),
+            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    let mut raw = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).expect("read chunk size");
+            let n =
+                usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk).expect("read chunk");
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = length {
+        raw.resize(n, 0);
+        reader.read_exact(&mut raw).expect("read body");
+    } else {
+        reader.read_to_end(&mut raw).expect("read body");
+    }
+    (status, String::from_utf8_lossy(&raw).into_owned())
+}

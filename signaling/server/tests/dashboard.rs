@@ -1,0 +1,624 @@
+//! Browser test of the dashboard: the release binary, headless Chromium driven over the W3C WebDriver
+//! protocol (chromedriver), sipp as caller and callee. An operator logs in with the API token, sees
+//! the overview's numbers, sees a call appear in the calls table within 2 s of its answer, hangs it
+//! up from the UI (the callee's sipp gets the BYE), drains and undrains the media node, validates a
+//! broken dialplan, runs the route simulator, reads the event log and removes a registration.
+//! Each page's screenshot is saved under `tests/artifacts/dashboard/`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{
+    Server, SippUas, TempDir, caller_sipp_args, config_with, free_port, register_user, repo_root,
+    sipp,
+};
+use webdriver::Browser;
+
+const TOKEN: &str = "dashboard-browser-test-token-42";
+
+const PLAN: &str = r#"
+[[rules]]
+name = "premium barred"
+match.called = { prefix = "90" }
+action = { kind = "reject", code = 403, reason = "Premium Barred" }
+
+[[rules]]
+name = "internal users"
+match.called = { regex = "^100[1-4]$" }
+action = { kind = "user" }
+"#;
+
+/// A candidate with two mistakes: the validator must list both.
+const BROKEN_PLAN: &str = r#"
+[[rules]]
+name = "bad regex"
+match.called = { regex = "^(100" }
+action = { kind = "user" }
+
+[[rules]]
+name = "bad action"
+action = { kind = "teleport" }
+"#;
+
+fn artifacts() -> PathBuf {
+    let dir = repo_root().join("tests/artifacts/dashboard");
+    std::fs::create_dir_all(&dir).expect("create tests/artifacts/dashboard");
+    dir
+}
+
+fn server(dir: &TempDir) -> Server {
+    let plan = dir.path().join("dialplan.toml");
+    std::fs::write(&plan, PLAN).expect("write plan");
+    let config = config_with(&format!("[dialplan]\nfile = \"{}\"\n", plan.display())).replacen(
+        "[http]\n",
+        &format!("[http]\napi_token = \"{TOKEN}\"\n"),
+        1,
+    );
+    Server::start(&config)
+}
+
+/// `GET /api/v1{path}` with the token, as JSON.
+fn api(server: &Server, path: &str) -> Value {
+    let (status, body) = support::http_request(
+        server.http,
+        "GET",
+        &format!("/api/v1{path}"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+fn open(b: &Browser, view: &str) {
+    b.click(&format!("nav a[data-view={view}]"));
+    b.wait_for(
+        &format!("the {view} page"),
+        "return document.body.dataset.view === arguments[0]",
+        json!([view]),
+    );
+}
+
+#[test]
+fn operator_drives_switchboard_from_the_dashboard_in_a_real_browser() {
+    let dir = TempDir::new("sb-dashboard");
+    let server = server(&dir);
+    let shots = artifacts();
+    let b = Browser::start();
+    let base = format!("http://{}", server.http);
+
+    // Without a token every page is the login page, even a deep link.
+    b.goto(&format!("{base}/#calls"));
+    b.wait_for(
+        "the login page",
+        "return document.body.dataset.view === 'login'",
+        json!([]),
+    );
+    assert!(b.visible("#token-input"));
+    b.screenshot(&shots.join("login.png"));
+    b.type_into("#token-input", "not-the-token-at-all");
+    b.click("#login-submit");
+    b.wait_for(
+        "the refused-token message",
+        "const e = document.getElementById('login-error'); return !e.hidden && e.textContent",
+        json!([]),
+    );
+    b.clear("#token-input");
+    b.type_into("#token-input", TOKEN);
+    b.click("#login-submit");
+    b.wait_for(
+        "the deep-linked calls page",
+        "return document.body.dataset.view === 'calls'",
+        json!([]),
+    );
+    let stored = b.js(
+        "return sessionStorage.getItem('switchboard.api_token')",
+        json!([]),
+    );
+    assert_eq!(stored, json!(TOKEN));
+    assert!(
+        !b.js("return location.href", json!([]))
+            .to_string()
+            .contains(TOKEN)
+    );
+
+    let callee_port = free_port();
+    register_user(&server, "1002", "1002pass", callee_port);
+    overview(&b, &shots);
+    call_hung_up_from_the_ui(&b, &server, callee_port, &shots);
+    media_node_drained(&b, &server, &shots);
+    dialplan(&b, &shots);
+    event_log(&b, &shots);
+    registration_removed(&b, &server, &shots);
+
+    // A phone-sized window still shows the overview.
+    b.resize(390, 844);
+    open(&b, "overview");
+    b.screenshot(&shots.join("overview-phone.png"));
+}
+
+fn overview(b: &Browser, shots: &std::path::Path) {
+    open(b, "overview");
+    b.wait_for(
+        "the overview's numbers",
+        "const t = (id) => document.getElementById(id).textContent; \
+         return /^\\d+$/.test(t('stat-calls-active')) && t('stat-registrations') === '1' \
+           && /^\\d+ %$/.test(t('stat-media-capacity')) && /^\\d+\\.\\d\\d$/.test(t('stat-calls-per-sec'))",
+        json!([]),
+    );
+    assert_eq!(b.text("#stat-calls-active"), "0");
+    assert!(
+        b.text("#stat-media-detail").contains("1 of 1 nodes up"),
+        "{}",
+        b.text("#stat-media-detail")
+    );
+    // The charts draw what polling collected: wait for a few samples before the screenshot.
+    b.wait_for(
+        "charts with 3 samples",
+        "return Number(document.getElementById('chart-calls').dataset.samples) >= 3",
+        json!([]),
+    );
+    b.screenshot(&shots.join("overview.png"));
+}
+
+fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: &std::path::Path) {
+    let media = free_port().to_string();
+    let uas = SippUas::start(
+        "dashboard_uas_hold.xml",
+        uas_port,
+        &["-mi", "127.0.0.1", "-mp", &media],
+    );
+    open(b, "calls");
+    let caller_media = free_port().to_string();
+    let args = caller_sipp_args(server, "1002", &caller_media);
+    let target = server.sip;
+    let caller = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_callee_hangs_up.xml", target, "udp", &args)
+    });
+
+    // The moment the API reports the call answered, the table must show it within 2 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let uuid = loop {
+        let calls = api(server, "/calls");
+        if let Some(c) = calls
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["state"] == "answered"))
+        {
+            break c["uuid"].as_str().expect("uuid").to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call was not answered: {calls}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let answered = Instant::now();
+    let row = format!("#calls-table tr[data-call-uuid='{uuid}'][data-state=answered]");
+    let visible = b.poll_until(
+        Duration::from_secs(2),
+        "return document.querySelector(arguments[0]) !== null",
+        json!([row]),
+    );
+    assert!(
+        visible,
+        "the answered call was not in the calls table within 2 s (waited {:?})",
+        answered.elapsed()
+    );
+    assert!(
+        b.text(&format!("{row} td[data-field=from]"))
+            .contains("1001")
+    );
+    assert!(b.text(&format!("{row} td[data-field=to]")).contains("1002"));
+    b.screenshot(&shots.join("calls.png"));
+
+    b.click(&format!(
+        "button[data-action=details][data-call-uuid='{uuid}']"
+    ));
+    b.wait_for(
+        "the call's timeline",
+        "return document.querySelector('#call-timeline li[data-type=call_answered]') !== null",
+        json!([]),
+    );
+    assert!(b.text("#call-timeline").contains("call_created"));
+    b.screenshot(&shots.join("call-detail.png"));
+
+    b.click("#call-hangup");
+    b.click("#confirm-ok");
+    let uas = uas.finish(Duration::from_secs(30));
+    let caller = caller.join().expect("caller thread");
+    assert!(
+        uas.success,
+        "the callee never got the BYE:\n{}\n{}",
+        uas.output,
+        server.log()
+    );
+    assert!(
+        caller.success,
+        "the caller never got the BYE:\n{}\n{}",
+        caller.output,
+        server.log()
+    );
+    b.wait_for(
+        "the hung-up call to leave the table",
+        "return document.querySelector(arguments[0]) === null",
+        json!([format!("#calls-table tr[data-call-uuid='{uuid}']")]),
+    );
+    b.wait_for(
+        "call_ended in the timeline",
+        "return document.querySelector('#call-timeline li[data-type=call_ended]') !== null",
+        json!([]),
+    );
+}
+
+fn media_node_drained(b: &Browser, server: &Server, shots: &std::path::Path) {
+    let nodes = api(server, "/media-nodes");
+    let name = nodes[0]["name"].as_str().expect("a media node").to_owned();
+    open(b, "media");
+    let row = format!("#media-table tr[data-node='{name}']");
+    b.wait_for(
+        "the node up",
+        "return document.querySelector(arguments[0]) !== null",
+        json!([format!("{row}[data-status=up]")]),
+    );
+    b.click(&format!("{row} button[data-action=drain]"));
+    assert!(b.visible("#confirm-dialog"));
+    assert!(b.text("#confirm-message").contains(&name));
+    b.click("#confirm-ok");
+    b.wait_for(
+        "the node draining",
+        "return document.querySelector(arguments[0] + ' td[data-field=status]')?.textContent.startsWith('draining')",
+        json!([row]),
+    );
+    assert_eq!(api(server, "/media-nodes")[0]["status"], "draining");
+    b.screenshot(&shots.join("media.png"));
+    // Cancel leaves it draining; confirm undrains it.
+    b.click(&format!("{row} button[data-action=undrain]"));
+    b.click("#confirm-cancel");
+    assert_eq!(api(server, "/media-nodes")[0]["status"], "draining");
+    b.click(&format!("{row} button[data-action=undrain]"));
+    b.click("#confirm-ok");
+    b.wait_for(
+        "the node up again",
+        "return document.querySelector(arguments[0]) !== null",
+        json!([format!("{row}[data-status=up]")]),
+    );
+    assert_eq!(api(server, "/media-nodes")[0]["status"], "up");
+}
+
+fn dialplan(b: &Browser, shots: &std::path::Path) {
+    open(b, "dialplan");
+    b.wait_for(
+        "the active rules",
+        "return document.querySelectorAll('#rules-table tr[data-rule]').length === 2",
+        json!([]),
+    );
+    b.type_into("#validate-text", BROKEN_PLAN);
+    b.click("#validate-button");
+    b.wait_for(
+        "the validation errors",
+        "return document.querySelectorAll('#validate-errors li').length >= 2",
+        json!([]),
+    );
+    let errors = b.text("#validate-errors");
+    assert!(
+        errors.contains("rules[0]") && errors.contains("rules[1]"),
+        "{errors}"
+    );
+    b.type_into("#sim-called", "1002");
+    b.type_into("#sim-domain", "127.0.0.1");
+    b.click("#sim-submit");
+    b.wait_for(
+        "the simulated route",
+        "return document.querySelector('#sim-result dd[data-field=rule]')?.textContent === 'internal users'",
+        json!([]),
+    );
+    let result = b.text("#sim-result");
+    assert!(
+        b.text("#sim-result dd[data-field=refusal]") == "none",
+        "{result}"
+    );
+    assert!(
+        b.text("#sim-result dd[data-field=targets]")
+            .contains("sip:1002@127.0.0.1:"),
+        "{result}"
+    );
+    b.click("#reload-button");
+    b.wait_for(
+        "the reload result",
+        "return document.getElementById('reload-result').textContent.startsWith('Reloaded')",
+        json!([]),
+    );
+    b.screenshot(&shots.join("dialplan.png"));
+}
+
+fn event_log(b: &Browser, shots: &std::path::Path) {
+    open(b, "events");
+    b.wait_for(
+        "the call's events in the log",
+        "return document.querySelector('#events-table tr[data-type=call_ended]') !== null",
+        json!([]),
+    );
+    b.type_into("#events-type", "call_ans");
+    b.click("#events-apply");
+    b.wait_for(
+        "only call_answered",
+        "const rows = [...document.querySelectorAll('#events-table tbody tr[data-type]')]; \
+         return rows.length > 0 && rows.every((r) => r.dataset.type === 'call_answered')",
+        json!([]),
+    );
+    b.screenshot(&shots.join("events.png"));
+}
+
+fn registration_removed(b: &Browser, server: &Server, shots: &std::path::Path) {
+    open(b, "registrations");
+    let row = "#registrations-table tr[data-aor*='1002']";
+    b.wait_for(
+        "1002's registration",
+        "return document.querySelector(arguments[0]) !== null",
+        json!([row]),
+    );
+    b.screenshot(&shots.join("registrations.png"));
+    b.click(&format!("{row} button[data-action=remove]"));
+    b.click("#confirm-ok");
+    b.wait_for(
+        "the registration gone",
+        "return document.querySelector(arguments[0]) === null",
+        json!([row]),
+    );
+    assert_eq!(api(server, "/registrations"), json!([]));
+}
+
+/// A minimal W3C WebDriver client over blocking HTTP, driving chromedriver + headless Chromium.
+mod webdriver {
+    use std::net::SocketAddr;
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+
+    use super::support::{TempDir, free_port, http_request};
+
+    const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+    /// How long `wait_for` polls before failing (a liveness bound, not a speed requirement).
+    const WAIT: Duration = Duration::from_secs(15);
+
+    /// chromedriver (in its own process group, with the Chromium it starts) and one session.
+    pub(super) struct Browser {
+        driver: Child,
+        addr: SocketAddr,
+        session: String,
+        _profile: TempDir,
+    }
+
+    impl Browser {
+        pub(super) fn start() -> Browser {
+            let port = free_port();
+            let driver = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("run chromedriver (apt-get install chromium chromium-driver)");
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let mut b = Browser {
+                driver,
+                addr,
+                session: String::new(),
+                _profile: TempDir::new("sb-chromium"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let ready = std::net::TcpStream::connect(addr).is_ok()
+                    && b.raw("GET", "/status", None).1["value"]["ready"] == true;
+                if ready {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "chromedriver did not become ready"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let profile = b._profile.path().display().to_string();
+            let caps = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--disable-dev-shm-usage", "--window-size=1280,900", format!("--user-data-dir={profile}")]
+                }
+            }}});
+            let (status, v) = b.raw("POST", "/session", Some(caps));
+            assert_eq!(status, 200, "new session: {v}");
+            b.session = v["value"]["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_owned();
+            b
+        }
+
+        fn raw(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let (status, text) = http_request(
+                self.addr,
+                method,
+                path,
+                &[("Content-Type", "application/json")],
+                &body,
+            );
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+
+        /// A session command; panics on a WebDriver error.
+        pub(super) fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+            let (status, v) = self.raw(method, &format!("/session/{}{path}", self.session), body);
+            assert_eq!(status, 200, "{method} {path}: {v}");
+            v["value"].clone()
+        }
+
+        pub(super) fn goto(&self, url: &str) {
+            self.cmd("POST", "/url", Some(json!({"url": url})));
+        }
+
+        pub(super) fn js(&self, script: &str, args: Value) -> Value {
+            self.cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": script, "args": args})),
+            )
+        }
+
+        /// Polls `script` until it returns something truthy, for up to `limit`.
+        pub(super) fn poll_until(&self, limit: Duration, script: &str, args: Value) -> bool {
+            let deadline = Instant::now() + limit;
+            loop {
+                let v = self.js(script, args.clone());
+                if !(v.is_null() || v == false || v == "" || v == 0) {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        /// Waits (bounded) until `script` holds, or fails naming `what` with the page's text.
+        pub(super) fn wait_for(&self, what: &str, script: &str, args: Value) {
+            if !self.poll_until(WAIT, script, args) {
+                let page = self.js("return document.body.innerText", json!([]));
+                panic!(
+                    "waited for {what}; page:\n{}",
+                    page.as_str().unwrap_or_default()
+                );
+            }
+        }
+
+        /// The element for a CSS selector, waiting for it to exist.
+        pub(super) fn find(&self, css: &str) -> String {
+            self.wait_for(
+                &format!("element {css}"),
+                "return document.querySelector(arguments[0]) !== null",
+                json!([css]),
+            );
+            let v = self.cmd(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            v[ELEMENT]
+                .as_str()
+                .unwrap_or_else(|| panic!("element {css}: {v}"))
+                .to_owned()
+        }
+
+        /// Clicks like a user (the element must be visible and not covered).
+        pub(super) fn click(&self, css: &str) {
+            let id = self.find(css);
+            self.wait_for(
+                &format!("{css} enabled and shown"),
+                "const e = document.querySelector(arguments[0]); return e && !e.disabled && e.getClientRects().length > 0",
+                json!([css]),
+            );
+            // As a user scrolls a control to the middle of the screen, clear of the sticky header.
+            self.js(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                json!([css]),
+            );
+            self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        }
+
+        pub(super) fn type_into(&self, css: &str, text: &str) {
+            let id = self.find(css);
+            self.cmd(
+                "POST",
+                &format!("/element/{id}/value"),
+                Some(json!({"text": text})),
+            );
+        }
+
+        pub(super) fn clear(&self, css: &str) {
+            let id = self.find(css);
+            self.cmd("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        }
+
+        pub(super) fn text(&self, css: &str) -> String {
+            let v = self.js(
+                "return document.querySelector(arguments[0])?.textContent ?? null",
+                json!([css]),
+            );
+            v.as_str()
+                .unwrap_or_else(|| panic!("no element {css}"))
+                .to_owned()
+        }
+
+        pub(super) fn visible(&self, css: &str) -> bool {
+            self.js(
+                "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0",
+                json!([css]),
+            ) == true
+        }
+
+        pub(super) fn resize(&self, width: u32, height: u32) {
+            self.cmd(
+                "POST",
+                "/window/rect",
+                Some(json!({"width": width, "height": height})),
+            );
+        }
+
+        /// Saves a PNG of the viewport.
+        pub(super) fn screenshot(&self, path: &Path) {
+            let v = self.cmd("GET", "/screenshot", None);
+            let png = base64_decode(v.as_str().expect("base64 PNG"));
+            assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+            std::fs::write(path, png).expect("write screenshot");
+        }
+    }
+
+    /// Standard base64 (the screenshot encoding) without a dependency.
+    fn base64_decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(text.len() * 3 / 4);
+        let (mut acc, mut bits) = (0u32, 0);
+        for v in text.bytes().filter_map(value) {
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            if !self.session.is_empty() {
+                let _ = self.raw("DELETE", &format!("/session/{}", self.session), None);
+            }
+            // chromedriver leads its own process group; Chromium's processes are in it too.
+            let group = format!("-{}", self.driver.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+        }
+    }
+}
