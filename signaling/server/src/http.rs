@@ -53,6 +53,7 @@ pub fn app(core: Arc<Core>, api: crate::api::ApiState) -> Router {
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(crate::metrics::handler))
         .with_state(core);
     health
         .merge(crate::api::router(api))

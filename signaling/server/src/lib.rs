@@ -10,17 +10,23 @@
 //!   (`switchboard-media-pool`), routes responses per RFC 3261 §18.2.2.
 //! - [`http`]: the HTTP listener (`/health`, `/health/live`, `/health/ready`, header and request
 //!   timeouts, body cap) serving [`api`], the REST API under `/api/v1` behind a bearer token.
+//! - [`commands`]: the same operator commands over NATS request-reply (`[commands] nats_url`).
+//! - [`metrics`]: Prometheus `/metrics`.
 //! - [`reload`]: the running dialplan ([`reload::PlanHandle`]) and its hot reload on file change and
 //!   SIGHUP.
 //!
 //! Usage: [`start`] binds everything and returns a [`Running`] handle (tests use it with port 0);
 //! [`run`] does the same and waits for SIGTERM/SIGINT, then shuts down gracefully.
 
+// serde_json's `json!` for the OpenAPI document nests deeper than the default limit.
+#![recursion_limit = "256"]
 pub mod api;
+pub mod commands;
 pub mod config;
-pub mod dashboard;
 pub mod core;
+pub mod dashboard;
 pub mod http;
+pub mod metrics;
 pub mod reload;
 pub mod shard;
 pub mod transport;
@@ -89,6 +95,16 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     let app = http::app(core.clone(), api);
     let http_task = tokio::spawn(http::serve(http, app, shutdown.clone()));
     tokio::spawn(reloader.clone().watch(shutdown.clone()));
+    if let Some(url) = config.commands.nats_url.clone() {
+        tokio::spawn(commands::serve(
+            url,
+            config.commands.subject.clone(),
+            config.events.node_id.clone(),
+            core.clone(),
+            reloader.clone(),
+            shutdown.clone(),
+        ));
+    }
     Ok(Running {
         core,
         sip_addrs,
@@ -101,6 +117,10 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Handlers first: a SIGTERM right after the ready line must shut down gracefully.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let running = start(config).await?;
     let sip: Vec<String> = running.sip_addrs.iter().map(|a| a.to_string()).collect();
     // One stable line on stdout for operators and scripts (tests read the bound ports from it).
@@ -110,20 +130,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         running.http_addr
     );
     tracing::info!(sip = ?running.sip_addrs, http = %running.http_addr, "switchboard-signaling started");
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    running.stop().await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    tracing::info!("shutting down");
+    running.stop().await?;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -330,3 +330,58 @@ fn plan_reloads_on_sighup_and_on_file_change_and_a_broken_file_keeps_the_old_pla
     );
     assert_eq!(status(&invite_final(&server, "777")), 480);
 }
+
+#[test]
+fn hunt_rings_each_member_for_its_time_then_the_next_and_presents_the_rewritten_caller_id() {
+    let dir = TempDir::new("sb-plan");
+    let plan = r#"
+[[rules]]
+name = "sales hunt"
+match.called = "200"
+rewrite_calling = { set = "200" }
+action = { kind = "hunt", members = ["1002", "1001"], timeout_secs = 2 }
+"#;
+    let server = server_with_plan(&dir, plan, "");
+    let (first_port, second_port) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", first_port);
+    register_user(&server, "1001", "1001pass", second_port);
+    let first = SippUas::start("call_uas_ring_cancel.xml", first_port, &[]);
+    let media = free_port().to_string();
+    let second = SippUas::start(
+        "call_uas_answer.xml",
+        second_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &media],
+    );
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "200", &uac_media)),
+    );
+    let first = first.finish(Duration::from_secs(10));
+    let second = second.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(
+        uac.success,
+        "caller:\n{}\n--- server ---\n{log}",
+        uac.output
+    );
+    assert!(
+        first.success,
+        "first member (rings, is cancelled):\n{}\n{log}",
+        first.output
+    );
+    assert!(
+        second.success,
+        "second member (answers):\n{}\n{log}",
+        second.output
+    );
+    let invite = sipp_received(&second.output, "INVITE ");
+    let from = invite
+        .first()
+        .and_then(|m| m.lines().find(|l| l.starts_with("From:")))
+        .unwrap_or_default();
+    assert!(from.contains("<sip:200@"), "caller ID rewritten: {from}");
+    health_until_idle(&server);
+}

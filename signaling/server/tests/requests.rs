@@ -94,6 +94,21 @@ fn rfc3261_s12_2_2_request_for_an_unknown_dialog_gets_481() {
         ";tag=nodialog",
     ));
     assert_eq!(status(&peer.recv()), 481);
+    // UPDATE and INFO are in Allow, so outside any dialog they get 481, not 405.
+    for (i, method) in ["UPDATE", "INFO"].into_iter().enumerate() {
+        for (j, tag) in [";tag=nodialog", ""].into_iter().enumerate() {
+            peer.send(&request(
+                &peer,
+                method,
+                &format!("in{i}{j}"),
+                "call-3",
+                &format!("{} {method}", 4 + 2 * i + j),
+                tag,
+            ));
+            let resp = peer.recv();
+            assert_eq!(status(&resp), 481, "{method} with To {tag:?}: {resp}");
+        }
+    }
 }
 
 #[test]

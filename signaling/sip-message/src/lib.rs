@@ -103,6 +103,6 @@ pub use message::{Header, Message, StartLine};
 pub use method::Method;
 pub use misc::{CSeq, MediaType, RAck, Reason, Replaces, SessionExpires};
 pub use name::HeaderName;
-pub use text::{Param, Params};
+pub use text::{Param, Params, escape_user};
 pub use uri::{Host, Scheme, Uri};
 pub use via::{Rport, Via};

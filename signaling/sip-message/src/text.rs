@@ -308,3 +308,26 @@ mod tests {
         assert_eq!(unescape_quoted(r#"a\"b\\c"#), "a\"b\\c");
     }
 }
+
+/// The `user` part of a SIP URI for `user` (RFC 3261 §25.1): unreserved and user-unreserved
+/// characters as they are, every other byte %-escaped.
+pub fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod escape_tests {
+    #[test]
+    fn rfc3261_s25_1_user_keeps_user_unreserved_and_escapes_the_rest() {
+        assert_eq!(super::escape_user("+1 555;x@y"), "+1%20555;x%40y");
+        assert_eq!(super::escape_user("alice.b-1"), "alice.b-1");
+    }
+}

@@ -178,6 +178,13 @@ pub struct Call<K> {
     /// RFC 4028 session timer of the A leg, when the caller asked for one.
     session_timer: Option<timer::SessionTimer>,
     ring_deadline: Option<Instant>,
+    /// How long each route may ring before the next one is tried (a hunt); `None`: the call's
+    /// ring timeout, then 480.
+    attempt_timeout: Option<Duration>,
+    /// The current B leg is being cancelled to move on to the next route (attempt timed out).
+    advancing: bool,
+    /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.
+    caller_id: Option<String>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
     ended: bool,
@@ -251,6 +258,19 @@ impl<K: Clone> Call<K> {
         self.fallback_routes.push_back(route);
     }
 
+    /// Lets each route ring at most `timeout` while another route remains (a sequential hunt): the
+    /// ringing B leg is then cancelled and the next route called. The last route rings for
+    /// `timeout` too, then the caller gets 480. Call before the first B-leg INVITE goes out.
+    pub fn set_attempt_timeout(&mut self, timeout: Duration) {
+        self.attempt_timeout = Some(timeout);
+    }
+
+    /// Presents `user` as the From user on the B leg (caller-ID rewrite, e.g. towards a trunk);
+    /// the host and display name stay A's. Call before the first B-leg INVITE goes out.
+    pub fn set_caller_id(&mut self, user: impl Into<String>) {
+        self.caller_id = Some(user.into());
+    }
+
     /// The next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action<K>> {
         self.actions.pop_front()
@@ -275,7 +295,13 @@ impl<K: Clone> Call<K> {
         if let Some(d) = self.ring_deadline {
             if d <= now && self.is_ringing() && self.a_state == AState::Proceeding {
                 self.ring_deadline = None;
-                self.abort(now, EndCause::NoAnswer, 480, "Temporarily Unavailable");
+                if self.attempt_timeout.is_some() && !self.fallback_routes.is_empty() {
+                    // Hunt: cancel this route; its final response (487) starts the next one.
+                    self.advancing = true;
+                    self.hangup_b();
+                } else {
+                    self.abort(now, EndCause::NoAnswer, 480, "Temporarily Unavailable");
+                }
             }
         }
         if let AState::AwaitingAck { deadline } = self.a_state {

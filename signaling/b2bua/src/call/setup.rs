@@ -112,6 +112,9 @@ impl<K: Clone> Call<K> {
                 timer::Negotiated::None | timer::Negotiated::TooSmall => None,
             },
             ring_deadline: None,
+            attempt_timeout: None,
+            advancing: false,
+            caller_id: None,
             answered_at: None,
             cause: None,
             ended: false,
@@ -173,7 +176,9 @@ impl<K: Clone> Call<K> {
                     provisional: false,
                     cancel: CancelState::NotWanted,
                 };
-                self.ring_deadline = Some(deadline(now, self.config.ring_timeout));
+                self.advancing = false;
+                let ring = self.attempt_timeout.unwrap_or(self.config.ring_timeout);
+                self.ring_deadline = Some(deadline(now, ring));
                 self.send_request(Leg::B, TxMethod::Invite, invite);
             }
             Err(_) => {
@@ -198,7 +203,29 @@ impl<K: Clone> Call<K> {
             .max_forwards()?
             .unwrap_or(70)
             .saturating_sub(1);
-        let from = bare_name_addr(&self.a_invite.from()?);
+        let a_from = self.a_invite.from()?;
+        let from = match &self.caller_id {
+            Some(user) => {
+                let scheme = if a_from.uri.scheme == switchboard_sip::Scheme::Sips {
+                    "sips"
+                } else {
+                    "sip"
+                };
+                let host = a_from
+                    .uri
+                    .host
+                    .as_ref()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                let uri = format!("{scheme}:{}@{host}", switchboard_sip::escape_user(user));
+                match (a_from.display_name, a_from.quoted) {
+                    (Some(d), true) => format!("\"{d}\" <{uri}>"),
+                    (Some(d), false) => format!("{d} <{uri}>"),
+                    (None, _) => format!("<{uri}>"),
+                }
+            }
+            None => bare_name_addr(&a_from),
+        };
         let to = bare_name_addr(&self.a_invite.to()?);
         let via = self.via();
         let call_id = self.rng.token();
@@ -330,6 +357,8 @@ impl<K: Clone> Call<K> {
         );
         self.b_state = BState::Confirmed;
         self.ring_deadline = None;
+        // A 2xx crossing the CANCEL of a hunt's attempt timeout: that member answered after all.
+        let cancelled = cancelled && !self.advancing;
         if cancelled || self.a_state != AState::Proceeding {
             // The CANCEL crossed the 2xx (RFC 3261 §9.1), or A is gone: hang B up.
             self.hangup_b();
@@ -396,7 +425,7 @@ impl<K: Clone> Call<K> {
         self.ring_deadline = None;
         if self.a_state == AState::Proceeding {
             let mapped = map_failure(status);
-            if mapped.retry_elsewhere && self.cause.is_none() {
+            if (mapped.retry_elsewhere || self.advancing) && self.cause.is_none() {
                 if let Some(next) = self.fallback_routes.pop_front() {
                     self.route = next;
                     self.b_dialog = None;

@@ -1,14 +1,18 @@
 //! The REST API under `/api/v1` (JSON, bearer-token auth on every route) and its OpenAPI document.
 //!
 //! Files: `token` (the token: configured, read from its file, or generated there with mode 0600),
-//! `routes` (handlers: stats, registrations, media nodes, dialplan), `openapi` (the document served
+//! `routes` (the route table; handlers for stats, registrations, media nodes, dialplan), `calls`
+//! (live calls, hang-up, DTMF), `stream` (the event stream as
+//! Server-Sent Events, resumable), `openapi` (the document served
 //! at `/api/v1/openapi.json`, checked against the router by a test).
 //!
 //! Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a 4xx/5xx status;
 //! `field` names the offending request field when there is one.
 
+mod calls;
 mod openapi;
 mod routes;
+mod stream;
 pub mod token;
 
 use std::sync::Arc;

@@ -81,6 +81,39 @@ pub(super) fn document() -> Value {
                 "summary": "Re-read the dialplan file (as SIGHUP does); a file with errors is refused and the running plan stays",
                 "responses": with(ok("the new plan", object.clone()), "422", "the file was refused")
             }},
+            "/api/v1/events": {"get": {
+                "summary": "The event stream (Server-Sent Events): one message per journaled event, `id` = event id, `event` = type, `data` = envelope JSON. Resume without gaps with `Last-Event-ID` or `after`; `type` (prefix) and `call_uuid` filter. A `lagged` message reports events the journal no longer holds.",
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "integer"}, "description": "start after this journal seq"},
+                    {"name": "type", "in": "query", "schema": {"type": "string"}, "description": "event type prefix, e.g. `call_`"},
+                    {"name": "call_uuid", "in": "query", "schema": {"type": "string"}},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}
+                ],
+                "responses": with({
+                    let mut r = ok("event stream", json!({"type": "string"}));
+                    r["200"]["content"] = json!({"text/event-stream": {"schema": {"type": "string"}}});
+                    r
+                }, "400", "an invalid query or Last-Event-ID")
+            }},
+            "/api/v1/calls": {"get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())}},
+            "/api/v1/calls/{uuid}": {
+                "get": {"summary": "One live call", "parameters": path_param("uuid", "call UUID"),
+                        "responses": with(ok("the call", object.clone()), "404", "no such live call")},
+                "delete": {"summary": "Hang up a call (BYE, or CANCEL while ringing, on both legs)", "parameters": path_param("uuid", "call UUID"),
+                           "responses": with(ok("`{uuid, hangup: true}`", object.clone()), "404", "no such live call")}
+            },
+            "/api/v1/calls/{uuid}/dtmf": {"post": {
+                "summary": "Send DTMF into a call as RFC 4733 events towards one leg (100 ms tones, 60 ms apart)",
+                "parameters": path_param("uuid", "call UUID"),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["leg", "digits"], "additionalProperties": false,
+                    "properties": {"leg": {"enum": ["a", "b"]}, "digits": {"type": "string", "pattern": "^[0-9*#A-Da-d]{1,32}$"}}}}}},
+                "responses": {
+                    "202": {"description": "scheduled", "content": {"application/json": {"schema": object.clone()}}},
+                    "400": error_response("an invalid field"), "401": error_response("missing or wrong bearer token"),
+                    "404": error_response("no such live call"), "409": error_response("the call has no media session yet")
+                }
+            }},
             "/api/v1/dialplan/simulate": {"post": {
                 "summary": "What the running dialplan would do with a call, without placing it: rule, rewritten numbers, action, B-leg targets in order or the refusal",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {

@@ -28,6 +28,11 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/dialplan/validate"),
     ("post", "/api/v1/dialplan/reload"),
     ("post", "/api/v1/dialplan/simulate"),
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/calls"),
+    ("get", "/api/v1/calls/{uuid}"),
+    ("delete", "/api/v1/calls/{uuid}"),
+    ("post", "/api/v1/calls/{uuid}/dtmf"),
 ];
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -43,6 +48,13 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/dialplan/validate", post(validate))
         .route("/api/v1/dialplan/reload", post(reload))
         .route("/api/v1/dialplan/simulate", post(simulate))
+        .route("/api/v1/events", get(super::stream::events))
+        .route("/api/v1/calls", get(super::calls::list))
+        .route(
+            "/api/v1/calls/{uuid}",
+            get(super::calls::get).delete(super::calls::hang_up),
+        )
+        .route("/api/v1/calls/{uuid}/dtmf", post(super::calls::dtmf))
 }
 
 async fn openapi() -> Json<serde_json::Value> {
@@ -59,6 +71,21 @@ pub(super) struct Stats {
     media_sessions: u64,
     messages_dropped_overload: u64,
     messages_malformed: u64,
+    events_published: u64,
+    events_refused: u64,
+    events_journaled_seq: u64,
+    event_sinks: Vec<SinkView>,
+}
+
+#[derive(Debug, Serialize)]
+struct SinkView {
+    name: String,
+    lag: u64,
+    delivered: u64,
+    retries: u64,
+    failures: u64,
+    skipped: u64,
+    last_error: Option<String>,
 }
 
 async fn stats(State(s): State<ApiState>) -> Json<Stats> {
@@ -77,6 +104,24 @@ async fn stats(State(s): State<ApiState>) -> Json<Stats> {
             .sum(),
         messages_dropped_overload: core.counters().dropped_overload.load(Relaxed),
         messages_malformed: core.counters().malformed.load(Relaxed),
+        events_published: core.events().bus().stats().published,
+        events_refused: core.events().refused(),
+        events_journaled_seq: core.events().bus().durable_seq(),
+        event_sinks: core
+            .events()
+            .bus()
+            .sink_stats()
+            .into_iter()
+            .map(|k| SinkView {
+                name: k.name,
+                lag: k.lag,
+                delivered: k.delivered,
+                retries: k.retries,
+                failures: k.failures,
+                skipped: k.skipped,
+                last_error: k.last_error,
+            })
+            .collect(),
     })
 }
 

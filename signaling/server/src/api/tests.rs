@@ -153,8 +153,9 @@ async fn openapi_document_describes_exactly_the_served_routes() {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, served);
-    // And every listed route is really routed (a missing route is axum's empty 404/405).
-    for (method, path) in ROUTES {
+    // And every listed route is really routed (a missing route is axum's empty 404/405). The
+    // event stream never ends; its test is below.
+    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/api/v1/events") {
         let (status, body) = api
             .call(&method.to_uppercase(), &concrete(path), Some(TOKEN), "{}")
             .await;
@@ -301,5 +302,133 @@ async fn registrations_list_and_removal_errors() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    api.stop().await;
+}
+
+/// Reads an SSE response until `want` messages arrived (5 s limit); returns the raw text.
+async fn sse_messages(api: &Api, path: &str, last_id: Option<&str>, want: usize) -> String {
+    use futures_util::StreamExt;
+    let mut req = Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"));
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id);
+    }
+    let resp = api
+        .app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while text.matches("\ndata:").count() + usize::from(text.starts_with("data:")) < want {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("stream ended or timed out with {text:?}"),
+        }
+    }
+    text
+}
+
+fn ids(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn event_stream_replays_from_a_seq_and_resumes_after_last_event_id() {
+    let api = api_with(PLAN).await;
+    let (_, nodes) = api.get("/api/v1/media-nodes").await;
+    let name = nodes[0]["name"].as_str().unwrap().to_owned();
+    api.post(&format!("/api/v1/media-nodes/{name}/drain"), "")
+        .await;
+    let text = sse_messages(
+        &api,
+        "/api/v1/events?after=0&type=media_node_draining",
+        None,
+        1,
+    )
+    .await;
+    assert!(text.contains("event: media_node_draining"), "{text}");
+    assert!(text.contains(&format!("\"node\":\"{name}\"")), "{text}");
+    let first = ids(&text);
+    assert_eq!(first.len(), 1, "{text}");
+
+    api.post(&format!("/api/v1/media-nodes/{name}/undrain"), "")
+        .await;
+    api.post(&format!("/api/v1/media-nodes/{name}/drain"), "")
+        .await;
+    // Resuming after the first draining event: the next draining event, not the first again.
+    let text = sse_messages(
+        &api,
+        "/api/v1/events?type=media_node_draining",
+        Some(&first[0]),
+        1,
+    )
+    .await;
+    let second = ids(&text);
+    assert_eq!(second.len(), 1, "{text}");
+    assert_ne!(second[0], first[0]);
+    let (_, stats) = api.get("/api/v1/stats").await;
+    assert!(
+        stats["events_journaled_seq"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    let (status, err) = api
+        .call("GET", "/api/v1/events?after=x", Some(TOKEN), "")
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, "query".into())
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_open_and_in_prometheus_text_format() {
+    let api = api_with(PLAN).await;
+    let resp = api
+        .app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ctype = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    for line in [
+        "switchboard_calls_active 0",
+        "switchboard_call_setup_seconds_bucket{le=\"+Inf\"} 0",
+        "switchboard_sip_requests_received_total{method=\"INVITE\"} 0",
+        "switchboard_registrations 0",
+        "status=\"up\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    // Every sample line is `name{labels} value` with a declared TYPE.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = l.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{l}");
+        let base = name.split('{').next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| base.strip_suffix(s))
+            .unwrap_or(base);
+        assert!(text.contains(&format!("# TYPE {family} ")), "{l}");
+    }
     api.stop().await;
 }

@@ -14,7 +14,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_dialplan::{Dialplan, PlanContext};
 
+mod events;
 mod routing;
+
+pub use events::{
+    CommandsSection, EventsConfig, EventsSection, NatsSection, RedisSection, WebhookSection,
+};
 
 pub use routing::{DialplanSection, TrunkConfig, TrunkSection, check_dialplan, load_dialplan};
 
@@ -43,6 +48,12 @@ pub struct FileConfig {
     /// `[dialplan]`: the routing rules file.
     #[serde(default)]
     pub dialplan: DialplanSection,
+    /// `[events]`: the event journal and its sinks.
+    #[serde(default)]
+    pub events: EventsSection,
+    /// `[commands]`: operator commands over NATS.
+    #[serde(default)]
+    pub commands: CommandsSection,
     /// The config file's folder (relative paths in the file are resolved against it).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -311,6 +322,10 @@ pub struct Config {
     pub dialplan_path: Option<PathBuf>,
     /// The validated plan at start.
     pub dialplan: Arc<Dialplan>,
+    /// The event journal and sinks.
+    pub events: EventsConfig,
+    /// NATS commands.
+    pub commands: CommandsSection,
 }
 
 impl Config {
@@ -601,6 +616,8 @@ impl FileConfig {
                 "must be between 1 and 3600".into(),
             );
         }
+        let events = self.events.validate(self.base_dir.as_deref(), &mut issues);
+        self.commands.validate(&mut issues);
         let trunks = routing::trunks(&self.trunks, &mut issues);
         let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
         let dialplan = if issues.is_empty() {
@@ -655,6 +672,8 @@ impl FileConfig {
             trunks,
             dialplan_path,
             dialplan,
+            events,
+            commands: self.commands.clone(),
         })
     }
 }

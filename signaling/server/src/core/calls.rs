@@ -13,13 +13,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use switchboard_b2bua::{
-    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource, RouteTarget,
-};
+use switchboard_b2bua::{Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource};
 use switchboard_sip::{HeaderName, Message};
 use switchboard_transaction::{TransactionKey, TransactionLayer};
 
 use super::Counters;
+use super::call_registry::CallDirectory;
+use super::dialplan_glue::Admitted;
 use super::handler::{SERVER, rand_u64};
 use super::media::{MediaClient, MediaResult, Session};
 use super::worker::SipMsg;
@@ -80,12 +80,18 @@ pub(crate) struct Calls {
     a_tx: HashMap<TransactionKey, u64>,
     media: MediaClient,
     counters: Arc<Counters>,
+    directory: CallDirectory,
     /// ACKs for 2xx, sent without a transaction; drained by the worker.
     pub(crate) direct: Vec<(Target, Bytes)>,
 }
 
 impl Calls {
-    pub(crate) fn new(worker: usize, media: MediaClient, counters: Arc<Counters>) -> Calls {
+    pub(crate) fn new(
+        worker: usize,
+        media: MediaClient,
+        counters: Arc<Counters>,
+        directory: CallDirectory,
+    ) -> Calls {
         Calls {
             worker,
             next: 1,
@@ -95,6 +101,7 @@ impl Calls {
             a_tx: HashMap::new(),
             media,
             counters,
+            directory,
             direct: Vec::new(),
         }
     }
@@ -114,8 +121,9 @@ impl Calls {
         self.entries.len()
     }
 
-    /// Starts a call for a new, authenticated and routed INVITE: `route` first, then each of
-    /// `fallbacks` in order while the B leg fails with a retryable status (serial failover).
+    /// Starts a call for a new, authenticated and routed INVITE: `plan.route` first, then each of
+    /// `plan.fallbacks` in order while the B leg fails with a retryable status (serial failover)
+    /// or, in a hunt, rings past the per-member timeout.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
@@ -125,9 +133,14 @@ impl Calls {
         invite: Message<'static>,
         tx: ServerTx,
         source: SocketAddr,
-        route: RouteTarget,
-        fallbacks: Vec<RouteTarget>,
+        plan: Admitted,
     ) {
+        let Admitted {
+            route,
+            fallbacks,
+            attempt_timeout,
+            caller_id,
+        } = plan;
         let n = self.next;
         self.next += 1;
         // Same form as the B-leg Call-ID, so a node's events for this call find this worker.
@@ -139,12 +152,25 @@ impl Calls {
             to = route.request_uri,
             "call started"
         );
+        let user = |u: Option<switchboard_sip::Uri<'_>>| {
+            u.and_then(|u| u.user_decoded().map(|x| x.into_owned()))
+                .unwrap_or_default()
+        };
+        let from = user(invite.from().ok().map(|f| f.uri));
+        let to = user(invite.request_uri().ok());
+        self.directory.created(&uuid, &from, &to, &a_call_id);
         self.a_tx.insert(tx.key.clone(), n);
         let a_target = tx.target.clone();
         let rng = Box::new(WorkerTokens(self.worker));
         let mut call = Call::new(now, config, invite, tx, source, route, rng);
         for fallback in fallbacks {
             call.add_fallback_route(fallback);
+        }
+        if let Some(t) = attempt_timeout {
+            call.set_attempt_timeout(t);
+        }
+        if let Some(id) = caller_id {
+            call.set_caller_id(id);
         }
         self.by_call_id.insert(a_call_id.clone(), n);
         self.entries.insert(
@@ -233,6 +259,8 @@ impl Calls {
                     return;
                 }
                 tracing::debug!(call_uuid = e.uuid, session = session.id, "media allocated");
+                let node = self.media.node_of(&session.id);
+                self.directory.media(&e.uuid, node, &session.id);
                 e.media = MediaState::Ready(session);
                 self.handle(call, now, CallEvent::MediaAllocated { b_offer }, layer);
             }
@@ -245,6 +273,7 @@ impl Calls {
             } => {
                 if let Some(e) = self.entries.get_mut(&call) {
                     e.hold[usize::from(leg == Leg::B)] = hold;
+                    self.directory.hold(&e.uuid, leg, hold);
                 }
                 self.handle(call, now, CallEvent::MediaUpdated { op, sdp }, layer);
             }
@@ -256,6 +285,13 @@ impl Calls {
                         return;
                     }
                     tracing::info!(call_uuid, "media silent past the RTP timeout: hanging up");
+                    self.handle(n, now, CallEvent::Hangup, layer);
+                }
+            }
+            MediaResult::Hangup { call_uuid } => {
+                let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
+                if let Some((&n, _)) = found {
+                    tracing::info!(call_uuid, "operator hang-up");
                     self.handle(n, now, CallEvent::Hangup, layer);
                 }
             }
@@ -318,6 +354,10 @@ impl Calls {
             match action {
                 Action::Respond { tx, mut response } => {
                     let status = response.status().unwrap_or(500);
+                    if self.a_tx.get(&tx.key) == Some(&n) {
+                        let sdp = !response.body().is_empty();
+                        self.directory.a_invite_response(&e.uuid, status, sdp);
+                    }
                     response.set_header(HeaderName::Server, SERVER);
                     let msg = SipMsg::new(response, tx.target.clone());
                     if let Err(err) = layer.send_response(now, &tx.key, status, msg) {
@@ -339,6 +379,7 @@ impl Calls {
                     if leg == Leg::B {
                         if let Some(id) = request.call_id().ok().map(str::to_owned) {
                             if !e.call_ids.contains(&id) {
+                                self.directory.b_leg(&e.uuid, &id);
                                 e.call_ids.push(id.clone());
                                 self.by_call_id.insert(id, n);
                             }
@@ -393,6 +434,7 @@ impl Calls {
                         ?duration,
                         "call ended"
                     );
+                    self.directory.ended(&e.uuid, cause, a_status, duration);
                     self.remove(n);
                     return;
                 }

@@ -19,6 +19,10 @@ use crate::reload::PlanHandle;
 pub(crate) struct Admitted {
     pub(crate) route: RouteTarget,
     pub(crate) fallbacks: Vec<RouteTarget>,
+    /// A hunt's per-member ring time.
+    pub(crate) attempt_timeout: Option<std::time::Duration>,
+    /// The From user presented on the B leg (rule `rewrite_calling`, else the trunk's `caller_id`).
+    pub(crate) caller_id: Option<String>,
 }
 
 /// Dialplan state shared by the workers.
@@ -102,11 +106,27 @@ impl Dialing {
             "dialplan rule matched"
         );
         let routes = routes.map_err(|(status, reason)| refuse(status, &reason))?;
+        let attempt_timeout = match &route.action {
+            Action::Hunt { timeout, .. } => Some(*timeout),
+            _ => None,
+        };
+        let caller_id = if route.calling != calling {
+            Some(route.calling.clone())
+        } else if let Action::Trunks(names) = &route.action {
+            names
+                .first()
+                .and_then(|n| self.trunks.iter().find(|t| &t.name == n))
+                .and_then(|t| t.caller_id.clone())
+        } else {
+            None
+        };
         let mut routes = routes.into_iter();
         match routes.next() {
-            Some(route) => Ok(Admitted {
-                route,
+            Some(first) => Ok(Admitted {
+                route: first,
                 fallbacks: routes.collect(),
+                attempt_timeout,
+                caller_id,
             }),
             None => Err(refuse(480, "Temporarily Unavailable")),
         }
@@ -149,7 +169,11 @@ impl Dialing {
                 .iter()
                 .filter_map(|n| self.trunks.iter().find(|t| &t.name == n))
                 .map(|t| RouteTarget {
-                    request_uri: format!("sip:{}@{}", escape_user(&route.called), t.domain),
+                    request_uri: format!(
+                        "sip:{}@{}",
+                        switchboard_sip::escape_user(&route.called),
+                        t.domain
+                    ),
                     next_hop: t.address,
                 })
                 .collect()),
@@ -167,18 +191,4 @@ impl Dialing {
             }
         }
     }
-}
-
-/// RFC 3261 §25.1 `user`: unreserved and user-unreserved characters as they are, the rest %-escaped.
-fn escape_user(user: &str) -> String {
-    let mut out = String::with_capacity(user.len());
-    for b in user.bytes() {
-        let keep = b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b);
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

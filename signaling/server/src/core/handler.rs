@@ -55,7 +55,12 @@ impl Handler {
         };
         // §8.2.1: a method we do not know at all is 501; one we know but do not accept here is 405.
         match method {
-            Method::Invite | Method::Options | Method::Register | Method::Bye => {}
+            Method::Invite
+            | Method::Options
+            | Method::Register
+            | Method::Bye
+            | Method::Update
+            | Method::Info => {}
             Method::Extension(_) => return with_allow(req.response(501, "Not Implemented")),
             _ => return with_allow(req.response(405, "Method Not Allowed")),
         }
@@ -85,8 +90,11 @@ impl Handler {
                 Ok(mut r) => r.handle(req, origin, now, SystemTime::now()),
                 Err(_) => owned(req.response(500, "Registrar unavailable")),
             },
-            // A BYE without a To tag is not in any dialog (§15.1.2).
-            Method::Bye => owned(req.response(481, "Call/Transaction Does Not Exist")),
+            // A BYE, UPDATE or INFO without a To tag is not in any dialog (§15.1.2, RFC 3311 §5.2,
+            // RFC 6086 §4.2.1).
+            Method::Bye | Method::Update | Method::Info => {
+                owned(req.response(481, "Call/Transaction Does Not Exist"))
+            }
             // The worker starts calls for new INVITEs (see `admit_invite`); one reaching here is an
             // in-dialog INVITE without a dialog, answered 481 above.
             Method::Invite => owned(req.response(481, "Call/Transaction Does Not Exist")),

@@ -233,3 +233,144 @@ impl Core {
         }
     }
 }
+
+/// Media statistics of one leg, from the media node.
+#[derive(Debug, Clone, Serialize)]
+pub struct LegStatsView {
+    /// RTP packets received from this leg's peer.
+    pub packets: u64,
+    /// Packets lost (from sequence numbers).
+    pub packets_lost: i64,
+    /// Interarrival jitter, ms.
+    pub jitter_ms: f64,
+    /// RTP packets sent to this leg's peer.
+    pub packets_out: u64,
+}
+
+/// Both legs' statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct LegsView {
+    /// Caller side.
+    pub a: LegStatsView,
+    /// Callee side.
+    pub b: LegStatsView,
+}
+
+/// Why an operator action on a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallActionError {
+    /// No live call with that UUID.
+    NotFound,
+    /// The call has no media session yet.
+    NoMedia,
+    /// A field is invalid (name, reason).
+    Invalid(&'static str, String),
+}
+
+impl Core {
+    /// A shared handle on the media-node pool (for tasks that outlive a borrow of the core).
+    pub fn media_pool_handle(&self) -> std::sync::Arc<switchboard_media_pool::MediaPool> {
+        self.media_pool.clone()
+    }
+
+    /// The live-call directory (and its counters).
+    pub fn call_directory(&self) -> &super::call_registry::CallDirectory {
+        &self.directory
+    }
+
+    /// Every live call.
+    pub fn calls(&self) -> Vec<super::call_registry::CallRecord> {
+        self.directory.snapshot()
+    }
+
+    /// One live call.
+    pub fn call(&self, uuid: &str) -> Option<super::call_registry::CallRecord> {
+        self.directory.get(uuid)
+    }
+
+    /// Per-leg media statistics of every session, by session id (one gRPC call per node).
+    pub async fn media_stats(&self) -> std::collections::HashMap<String, LegsView> {
+        let mut out = std::collections::HashMap::new();
+        for node in self.media_pool.snapshot() {
+            let Ok(sessions) = self.media_pool.list_sessions(&node.name).await else {
+                continue;
+            };
+            for s in sessions {
+                let leg = |l: Option<&switchboard_media_pool::proto::LegInfo>| {
+                    let rtp_in = l.and_then(|l| l.rtp_in.as_ref());
+                    LegStatsView {
+                        packets: rtp_in.map(|r| r.packets).unwrap_or(0),
+                        packets_lost: rtp_in.map(|r| r.lost).unwrap_or(0),
+                        jitter_ms: rtp_in.map(|r| r.jitter_ms).unwrap_or(0.0),
+                        packets_out: l.map(|l| l.rtp_packets_out).unwrap_or(0),
+                    }
+                };
+                let legs = LegsView {
+                    a: leg(s.leg_a.as_ref()),
+                    b: leg(s.leg_b.as_ref()),
+                };
+                out.insert(s.session_id, legs);
+            }
+        }
+        out
+    }
+
+    /// Hangs up a live call (BYE or CANCEL on both legs, as the call's state requires).
+    pub fn hang_up(&self, uuid: &str) -> Result<(), CallActionError> {
+        if self.directory.get(uuid).is_none() {
+            return Err(CallActionError::NotFound);
+        }
+        let worker = crate::shard::b_leg_worker(uuid.as_bytes(), self.worker_inputs.len())
+            .and_then(|w| self.worker_inputs.get(w))
+            .ok_or(CallActionError::NotFound)?;
+        worker
+            .send(super::media::MediaResult::Hangup {
+                call_uuid: uuid.to_owned(),
+            })
+            .map_err(|_| CallActionError::NotFound)
+    }
+
+    /// Sends DTMF `digits` (0-9 * # A-D) as RFC 4733 events towards `leg` (`"a"` or `"b"`), one
+    /// after another (100 ms tones, 60 ms apart). Returns once they are scheduled.
+    pub fn send_dtmf(&self, uuid: &str, leg: &str, digits: &str) -> Result<(), CallActionError> {
+        use switchboard_media_pool::proto as pb;
+        let leg = match leg {
+            "a" | "A" => pb::Leg::A,
+            "b" | "B" => pb::Leg::B,
+            _ => {
+                return Err(CallActionError::Invalid(
+                    "leg",
+                    "must be \"a\" or \"b\"".into(),
+                ));
+            }
+        };
+        let valid = |c: char| c.is_ascii_digit() || "*#ABCDabcd".contains(c);
+        if digits.is_empty() || digits.len() > 32 || !digits.chars().all(valid) {
+            return Err(CallActionError::Invalid(
+                "digits",
+                "1 to 32 of 0-9 * # A-D".into(),
+            ));
+        }
+        let call = self.directory.get(uuid).ok_or(CallActionError::NotFound)?;
+        let session = call.media_session.ok_or(CallActionError::NoMedia)?;
+        let pool = self.media_pool.clone();
+        let digits = digits.to_owned();
+        tokio::spawn(async move {
+            for d in digits.chars() {
+                let req = pb::SendDtmfRequest {
+                    session_id: session.clone(),
+                    leg: leg as i32,
+                    digit: d.to_string(),
+                    duration_ms: 100,
+                    volume: 10,
+                };
+                if let Err(e) = pool.send_dtmf(req).await {
+                    tracing::warn!(session, error = %e, "DTMF not sent");
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(160)).await;
+            }
+        });
+        Ok(())
+    }
+}

@@ -51,6 +51,9 @@ pub(crate) enum MediaResult {
     Failed { call: u64, op: Option<MediaOp> },
     /// A leg of the call `call_uuid` was silent longer than its RTP timeout (a node event).
     RtpTimeout { call_uuid: String },
+    /// An operator hangs up the call `call_uuid` (REST API); not a media outcome, but it reaches
+    /// the owning worker on the same channel.
+    Hangup { call_uuid: String },
 }
 
 /// Why a media task failed (logged; the call only learns `MediaFailed`).
@@ -146,6 +149,11 @@ impl MediaClient {
     }
 
     /// Releases a session; failures are logged (the pool's reconciliation removes leftovers).
+    /// The node holding a session.
+    pub(crate) fn node_of(&self, session_id: &str) -> Option<String> {
+        self.pool.node_of(session_id)
+    }
+
     pub(crate) fn release(&self, session_id: String) {
         let pool = self.pool.clone();
         tokio::spawn(async move {

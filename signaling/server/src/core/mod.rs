@@ -12,8 +12,10 @@
 //! then drain every transmit to the transports. A worker keeps one sleep reset to the earliest deadline
 //! (transactions and calls), never a task per timer. DEVELOPMENT.md describes calls in the loop.
 
+pub mod call_registry;
 mod calls;
 mod dialplan_glue;
+pub mod events_glue;
 mod handler;
 pub mod inspect;
 mod media;
@@ -54,6 +56,43 @@ pub struct Counters {
     pub dropped_overload: AtomicU64,
     /// Messages answered with 400 or dropped as unparseable.
     pub malformed: AtomicU64,
+    /// Requests received, by method (index into [`SIP_METHODS`]; the last slot is every other method).
+    pub requests_in: [AtomicU64; SIP_METHODS.len() + 1],
+    /// Responses received, by class (1xx … 6xx).
+    pub responses_in: [AtomicU64; 6],
+}
+
+/// Methods counted one by one in [`Counters::requests_in`].
+pub const SIP_METHODS: [&str; 13] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "UPDATE",
+    "INFO",
+    "PRACK",
+    "REFER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "MESSAGE",
+];
+
+impl Counters {
+    /// Counts one parsed inbound message.
+    pub(crate) fn count_in(&self, msg: &switchboard_sip::Message<'_>) {
+        if let Some(m) = msg.method() {
+            let i = SIP_METHODS
+                .iter()
+                .position(|x| *x == m.as_str())
+                .unwrap_or(SIP_METHODS.len());
+            self.requests_in[i].fetch_add(1, Ordering::Relaxed);
+        } else if let Some(status) = msg.status() {
+            let class = usize::from(status / 100).clamp(1, 6) - 1;
+            self.responses_in[class].fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The running SIP core.
@@ -65,6 +104,10 @@ pub struct Core {
     media_pool: Arc<MediaPool>,
     media_node: Mutex<Option<EmbeddedNode>>,
     dialing: dialplan_glue::Dialing,
+    events: events_glue::Events,
+    directory: call_registry::CallDirectory,
+    /// Each worker's input channel besides SIP (media results, operator commands).
+    worker_inputs: Vec<mpsc::UnboundedSender<media::MediaResult>>,
 }
 
 struct Dispatcher {
@@ -96,7 +139,12 @@ impl Core {
         let dialing = dialplan_glue::Dialing::new(plan, Arc::new(config.trunks.clone()));
         let counters = Arc::new(Counters::default());
         let (media_node, media_pool) = start_media(config).await?;
-        let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(config)));
+        let events = events_glue::Events::open(&config.events)?;
+        let directory = call_registry::CallDirectory::new(events.clone());
+        let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(
+            config,
+            events.clone(),
+        )));
         let mut queues = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.workers.max(1) {
@@ -111,6 +159,7 @@ impl Core {
         });
         let mut media_results = Vec::new();
         let mut media_senders = Vec::new();
+        let mut worker_inputs = Vec::new();
         let mut workers_early = Vec::new();
         let mut media_clients = Vec::new();
         for _ in 0..receivers.len() {
@@ -120,12 +169,14 @@ impl Core {
                 tx.clone(),
                 config.media.rtp_timeout,
             ));
-            media_senders.push(tx);
+            media_senders.push(tx.clone());
+            worker_inputs.push(tx);
             media_results.push(rx);
         }
         workers_early.push(tokio::spawn(media_events(
             media_pool.clone(),
             media_senders,
+            events.clone(),
             shutdown.clone(),
         )));
         let transports = Transports::bind(
@@ -146,14 +197,14 @@ impl Core {
         )));
         let channels = receivers.into_iter().zip(media_clients).zip(media_results);
         for (index, ((rx, client), results)) in channels.enumerate() {
+            let calls = calls::Calls::new(index, client, counters.clone(), directory.clone());
             let w = worker::Worker::new(
-                index,
                 config,
                 transports.clone(),
                 registrar.clone(),
                 dialing.clone(),
                 counters.clone(),
-                client,
+                calls,
             );
             workers.push(tokio::spawn(w.run(rx, results, shutdown.clone())));
         }
@@ -165,6 +216,9 @@ impl Core {
             media_pool,
             media_node: Mutex::new(Some(media_node)),
             dialing,
+            events,
+            directory,
+            worker_inputs,
         }))
     }
 
@@ -218,6 +272,14 @@ impl Core {
                 tracing::warn!(error = %e, "embedded media node did not stop cleanly");
             }
         }
+        self.events
+            .shutdown(std::time::Duration::from_secs(3))
+            .await;
+    }
+
+    /// The event pipeline (journal, sinks, subscriptions).
+    pub fn events(&self) -> &events_glue::Events {
+        &self.events
     }
 }
 
@@ -255,14 +317,16 @@ async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<Medi
 async fn media_events(
     pool: Arc<MediaPool>,
     workers: Vec<mpsc::UnboundedSender<media::MediaResult>>,
+    events: events_glue::Events,
     shutdown: CancellationToken,
 ) {
+    use switchboard_events::Event;
     use switchboard_media_pool::PoolEvent;
     use switchboard_media_pool::proto::media_event::Kind;
-    let mut events = pool.subscribe();
+    let mut pool_events = pool.subscribe();
     loop {
         let event = tokio::select! {
-            e = events.recv() => e,
+            e = pool_events.recv() => e,
             () = shutdown.cancelled() => return,
         };
         match event {
@@ -281,6 +345,16 @@ async fn media_events(
                         duration_ms = d.duration_ms,
                         "dtmf"
                     );
+                    let dtmf = Event::CallDtmf {
+                        leg: if leg == "a" {
+                            switchboard_events::event::Leg::A
+                        } else {
+                            switchboard_events::event::Leg::B
+                        },
+                        digit: d.digit.chars().next().unwrap_or('?'),
+                        duration_ms: d.duration_ms,
+                    };
+                    events.publish(Some(&event.call_id), dtmf);
                     continue;
                 }
                 if !matches!(event.kind, Some(Kind::RtpTimeout(_))) {
@@ -293,7 +367,20 @@ async fn media_events(
                     });
                 }
             }
-            Ok(PoolEvent::NodeStatus { .. }) => {}
+            Ok(PoolEvent::NodeStatus {
+                node,
+                status,
+                reason,
+            }) => {
+                tracing::info!(node, status = status.as_str(), reason, "media node status");
+                let event = match status {
+                    NodeStatus::Up => Event::MediaNodeUp { node },
+                    NodeStatus::Down => Event::MediaNodeDown { node },
+                    NodeStatus::Draining => Event::MediaNodeDraining { node },
+                    NodeStatus::Unknown => continue,
+                };
+                events.publish(None, event);
+            }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "media events lagged");
             }

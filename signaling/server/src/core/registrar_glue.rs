@@ -6,10 +6,11 @@ use switchboard_b2bua::RouteTarget;
 use switchboard_registrar::{
     Algorithm, Aor, AuthDecision, AuthRequest, Binding, ContactInput, ContactsSpec,
     DigestCredentials, LocationStore, MemoryLocationStore, RegisterRequest, RegistrarConfig,
-    RegistrationEvent, Secret, User,
+    Secret, User,
 };
 use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
 
+use super::events_glue::Events;
 use super::handler::{Origin, random_tag, unix_now};
 use crate::config::{Config, UserSecret};
 
@@ -20,10 +21,11 @@ pub(crate) struct Registrar {
     /// Configured usernames: a call to one of them that is not registered gets 480, to anyone else 404.
     usernames: std::collections::HashSet<String>,
     domains: Vec<String>,
+    events: Events,
 }
 
 impl Registrar {
-    pub(crate) fn new(config: &Config) -> Registrar {
+    pub(crate) fn new(config: &Config, events: Events) -> Registrar {
         let r = &config.registrar;
         let users = config
             .users
@@ -68,6 +70,7 @@ impl Registrar {
             realm: r.realm.clone(),
             usernames: config.users.iter().map(|u| u.username.clone()).collect(),
             domains: r.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            events,
         }
     }
 
@@ -96,7 +99,7 @@ impl Registrar {
     pub(crate) fn unregister(&mut self, aor: &Aor) -> usize {
         let events = self.inner.unregister(aor);
         for e in &events {
-            log_event(e);
+            self.events.registration(e, None);
         }
         events.len()
     }
@@ -108,7 +111,7 @@ impl Registrar {
     /// Drops lapsed bindings; called once a second.
     pub(crate) fn expire(&mut self, wall: SystemTime) {
         for e in self.inner.expire(unix_now(wall)) {
-            log_event(&e);
+            self.events.registration(&e, None);
         }
     }
 
@@ -127,7 +130,7 @@ impl Registrar {
         let now = unix_now(wall);
         let (answer, events) = self.inner.handle(&input, now);
         for e in &events {
-            log_event(e);
+            self.events.registration(e, input.user_agent.as_deref());
         }
         let mut resp = req
             .response_with_tag(answer.status, answer.reason, &random_tag())
@@ -299,6 +302,8 @@ impl Registrar {
             } => {
                 if failed {
                     tracing::warn!(username = from_user, source = %origin.source, "INVITE authentication failed");
+                    self.events
+                        .auth_failure(&from_user, &origin.source.to_string());
                 }
                 let mut resp = req
                     .response_with_tag(407, "Proxy Authentication Required", &random_tag())
@@ -361,32 +366,6 @@ fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
         switchboard_sip::Host::Domain(d) => d.parse().ok()?,
     };
     Some(std::net::SocketAddr::new(ip, uri.port.unwrap_or(5060)))
-}
-
-fn log_event(e: &RegistrationEvent) {
-    match e {
-        RegistrationEvent::Added {
-            aor,
-            contact,
-            expires,
-        } => tracing::info!(%aor, contact, expires, "registration added"),
-        RegistrationEvent::Refreshed {
-            aor,
-            contact,
-            expires,
-        } => {
-            tracing::debug!(%aor, contact, expires, "registration refreshed")
-        }
-        RegistrationEvent::Removed { aor, contact } => {
-            tracing::info!(%aor, contact, "registration removed")
-        }
-        RegistrationEvent::Expired { aor, contact } => {
-            tracing::info!(%aor, contact, "registration expired")
-        }
-        RegistrationEvent::AuthFailed { username, source } => {
-            tracing::warn!(username, %source, "authentication failed")
-        }
-    }
 }
 
 /// 32 bytes from the operating system's random source for the nonce key.

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Counters;
 use super::calls::{Calls, ServerTx};
-use super::dialplan_glue::{Admitted, Dialing};
+use super::dialplan_glue::Dialing;
 use super::handler::{Handler, Origin, SERVER};
-use super::media::{MediaClient, MediaResult};
+use super::media::MediaResult;
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
@@ -39,13 +39,12 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) fn new(
-        index: usize,
         config: &Config,
         transports: Transports,
         registrar: Arc<Mutex<Registrar>>,
         dialing: Dialing,
         counters: Arc<Counters>,
-        media: MediaClient,
+        calls: Calls,
     ) -> Worker {
         let timers = TimerConfig {
             t1: config.timers.t1,
@@ -66,12 +65,15 @@ impl Worker {
             .first()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "127.0.0.1:5060".to_owned());
-        let call_config = CallConfig::new(&sent_by, "UDP", &format!("sip:switchboard@{sent_by}"));
+        let mut call_config =
+            CallConfig::new(&sent_by, "UDP", &format!("sip:switchboard@{sent_by}"));
+        call_config.t1 = config.timers.t1;
+        call_config.t2 = config.timers.t2;
         Worker {
             layer,
             transports,
             handler: Handler::new(registrar, dialing),
-            calls: Calls::new(index, media, counters.clone()),
+            calls,
             counters,
             limits,
             live: 0,
@@ -140,6 +142,7 @@ impl Worker {
                 return;
             }
         };
+        self.counters.count_in(&msg);
         if !msg.is_request() {
             self.on_response(msg.into_owned(), now);
             return;
@@ -260,7 +263,7 @@ impl Worker {
             return;
         }
         match self.handler.admit_invite(&msg, origin) {
-            Ok(Admitted { route, fallbacks }) => {
+            Ok(plan) => {
                 let tx = ServerTx {
                     key,
                     target: target_for(&msg, inbound),
@@ -273,8 +276,7 @@ impl Worker {
                     invite,
                     tx,
                     inbound.source,
-                    route,
-                    fallbacks,
+                    plan,
                 );
             }
             Err(mut resp) => {
@@ -346,6 +348,15 @@ impl Worker {
                     TransactionEvent::TimedOut => tracing::debug!(?key, "transaction timed out"),
                     TransactionEvent::TransportError => tracing::debug!(?key, "transport error"),
                     TransactionEvent::Terminated => self.calls.on_server_terminated(&key),
+                    // An ACK reusing its INVITE's branch still acknowledges the call's 2xx.
+                    TransactionEvent::AckReceived(ack) => {
+                        let request = Arc::unwrap_or_clone(ack.msg);
+                        let call = request.call_id().ok().and_then(|id| self.calls.find(id));
+                        if let Some(n) = call {
+                            self.calls
+                                .handle(n, now, CallEvent::Ack { request }, &mut self.layer);
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -250,8 +250,14 @@ pub fn free_port() -> u16 {
             continue;
         };
         let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_ok() {
-            return addr.port();
+        // sipp's `-mp P` also binds P+1 (RTCP) and P+2, P+3 (video), so all four must be free.
+        let port = addr.port();
+        let udp_free = (0..4u16).all(|i| {
+            port.checked_add(i)
+                .is_some_and(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok())
+        });
+        if udp_free {
+            return port;
         }
     }
     panic!("no free loopback port for TCP and UDP")

@@ -109,3 +109,82 @@ fn cancel_stops_failover() {
     assert_eq!(invite_hop(&out), None);
     h.assert_ended(EndCause::CallerCancelled, 487, 1);
 }
+
+/// A hunt of two routes with a 15 s per-member ring time, the B-leg INVITE to the first sent.
+fn hunt() -> Harness {
+    let mut h = Harness::new();
+    h.call.add_fallback_route(RouteTarget {
+        request_uri: "sip:1002@198.51.100.77".to_owned(),
+        next_hop: addr(FALLBACK_HOP),
+    });
+    h.call.set_attempt_timeout(Duration::from_secs(15));
+    h.drain();
+    h.event(CallEvent::MediaAllocated {
+        b_offer: B_OFFER.to_vec(),
+    });
+    h
+}
+
+#[test]
+fn hunt_member_ringing_past_its_time_is_cancelled_and_the_next_member_rung() {
+    let mut h = hunt();
+    h.b_reply(180, None);
+    let start = h.now;
+    let out = h.fire_timer();
+    assert_eq!(
+        h.now - start,
+        Duration::from_secs(15),
+        "the member's ring time"
+    );
+    let (cancel_tx, cancel) = sent(&out, Leg::B, Method::Cancel)
+        .pop()
+        .expect("CANCEL to B");
+    assert!(a_statuses(&out).is_empty(), "the caller keeps waiting");
+    h.reply_to(cancel_tx, &cancel, 200);
+    let out = h.b_reply(487, None);
+    assert_eq!(invite_hop(&out), Some(addr(FALLBACK_HOP)), "next member");
+    assert!(a_statuses(&out).is_empty());
+    // The last member rings its time too, then the caller gets 480.
+    h.b_reply(180, None);
+    let out = h.fire_timer();
+    let (tx, cancel) = sent(&out, Leg::B, Method::Cancel).pop().expect("CANCEL");
+    assert_eq!(a_statuses(&out), [480]);
+    h.reply_to(tx, &cancel, 200);
+    h.b_reply(487, None);
+    h.assert_ended(EndCause::NoAnswer, 480, 1);
+}
+
+#[test]
+fn hunt_member_answering_as_its_cancel_goes_out_keeps_the_call() {
+    let mut h = hunt();
+    h.b_reply(180, None);
+    let out = h.fire_timer();
+    assert_eq!(sent(&out, Leg::B, Method::Cancel).len(), 1);
+    // RFC 3261 §9.1: the 2xx crossed the CANCEL; the member answered, so the call goes on.
+    h.b_reply(200, Some(B_ANSWER));
+    let out = h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(1),
+        sdp: A_ANSWER.to_vec(),
+    });
+    assert_eq!(a_statuses(&out), [200]);
+    assert!(sent(&out, Leg::B, Method::Bye).is_empty());
+}
+
+#[test]
+fn caller_id_replaces_the_from_user_on_the_b_leg_only() {
+    let mut h = Harness::new();
+    h.call.set_caller_id("+15550100");
+    h.drain();
+    h.event(CallEvent::MediaAllocated {
+        b_offer: B_OFFER.to_vec(),
+    });
+    let (_, invite) = h.b_invite.clone().expect("INVITE");
+    let from = invite.from().expect("From");
+    assert_eq!(from.uri.user, Some("+15550100"));
+    assert_eq!(
+        from.uri.host.map(|h| h.to_string()).as_deref(),
+        Some("atlanta.example")
+    );
+    assert_eq!(from.display_name, Some("Alice"), "A's display name is kept");
+    assert!(from.tag().is_some_and(|t| t != "a-tag-1"), "our own tag");
+}

@@ -1,0 +1,194 @@
+//! The REST call-control API on a real call: sipp caller → Switchboard → sipp callee, the call
+//! listed with its media, DTMF sent into it, hung up through the API (both sides get a BYE), and its
+//! lifecycle events read back from the SSE stream in order with gapless per-call sequence numbers.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::{
+    Server, SippUas, caller_sipp_args, config_with, free_port, health_until_idle, register_user,
+    sipp,
+};
+
+const TOKEN: &str = "api-calls-test-token-0123456789";
+
+/// One HTTP/1.1 request with the bearer token; returns status and body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Reads the SSE stream at `path` until `done(text)` or 10 s pass.
+fn sse_until(addr: SocketAddr, path: &str, done: impl Fn(&str) -> bool) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    let mut buf = [0u8; 8192];
+    while !done(&text) && Instant::now() < deadline {
+        if let Ok(n) = s.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    text
+}
+
+#[test]
+fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_order() {
+    let server = Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ));
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let sip = server.sip;
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let caller = std::thread::spawn(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
+    });
+
+    // The answered call shows up with both legs and its media session.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let (status, body) = http(server.http, "GET", "/api/v1/calls", "");
+        assert_eq!(status, 200, "{body}");
+        let calls = json(&body);
+        if calls[0]["state"] == "answered" {
+            break calls[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answered call listed: {body}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (call["from"].as_str(), call["to"].as_str()),
+        (Some("1001"), Some("1002")),
+        "{call}"
+    );
+    assert!(
+        call["b_call_id"]
+            .as_str()
+            .is_some_and(|id| id != call["a_call_id"]),
+        "{call}"
+    );
+    assert!(
+        call["media_session"].is_string() && call["media_node"].is_string(),
+        "{call}"
+    );
+    assert!(call["legs"]["a"]["packets"].is_u64(), "{call}");
+    let uuid = call["uuid"].as_str().expect("uuid").to_owned();
+    let (status, one) = http(server.http, "GET", &format!("/api/v1/calls/{uuid}"), "");
+    assert_eq!(
+        (status, json(&one)["uuid"].as_str()),
+        (200, Some(uuid.as_str()))
+    );
+
+    let dtmf = format!("/api/v1/calls/{uuid}/dtmf");
+    let (status, body) = http(
+        server.http,
+        "POST",
+        &dtmf,
+        r#"{"leg": "b", "digits": "12#"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = http(server.http, "POST", &dtmf, r#"{"leg": "c", "digits": "1"}"#);
+    assert_eq!(
+        (status, json(&body)["error"]["field"].as_str()),
+        (400, Some("leg")),
+        "{body}"
+    );
+
+    let (status, body) = http(server.http, "DELETE", &format!("/api/v1/calls/{uuid}"), "");
+    assert_eq!(status, 200, "{body}");
+    let caller = caller.join().expect("caller thread");
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        caller.success,
+        "caller did not get its BYE:\n{}\n{}",
+        caller.output,
+        server.log()
+    );
+    assert!(uas.success, "callee did not get its BYE:\n{}", uas.output);
+    health_until_idle(&server);
+    let (status, _) = http(server.http, "DELETE", &format!("/api/v1/calls/{uuid}"), "");
+    assert_eq!(status, 404);
+
+    // The call's events, replayed from the journal: created … answered … ended, call_seq 1, 2, 3, …
+    let text = sse_until(
+        server.http,
+        &format!("/api/v1/events?after=0&call_uuid={uuid}"),
+        |t| t.contains("event: call_ended"),
+    );
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| json(d.trim()))
+        .collect();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types.first(), Some(&"call_created"), "{text}");
+    assert!(types.contains(&"call_answered"), "{types:?}");
+    assert_eq!(types.last(), Some(&"call_ended"), "{types:?}");
+    let seqs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["call_seq"].as_u64())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "{text}"
+    );
+    let ended = events.last().expect("ended");
+    assert_eq!(ended["cause"], "administrative", "{ended}");
+    assert!(ended["talk_ms"].as_u64().is_some(), "{ended}");
+
+    // And the counters on /metrics (open, no token needed).
+    let (status, metrics) = http(server.http, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    for line in [
+        "switchboard_calls_answered_total 1",
+        "switchboard_calls_ended_total{cause=\"administrative\"} 1",
+        "switchboard_call_setup_seconds_count 1",
+        "switchboard_calls_active 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
+    }
+}
