@@ -17,7 +17,7 @@ function add(type, e) {
   const body = $('events-table').tBodies[0];
   const callCell = e.call_uuid
     ? el('a', { href: '#events', title: 'Show only this call', dataset: { callUuid: e.call_uuid },
-      onclick: (ev) => { ev.preventDefault(); $('events-call').value = e.call_uuid; restart(); } }, e.call_uuid.slice(0, 8))
+      onclick: (ev) => { ev.preventDefault(); $('events-call').value = e.call_uuid; restart(); } }, e.call_uuid)
     : '–';
   body.prepend(el('tr', { dataset: { type, seq: e.seq } },
     el('td', {}, e.seq ?? '–'), el('td', {}, el('time', { datetime: e.timestamp }, fmtTime(e.timestamp))),
