@@ -69,6 +69,9 @@ pub struct MediaSection {
     pub ports: String,
     /// A call whose media is silent on a leg this long is hung up (default 60 s).
     pub rtp_timeout_secs: u64,
+    /// `[[media.nodes]]`: remote media nodes (`name`, `grpc_uri`, optional `weight`). When any is
+    /// given, no media node runs in-process.
+    pub nodes: Vec<switchboard_media_pool::MediaNodeConfig>,
 }
 
 impl Default for MediaSection {
@@ -77,6 +80,7 @@ impl Default for MediaSection {
             rtp_ip: "127.0.0.1".to_owned(),
             ports: "30000-39999".to_owned(),
             rtp_timeout_secs: 60,
+            nodes: Vec::new(),
         }
     }
 }
@@ -316,6 +320,8 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// The embedded media node.
     pub media: MediaConfig,
+    /// Remote media nodes; empty = run the embedded one.
+    pub media_nodes: Vec<switchboard_media_pool::MediaNodeConfig>,
     /// Trunks.
     pub trunks: Vec<TrunkConfig>,
     /// The dialplan file, watched for changes; `None` = [`Dialplan::registered_users_only`].
@@ -610,6 +616,31 @@ impl FileConfig {
                 None
             }
         };
+        for (i, n) in self.media.nodes.iter().enumerate() {
+            if n.name.is_empty() || n.name.chars().any(|c| c.is_whitespace()) {
+                issue(
+                    format!("media.nodes[{i}].name"),
+                    "must be non-empty without spaces".into(),
+                );
+            } else if self.media.nodes[..i].iter().any(|m| m.name == n.name) {
+                issue(
+                    format!("media.nodes[{i}].name"),
+                    format!("duplicate node `{}`", n.name),
+                );
+            }
+            if !n.grpc_uri.starts_with("http://") && !n.grpc_uri.starts_with("https://") {
+                issue(
+                    format!("media.nodes[{i}].grpc_uri"),
+                    format!("`{}` is not a URI like http://10.0.0.5:50051", n.grpc_uri),
+                );
+            }
+            if n.weight.is_some_and(|w| w == 0 || w > 1000) {
+                issue(
+                    format!("media.nodes[{i}].weight"),
+                    "must be between 1 and 1000".into(),
+                );
+            }
+        }
         if self.media.rtp_timeout_secs == 0 || self.media.rtp_timeout_secs > 3600 {
             issue(
                 "media.rtp_timeout_secs".into(),
@@ -669,6 +700,7 @@ impl FileConfig {
                 }),
                 rtp_timeout: Duration::from_secs(self.media.rtp_timeout_secs),
             },
+            media_nodes: self.media.nodes.clone(),
             trunks,
             dialplan_path,
             dialplan,

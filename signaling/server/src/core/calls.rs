@@ -288,6 +288,14 @@ impl Calls {
                     self.handle(n, now, CallEvent::Hangup, layer);
                 }
             }
+            MediaResult::MediaLost { call_uuid } => {
+                let found = self.entries.iter_mut().find(|(_, e)| e.uuid == call_uuid);
+                if let Some((&n, e)) = found {
+                    // The session died with its node: nothing to release.
+                    e.media = MediaState::Released;
+                    self.handle(n, now, CallEvent::MediaFailed, layer);
+                }
+            }
             MediaResult::Hangup { call_uuid } => {
                 let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
                 if let Some((&n, _)) = found {

@@ -54,6 +54,8 @@ pub(crate) enum MediaResult {
     /// An operator hangs up the call `call_uuid` (REST API); not a media outcome, but it reaches
     /// the owning worker on the same channel.
     Hangup { call_uuid: String },
+    /// The node holding the call's session went down: its media is gone.
+    MediaLost { call_uuid: String },
 }
 
 /// Why a media task failed (logged; the call only learns `MediaFailed`).

@@ -177,6 +177,7 @@ impl Core {
             media_pool.clone(),
             media_senders,
             events.clone(),
+            directory.clone(),
             shutdown.clone(),
         )));
         let transports = Transports::bind(
@@ -214,7 +215,7 @@ impl Core {
             counters,
             workers: Mutex::new(workers),
             media_pool,
-            media_node: Mutex::new(Some(media_node)),
+            media_node: Mutex::new(media_node),
             dialing,
             events,
             directory,
@@ -285,7 +286,23 @@ impl Core {
 
 /// Starts the embedded media node (DESIGN.md "Embedded default") and a pool holding it, and waits
 /// until the pool sees it up.
-async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<MediaPool>)> {
+async fn start_media(config: &Config) -> std::io::Result<(Option<EmbeddedNode>, Arc<MediaPool>)> {
+    if !config.media_nodes.is_empty() {
+        let pool = MediaPool::new(PoolConfig {
+            nodes: config.media_nodes.clone(),
+            ..PoolConfig::default()
+        })
+        .map_err(|e| std::io::Error::other(format!("media pool: {e}")))?;
+        let up = pool
+            .wait_until(std::time::Duration::from_secs(5), |nodes| {
+                nodes.iter().any(|n| n.status == NodeStatus::Up)
+            })
+            .await;
+        if !up {
+            tracing::warn!("no configured media node is up yet; calls get 503 until one is");
+        }
+        return Ok((None, Arc::new(pool)));
+    }
     let node = EmbeddedNode::start(EmbeddedNodeConfig {
         rtp_ip: config.media.rtp_ip,
         ports: config.media.ports,
@@ -308,7 +325,7 @@ async fn start_media(config: &Config) -> std::io::Result<(EmbeddedNode, Arc<Medi
             "embedded media node not up within 5 s",
         ));
     }
-    Ok((node, Arc::new(pool)))
+    Ok((Some(node), Arc::new(pool)))
 }
 
 /// Forwards the media nodes' RTP timeouts to the worker owning the call (its index is in the call
@@ -318,6 +335,7 @@ async fn media_events(
     pool: Arc<MediaPool>,
     workers: Vec<mpsc::UnboundedSender<media::MediaResult>>,
     events: events_glue::Events,
+    directory: call_registry::CallDirectory,
     shutdown: CancellationToken,
 ) {
     use switchboard_events::Event;
@@ -373,6 +391,9 @@ async fn media_events(
                 reason,
             }) => {
                 tracing::info!(node, status = status.as_str(), reason, "media node status");
+                if status == NodeStatus::Down {
+                    media_lost(&node, &directory, &workers);
+                }
                 let event = match status {
                     NodeStatus::Up => Event::MediaNodeUp { node },
                     NodeStatus::Down => Event::MediaNodeDown { node },
@@ -385,6 +406,31 @@ async fn media_events(
                 tracing::warn!(missed = n, "media events lagged");
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// A media node went down: every call anchored on it has lost its media and is ended by its worker
+/// (BYE on both legs with a media-failure cause, or 503 while still being set up).
+fn media_lost(
+    node: &str,
+    directory: &call_registry::CallDirectory,
+    workers: &[mpsc::UnboundedSender<media::MediaResult>],
+) {
+    for call in directory.snapshot() {
+        if call.media_node.as_deref() != Some(node) {
+            continue;
+        }
+        tracing::warn!(
+            call_uuid = call.uuid,
+            node,
+            "media node down: ending the call"
+        );
+        let worker = crate::shard::b_leg_worker(call.uuid.as_bytes(), workers.len());
+        if let Some(tx) = worker.and_then(|w| workers.get(w)) {
+            let _ = tx.send(media::MediaResult::MediaLost {
+                call_uuid: call.uuid,
+            });
         }
     }
 }

@@ -1,0 +1,167 @@
+//! A remote media node from `[[media.nodes]]` (the real `switchboard-media` binary, no embedded
+//! node): a call's media is anchored on it, and when it dies mid-call the call is ended on both legs
+//! with a media-failure cause and nothing is left behind.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Server, SippUas, caller_sipp_args, config_with, free_port, register_user, sipp};
+
+/// The `switchboard-media` binary next to ours (built by the workspace's test run; built here if
+/// this package is tested alone).
+fn media_binary() -> PathBuf {
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_switchboard-signaling"));
+    let dir = ours.parent().expect("profile dir").to_path_buf();
+    let bin = dir.join("switchboard-media");
+    if !bin.exists() {
+        let target = dir.parent().expect("target dir");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "-p", "switchboard-media", "--target-dir"])
+            .arg(target);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().is_ok_and(|s| s.success()),
+            "build switchboard-media"
+        );
+    }
+    bin
+}
+
+/// An even-based range of `n` free UDP ports on loopback.
+fn free_range(n: u16) -> (u16, u16) {
+    for _ in 0..200 {
+        let base = free_port() & !1;
+        let ok = (0..n).all(|i| UdpSocket::bind(("127.0.0.1", base.saturating_add(i))).is_ok());
+        if ok && base.checked_add(n).is_some() {
+            return (base, base + n - 1);
+        }
+    }
+    panic!("no free port range")
+}
+
+/// A `switchboard-media` child, killed by its PID on drop.
+struct MediaNode {
+    child: Child,
+    grpc: String,
+}
+
+impl MediaNode {
+    fn start() -> MediaNode {
+        let (low, high) = free_range(16);
+        let mut child = Command::new(media_binary())
+            .args(["--grpc-listen", "127.0.0.1:0", "--rtp-ip", "127.0.0.1"])
+            .args(["--ports", &format!("{low}-{high}")])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start switchboard-media");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("grpc=").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let grpc = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("media node reports its gRPC address");
+        MediaNode { child, grpc }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MediaNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn health(server: &Server) -> String {
+    server.http_get("/health").1
+}
+
+#[test]
+fn call_on_a_remote_node_that_dies_is_ended_on_both_legs_and_readiness_drops() {
+    let mut node = MediaNode::start();
+    let server = Server::start(&config_with(&format!(
+        "[[media.nodes]]\nname = \"m1\"\ngrpc_uri = \"http://{}\"\n",
+        node.grpc
+    )));
+    let (status, ready) = server.http_get("/health/ready");
+    assert_eq!(status, 200, "ready with the remote node up: {ready}");
+
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let sip = server.sip;
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let caller = std::thread::spawn(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(health(&server).contains("\"calls\":1,")
+        && health(&server).contains("\"media_sessions\":1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "call not up on the node: {}",
+            health(&server)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the answer and ACK through, then take the node away.
+    std::thread::sleep(Duration::from_millis(500));
+    node.kill();
+
+    let caller = caller.join().expect("caller");
+    let uas = uas.finish(Duration::from_secs(20));
+    let log = server.log();
+    assert!(
+        caller.success,
+        "caller did not get a BYE:\n{}\n{log}",
+        caller.output
+    );
+    assert!(
+        uas.success,
+        "callee did not get a BYE:\n{}\n{log}",
+        uas.output
+    );
+    assert!(log.contains("media node down: ending the call"), "{log}");
+    let byes = support::sipp_received(&uas.output, "BYE ");
+    assert!(
+        byes.first().is_some_and(|b| b.contains("Reason: Q.850")),
+        "the BYE says why: {byes:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !health(&server).contains("\"calls\":0,") {
+        assert!(
+            Instant::now() < deadline,
+            "call left behind: {}",
+            health(&server)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, ready) = server.http_get("/health/ready");
+    assert_eq!(status, 503, "not ready without a media node: {ready}");
+}
