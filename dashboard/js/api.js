@@ -150,6 +150,8 @@ export function eventStream({ query = {}, after = null, onEvent, onStatus = () =
   })();
   return {
     close() { state.stopped = true; if (state.controller) state.controller.abort(); },
+    /** Drops the connection; the stream reconnects and resumes after the last id seen. */
+    reconnect() { if (state.controller) state.controller.abort(); },
     get lastId() { return state.lastId; },
   };
 }

@@ -5,7 +5,7 @@ import { $, el, fmtTime, pill } from './ui.js';
 
 const LIMIT = 500;
 const BACKLOG = 100;
-let stream = null, paused = false, queue = [], shown = 0;
+let stream = null, paused = false, queue = [], shown = 0, reconnects = 0;
 
 function details(e) {
   const skip = new Set(['id', 'seq', 'call_uuid', 'call_seq', 'timestamp', 'node_id', 'type']);
@@ -52,7 +52,13 @@ async function restart() {
     query: { type: $('events-type').value.trim(), call_uuid: $('events-call').value.trim() },
     after,
     onEvent,
-    onStatus: (s, d) => pill($('events-status'), s, d),
+    onStatus: (s, d) => {
+      pill($('events-status'), s, d);
+      if (s === 'reconnecting') {
+        reconnects += 1;
+        $('events-reconnects').textContent = String(reconnects);
+      }
+    },
   });
 }
 
@@ -70,6 +76,7 @@ export default {
       wired = true;
       $('events-filters').addEventListener('submit', (e) => { e.preventDefault(); restart(); });
       $('events-pause').addEventListener('click', togglePause);
+      $('events-reconnect').addEventListener('click', () => { if (stream) stream.reconnect(); });
       $('events-clear').addEventListener('click', () => {
         $('events-table').tBodies[0].replaceChildren();
         $('events-count').textContent = '0';

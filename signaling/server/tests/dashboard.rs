@@ -75,6 +75,19 @@ fn api(server: &Server, path: &str) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
+/// `POST /api/v1{path}` with the token and no body; must succeed.
+fn api_post(server: &Server, path: &str) -> Value {
+    let (status, body) = support::http_request(
+        server.http,
+        "POST",
+        &format!("/api/v1{path}"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
+    assert_eq!(status, 200, "POST {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("POST {path}: {e}: {body}"))
+}
+
 fn open(b: &Browser, view: &str) {
     b.click(&format!("nav a[data-view={view}]"));
     b.wait_for(
@@ -133,7 +146,7 @@ fn operator_drives_switchboard_from_the_dashboard_in_a_real_browser() {
     call_hung_up_from_the_ui(&b, &server, callee_port, &shots);
     media_node_drained(&b, &server, &shots);
     dialplan(&b, &shots);
-    event_log(&b, &shots);
+    event_log(&b, &server, &shots);
     registration_removed(&b, &server, &shots);
 
     // On a phone-sized screen the pages reflow: nothing is wider than the screen (wide tables
@@ -367,7 +380,7 @@ fn dialplan(b: &Browser, shots: &std::path::Path) {
     b.screenshot(&shots.join("dialplan.png"));
 }
 
-fn event_log(b: &Browser, shots: &std::path::Path) {
+fn event_log(b: &Browser, server: &Server, shots: &std::path::Path) {
     open(b, "events");
     b.wait_for(
         "the call's events in the log",
@@ -375,6 +388,46 @@ fn event_log(b: &Browser, shots: &std::path::Path) {
         json!([]),
     );
     b.screenshot(&shots.join("events.png"));
+
+    // Drop the stream while the browser is offline: it keeps retrying; events published meanwhile
+    // must appear once it is back (resumed with Last-Event-ID), with no seq missing from the log.
+    let before = b.text("#events-reconnects");
+    b.network_offline(true);
+    b.click("#events-reconnect");
+    b.wait_for(
+        "the stream to notice the cut",
+        "return document.getElementById('events-reconnects').textContent !== arguments[0]",
+        json!([before]),
+    );
+    let name = api(server, "/media-nodes")[0]["name"]
+        .as_str()
+        .expect("node")
+        .to_owned();
+    for verb in ["drain", "undrain", "drain", "undrain"] {
+        api_post(server, &format!("/media-nodes/{name}/{verb}"));
+    }
+    b.network_offline(false);
+    b.wait_for(
+        "the events published while offline",
+        "return document.querySelectorAll('#events-table tr[data-type=media_node_draining]').length >= 3",
+        json!([]),
+    );
+    let seqs = b.js(
+        "return [...document.querySelectorAll('#events-table tbody tr[data-seq]')].map((r) => Number(r.dataset.seq))",
+        json!([]),
+    );
+    let seqs: Vec<u64> = seqs
+        .as_array()
+        .expect("seqs")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let first = *seqs.last().expect("events");
+    let expected: Vec<u64> = (first..first + seqs.len() as u64).rev().collect();
+    assert_eq!(
+        seqs, expected,
+        "the log has a gap or a duplicate after the reconnect"
+    );
     b.type_into("#events-type", "call_ans");
     b.click("#events-apply");
     b.wait_for(

@@ -195,6 +195,16 @@ impl Browser {
         ) == true
     }
 
+    /// Cuts (or restores) the page's network, as a dropped Wi-Fi would.
+    pub(super) fn network_offline(&self, offline: bool) {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Network.emulateNetworkConditions", "params": {
+                "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}})),
+        );
+    }
+
     /// Emulates a phone screen (headless Chromium will not size a window under 500 px).
     pub(super) fn emulate_phone(&self, width: u32, height: u32) {
         self.cmd(
