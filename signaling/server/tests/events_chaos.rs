@@ -21,8 +21,9 @@ use serde_json::Value;
 use support::{Server, TempDir, config_with, free_port, health_until_idle, register_user};
 
 const TOKEN: &str = "events-chaos-token-0123456789abcdef";
-/// Calls placed before signaling restarts (both brokers killed and restarted during them).
-const FIRST_CALLS: usize = 1000;
+/// Calls placed before signaling restarts (both brokers killed and restarted during them;
+/// 10 s at RATE, so the calls outlast the NATS client's 5 s publish-ack timeout).
+const FIRST_CALLS: usize = 1500;
 /// Calls placed after the restart (Redis killed and restarted during them).
 const SECOND_CALLS: usize = 300;
 const RATE: usize = 150;
@@ -136,6 +137,7 @@ struct Load {
     uac: Child,
     dir: TempDir,
     calls: usize,
+    uas_port: u16,
 }
 
 /// Starts sipp in `dir` on SIP port `port` with `args`, bounded in time, its statistics in a CSV.
@@ -223,6 +225,7 @@ impl Load {
             uac,
             dir,
             calls,
+            uas_port,
         }
     }
 
@@ -520,11 +523,29 @@ fn pause(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
 }
 
-/// First batch: both brokers are killed and restarted while the calls run, then NATS is killed
-/// again before the last calls, so signaling stops with events its NATS sink has not delivered.
+/// Polls until sink `name` has delivered more than `than` events (30 s at most).
+fn until_delivered(server: &Server, name: &str, than: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stats(server);
+        let delivered = sink(&s, name)["delivered"].as_u64().unwrap_or(0);
+        if delivered > than {
+            return delivered;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} sink stuck at {delivered}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// First batch: once the sinks deliver, both brokers are killed while the calls run, restarted,
+/// and delivery resumes; then NATS is killed again, so signaling stops with events its NATS sink
+/// has not delivered (at least the REGISTER refresh sent after that kill).
 fn first_batch(server: Server, nats: &mut Broker, redis: &mut Broker) {
     let load = Load::start(&server, FIRST_CALLS);
-    pause(1.0);
+    until_delivered(&server, "nats", 200);
     nats.kill();
     pause(1.0);
     redis.kill();
@@ -532,8 +553,13 @@ fn first_batch(server: Server, nats: &mut Broker, redis: &mut Broker) {
     nats.restart();
     pause(1.0);
     redis.restart();
-    pause(1.5);
+    let s = stats(&server);
+    for name in ["nats", "redis"] {
+        let at_restart = sink(&s, name)["delivered"].as_u64().unwrap_or(0);
+        until_delivered(&server, name, at_restart + 100);
+    }
     nats.kill();
+    register_user(&server, "1002", "1002pass", load.uas_port);
     load.finish(&server);
     health_until_idle(&server);
     let s = stats(&server);
