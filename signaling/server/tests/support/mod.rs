@@ -669,3 +669,64 @@ pub fn http_request(
     }
     (status, String::from_utf8_lossy(&raw).into_owned())
 }
+
+/// User 1001 INVITEs `called` from a raw UDP peer, answering the 407 challenge; returns the
+/// final response (ACKed).
+pub fn invite_final(server: &Server, called: &str) -> String {
+    let peer = UdpPeer::new(server.sip);
+    let uri = format!("sip:{called}@{}", server.sip);
+    let local = peer.local();
+    let send = |cseq: u32, method: &str, auth: &str, to_tag: &str| {
+        let body = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40000 RTP/AVP 0\n";
+        let (ctype, body) = if method == "INVITE" {
+            ("Content-Type: application/sdp\n", body)
+        } else {
+            ("", "")
+        };
+        peer.send(&format!(
+            "{method} {uri} SIP/2.0\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKdp{cseq};rport\n\
+             From: <sip:1001@127.0.0.1>;tag=dp{called}\n\
+             To: <{uri}>{to_tag}\n\
+             Call-ID: dp-{called}-{local}\n\
+             CSeq: {cseq} {method}\n\
+             Contact: <sip:1001@{local}>\n\
+             Max-Forwards: 70\n\
+             {auth}{ctype}Content-Length: {}\n\n{body}",
+            body.len()
+        ));
+    };
+    let final_response = || loop {
+        let r = peer.recv();
+        if status(&r) >= 200 {
+            return r;
+        }
+    };
+    let ack = |cseq: u32, r: &str| {
+        let tag = header(r, "To")
+            .and_then(|t| t.split_once(";tag="))
+            .map(|(_, t)| format!(";tag={t}"))
+            .unwrap_or_default();
+        send(cseq, "ACK", "", &tag);
+    };
+    send(1, "INVITE", "", "");
+    let challenge_response = final_response();
+    assert_eq!(status(&challenge_response), 407, "{challenge_response}");
+    ack(1, &challenge_response);
+    let challenge = header(&challenge_response, "Proxy-Authenticate").expect("challenge");
+    let realm = digest_param(challenge, "realm").expect("realm");
+    let nonce = digest_param(challenge, "nonce").expect("nonce");
+    let opaque = digest_param(challenge, "opaque").expect("opaque");
+    let response = md5_response(
+        "1001", &realm, "1001pass", "INVITE", &uri, &nonce, "00000001", "c0ffee",
+    );
+    let auth = format!(
+        "Proxy-Authorization: Digest username=\"1001\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
+         nc=00000001, opaque=\"{opaque}\"\n"
+    );
+    send(2, "INVITE", &auth, "");
+    let r = final_response();
+    ack(2, &r);
+    r
+}
