@@ -246,6 +246,10 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
         "the answered call was not in the calls table within 2 s (waited {:?})",
         answered.elapsed()
     );
+    eprintln!(
+        "answered call visible in the calls table {:?} after the API reported it answered",
+        answered.elapsed()
+    );
     assert!(
         b.text(&format!("{row} td[data-field=from]"))
             .contains("1001")
