@@ -268,11 +268,13 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
     assert!(b.text("#call-timeline").contains("call_created"));
     b.screenshot(&shots.join("call-detail.png"));
 
+    // The callee's SDP offers telephone-event (the caller's does not): key presses go to leg B.
+    b.select("#dtmf-leg", "b");
     b.type_into("#dtmf-digits", "12#");
     b.click("#dtmf-send");
     b.wait_for(
         "the DTMF confirmation",
-        "return document.getElementById('flash').textContent === 'Sent DTMF 12# to the A leg.'",
+        "return document.getElementById('flash').textContent === 'Sent DTMF 12# to the B leg.'",
         json!([]),
     );
     b.click("#call-hangup");
@@ -290,6 +292,12 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
         "the caller never got the BYE:\n{}\n{}",
         caller.output,
         server.log()
+    );
+    let node = &api(server, "/media-nodes")[0];
+    assert_eq!(
+        node["last_error"],
+        Value::Null,
+        "the media node refused the DTMF: {node}"
     );
     b.wait_for(
         "the hung-up call to leave the table",

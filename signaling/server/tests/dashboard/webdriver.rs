@@ -164,6 +164,17 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Picks `value` in a `<select>` (WebDriver clicks the option, as a user picks it).
+    pub(super) fn select(&self, css: &str, value: &str) {
+        let id = self.find(&format!("{css} option[value='{value}']"));
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        let chosen = self.js(
+            "return document.querySelector(arguments[0]).value",
+            json!([css]),
+        );
+        assert_eq!(chosen, json!(value), "{css}");
+    }
+
     pub(super) fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.cmd(
