@@ -310,8 +310,13 @@ async fn start_media(config: &Config) -> std::io::Result<(Option<EmbeddedNode>, 
     })
     .await
     .map_err(|e| std::io::Error::other(format!("embedded media node: {e}")))?;
+    // The node runs in this process: a slow Health answer means the machine is overloaded, not that
+    // the node died, and marking it down would turn overload into 503 for every new call. So it is
+    // given longer to answer and many more misses than a remote node.
     let pool = MediaPool::new(PoolConfig {
         nodes: vec![node.node_config("embedded")],
+        health_timeout: std::time::Duration::from_secs(2),
+        down_after_failures: 10,
         ..PoolConfig::default()
     })
     .map_err(|e| std::io::Error::other(format!("media pool: {e}")))?;
