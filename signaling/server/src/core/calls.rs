@@ -6,7 +6,7 @@
 //! made by [`b_leg_token`] as `sbw<worker>-<32 hex digits>` (128 random bits), and
 //! [`crate::shard::pick`] sends a Call-ID of exactly that form to worker `<worker>`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -68,6 +68,10 @@ struct Entry {
     /// Whether each leg's latest SDP holds its stream (A, B): a silent leg is then expected, so
     /// the node's RTP timeout does not hang the call up.
     hold: [bool; 2],
+    /// Client transactions the call started and its A-leg INVITE's server transaction, to unindex
+    /// them when the call goes without scanning every call's.
+    client_keys: Vec<TransactionKey>,
+    a_key: TransactionKey,
 }
 
 /// The calls of one worker.
@@ -78,6 +82,11 @@ pub(crate) struct Calls {
     by_call_id: HashMap<String, u64>,
     client: HashMap<TransactionKey, (u64, ClientTxId)>,
     a_tx: HashMap<TransactionKey, u64>,
+    /// Each call's earliest deadline, ordered, so the worker's next wake-up and the due calls are
+    /// found without scanning every call.
+    timers: BTreeSet<(Instant, u64)>,
+    timer_of: HashMap<u64, Instant>,
+    by_uuid: HashMap<String, u64>,
     media: MediaClient,
     counters: Arc<Counters>,
     directory: CallDirectory,
@@ -99,6 +108,9 @@ impl Calls {
             by_call_id: HashMap::new(),
             client: HashMap::new(),
             a_tx: HashMap::new(),
+            timers: BTreeSet::new(),
+            timer_of: HashMap::new(),
+            by_uuid: HashMap::new(),
             media,
             counters,
             directory,
@@ -160,6 +172,7 @@ impl Calls {
         let to = user(invite.request_uri().ok());
         self.directory.created(&uuid, &from, &to, &a_call_id);
         self.a_tx.insert(tx.key.clone(), n);
+        let a_key = tx.key.clone();
         let a_target = tx.target.clone();
         let rng = Box::new(WorkerTokens(self.worker));
         let mut call = Call::new(now, config, invite, tx, source, route, rng);
@@ -173,6 +186,7 @@ impl Calls {
             call.set_caller_id(id);
         }
         self.by_call_id.insert(a_call_id.clone(), n);
+        self.by_uuid.insert(uuid.clone(), n);
         self.entries.insert(
             n,
             Entry {
@@ -182,6 +196,8 @@ impl Calls {
                 media: MediaState::None,
                 call_ids: vec![a_call_id],
                 hold: [false; 2],
+                client_keys: Vec::new(),
+                a_key,
             },
         );
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
@@ -220,15 +236,25 @@ impl Calls {
                 self.handle(n, now, CallEvent::Response { tx, response }, layer);
             }
             T::TimedOut | T::TransportError => {
-                self.client.remove(key);
+                self.forget_client(n, key);
                 self.handle(n, now, CallEvent::ClientTimedOut { tx }, layer);
             }
-            T::Terminated => {
-                self.client.remove(key);
-            }
+            T::Terminated => self.forget_client(n, key),
             _ => {}
         }
         true
+    }
+
+    fn forget_client(&mut self, n: u64, key: &TransactionKey) {
+        self.client.remove(key);
+        if let Some(e) = self.entries.get_mut(&n) {
+            e.client_keys.retain(|k| k != key);
+        }
+    }
+
+    /// The call whose UUID is `uuid`.
+    fn by_uuid(&self, uuid: &str) -> Option<u64> {
+        self.by_uuid.get(uuid).copied()
     }
 
     /// A server transaction ended: forget it as a CANCEL target.
@@ -278,8 +304,10 @@ impl Calls {
                 self.handle(call, now, CallEvent::MediaUpdated { op, sdp }, layer);
             }
             MediaResult::RtpTimeout { call_uuid } => {
-                let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
-                if let Some((&n, e)) = found {
+                let found = self
+                    .by_uuid(&call_uuid)
+                    .and_then(|n| Some((n, self.entries.get(&n)?)));
+                if let Some((n, e)) = found {
                     if e.hold.contains(&true) {
                         tracing::info!(call_uuid, "media silent past the RTP timeout, on hold");
                         return;
@@ -289,16 +317,15 @@ impl Calls {
                 }
             }
             MediaResult::MediaLost { call_uuid } => {
-                let found = self.entries.iter_mut().find(|(_, e)| e.uuid == call_uuid);
-                if let Some((&n, e)) = found {
+                let found = self.by_uuid(&call_uuid);
+                if let Some((n, e)) = found.and_then(|n| Some((n, self.entries.get_mut(&n)?))) {
                     // The session died with its node: nothing to release.
                     e.media = MediaState::Released;
                     self.handle(n, now, CallEvent::MediaFailed, layer);
                 }
             }
             MediaResult::Hangup { call_uuid } => {
-                let found = self.entries.iter().find(|(_, e)| e.uuid == call_uuid);
-                if let Some((&n, _)) = found {
+                if let Some(n) = self.by_uuid(&call_uuid) {
                     tracing::info!(call_uuid, "operator hang-up");
                     self.handle(n, now, CallEvent::Hangup, layer);
                 }
@@ -318,21 +345,17 @@ impl Calls {
         }
     }
 
-    /// The earliest call timer (ring or ACK timeout).
+    /// The earliest call timer (ring, ACK, 2xx retransmission, session timer).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter_map(|e| e.call.poll_timeout())
-            .min()
+        self.timers.first().map(|(t, _)| *t)
     }
 
     /// Fires every call timer due at `now`.
     pub(crate) fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
         let due: Vec<u64> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.call.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(n, _)| *n)
+            .timers
+            .range(..=(now, u64::MAX))
+            .map(|(_, n)| *n)
             .collect();
         for n in due {
             if let Some(e) = self.entries.get_mut(&n) {
@@ -350,8 +373,24 @@ impl Calls {
         }
     }
 
-    /// Carries out every action call `n` has queued.
+    /// Re-indexes call `n`'s earliest deadline.
+    fn rearm(&mut self, n: u64) {
+        if let Some(t) = self.timer_of.remove(&n) {
+            self.timers.remove(&(t, n));
+        }
+        if let Some(t) = self.entries.get(&n).and_then(|e| e.call.poll_timeout()) {
+            self.timers.insert((t, n));
+            self.timer_of.insert(n, t);
+        }
+    }
+
+    /// Carries out every action call `n` has queued, then re-indexes its deadline.
     fn pump(&mut self, n: u64, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
+        self.carry_out(n, now, layer);
+        self.rearm(n);
+    }
+
+    fn carry_out(&mut self, n: u64, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
         loop {
             let Some(e) = self.entries.get_mut(&n) else {
                 return;
@@ -393,6 +432,7 @@ impl Calls {
                             }
                         }
                     }
+                    e.client_keys.push(key.clone());
                     self.client.insert(key.clone(), (n, tx));
                     let msg = SipMsg::new(request, Some(target));
                     if let Err(err) = layer.send_request(now, key.clone(), msg, reliable) {
@@ -457,8 +497,18 @@ impl Calls {
         for id in &e.call_ids {
             self.by_call_id.remove(id);
         }
-        self.client.retain(|_, (c, _)| *c != n);
-        self.a_tx.retain(|_, c| *c != n);
+        self.by_uuid.remove(&e.uuid);
+        for key in &e.client_keys {
+            if self.client.get(key).is_some_and(|(c, _)| *c == n) {
+                self.client.remove(key);
+            }
+        }
+        if self.a_tx.get(&e.a_key) == Some(&n) {
+            self.a_tx.remove(&e.a_key);
+        }
+        if let Some(t) = self.timer_of.remove(&n) {
+            self.timers.remove(&(t, n));
+        }
         if let MediaState::Ready(session) = e.media {
             self.media.release(session.id);
         }
