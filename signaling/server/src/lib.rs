@@ -10,6 +10,8 @@
 //!   (`switchboard-media-pool`), routes responses per RFC 3261 §18.2.2.
 //! - [`http`]: the HTTP listener (`/health`, `/health/live`, `/health/ready`, header and request
 //!   timeouts, body cap) serving [`api`], the REST API under `/api/v1` behind a bearer token.
+//! - [`dashboard`]: the operator dashboard (`dashboard/` assets embedded with rust-embed), served after
+//!   the API; it uses only the public REST API and event stream.
 //! - [`commands`]: the same operator commands over NATS request-reply (`[commands] nats_url`).
 //! - [`metrics`]: Prometheus `/metrics`.
 //! - [`reload`]: the running dialplan ([`reload::PlanHandle`]) and its hot reload on file change and
