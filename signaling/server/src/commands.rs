@@ -103,7 +103,7 @@ pub async fn serve(
                 continue;
             };
             let direct = msg.subject.as_str() != prefix;
-            if let Some(answer) = answer(&msg.payload, direct, &node_id, &core, &reloader) {
+            if let Some(answer) = answer(&msg.payload, direct, &node_id, &core, &reloader).await {
                 let body = serde_json::to_vec(&answer).unwrap_or_default();
                 if let Err(e) = client.publish(reply, body.into()).await {
                     tracing::warn!(error = %e, "NATS command reply failed");
@@ -114,7 +114,7 @@ pub async fn serve(
 }
 
 /// The reply to one request; `None` when a broadcast names another node.
-fn answer(
+async fn answer(
     payload: &[u8],
     direct: bool,
     node: &str,
@@ -126,7 +126,7 @@ fn answer(
             if !direct && req.node.as_deref().is_some_and(|n| n != node) {
                 return None;
             }
-            execute(&req, core, reloader)
+            execute(&req, core, reloader).await
         }
         Err(e) => {
             let text = e.to_string();
@@ -150,7 +150,7 @@ fn answer(
     })
 }
 
-fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Value, CommandError> {
+async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Value, CommandError> {
     let uuid = || {
         req.uuid
             .as_deref()
@@ -168,6 +168,11 @@ fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Value, Com
             field: None,
         },
         CallActionError::Invalid(f, why) => CommandError::field(f, why),
+        CallActionError::Refused(why) => CommandError {
+            code: "media_refused",
+            message: why,
+            field: None,
+        },
     };
     match req.command.as_str() {
         "status" => Ok(json!({
@@ -194,7 +199,9 @@ fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Value, Com
                 .digits
                 .as_deref()
                 .ok_or_else(|| CommandError::field("digits", "required"))?;
-            core.send_dtmf(uuid, leg, digits).map_err(call_error)?;
+            core.send_dtmf(uuid, leg, digits)
+                .await
+                .map_err(call_error)?;
             Ok(json!({"uuid": uuid, "leg": leg, "digits": digits}))
         }
         "drain" | "undrain" => {

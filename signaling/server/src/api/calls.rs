@@ -65,6 +65,11 @@ fn action_error(uuid: &str, e: CallActionError) -> ApiError {
             "the call has no media session yet",
         ),
         CallActionError::Invalid(field, why) => ApiError::field(field, why),
+        CallActionError::Refused(why) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "media_refused",
+            format!("the media node refused: {why}"),
+        ),
     }
 }
 
@@ -104,6 +109,7 @@ pub(super) async fn dtmf(
     let b: DtmfBody = json_body(&body)?;
     s.core
         .send_dtmf(&uuid, &b.leg, &b.digits)
+        .await
         .map_err(|e| action_error(&uuid, e))?;
     Ok((
         StatusCode::ACCEPTED,

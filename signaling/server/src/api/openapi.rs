@@ -111,7 +111,8 @@ pub(super) fn document() -> Value {
                 "responses": {
                     "202": {"description": "scheduled", "content": {"application/json": {"schema": object.clone()}}},
                     "400": error_response("an invalid field"), "401": error_response("missing or wrong bearer token"),
-                    "404": error_response("no such live call"), "409": error_response("the call has no media session yet")
+                    "404": error_response("no such live call"), "409": error_response("the call has no media session yet"),
+                    "422": error_response("the media node refused (e.g. the leg negotiated no telephone-event)")
                 }
             }},
             "/api/v1/dialplan/simulate": {"post": {

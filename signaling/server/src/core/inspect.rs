@@ -265,6 +265,8 @@ pub enum CallActionError {
     NoMedia,
     /// A field is invalid (name, reason).
     Invalid(&'static str, String),
+    /// The media node refused the action (e.g. DTMF on a leg without telephone-event).
+    Refused(String),
 }
 
 impl Core {
@@ -331,8 +333,14 @@ impl Core {
     }
 
     /// Sends DTMF `digits` (0-9 * # A-D) as RFC 4733 events towards `leg` (`"a"` or `"b"`), one
-    /// after another (100 ms tones, 60 ms apart). Returns once they are scheduled.
-    pub fn send_dtmf(&self, uuid: &str, leg: &str, digits: &str) -> Result<(), CallActionError> {
+    /// after another (100 ms tones, 60 ms apart). Returns once the node took the first digit (a
+    /// refusal, e.g. a leg without telephone-event, is returned) and the rest are scheduled.
+    pub async fn send_dtmf(
+        &self,
+        uuid: &str,
+        leg: &str,
+        digits: &str,
+    ) -> Result<(), CallActionError> {
         use switchboard_media_pool::proto as pb;
         let leg = match leg {
             "a" | "A" => pb::Leg::A,
@@ -354,21 +362,27 @@ impl Core {
         let call = self.directory.get(uuid).ok_or(CallActionError::NotFound)?;
         let session = call.media_session.ok_or(CallActionError::NoMedia)?;
         let pool = self.media_pool.clone();
-        let digits = digits.to_owned();
+        let request = move |session: &str, d: char| pb::SendDtmfRequest {
+            session_id: session.to_owned(),
+            leg: leg as i32,
+            digit: d.to_string(),
+            duration_ms: 100,
+            volume: 10,
+        };
+        let mut rest = digits.chars();
+        if let Some(first) = rest.next() {
+            pool.send_dtmf(request(&session, first))
+                .await
+                .map_err(|e| CallActionError::Refused(e.to_string()))?;
+        }
+        let rest: String = rest.collect();
         tokio::spawn(async move {
-            for d in digits.chars() {
-                let req = pb::SendDtmfRequest {
-                    session_id: session.clone(),
-                    leg: leg as i32,
-                    digit: d.to_string(),
-                    duration_ms: 100,
-                    volume: 10,
-                };
-                if let Err(e) = pool.send_dtmf(req).await {
+            for d in rest.chars() {
+                tokio::time::sleep(std::time::Duration::from_millis(160)).await;
+                if let Err(e) = pool.send_dtmf(request(&session, d)).await {
                     tracing::warn!(session, error = %e, "DTMF not sent");
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(160)).await;
             }
         });
         Ok(())
