@@ -6,57 +6,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippUas, UdpPeer, config_with, digest_param, free_port, header, md5_response, sipp,
+    Server, SippUas, caller_sipp_args, config_with, free_port, invite_final, register_user, sipp,
     status,
 };
-
-/// Registers `user` with digest from a raw peer, binding its AOR to `contact_port` on loopback.
-fn register(server: &Server, user: &str, pass: &str, contact_port: u16) {
-    let peer = UdpPeer::new(server.sip);
-    let uri = format!("sip:{}", server.sip);
-    let send = |cseq: u32, auth: &str| {
-        peer.send(&format!(
-            "REGISTER {uri} SIP/2.0\n\
-             Via: SIP/2.0/UDP {local};branch=z9hG4bKreg{cseq};rport\n\
-             From: <sip:{user}@127.0.0.1>;tag=r{user}\n\
-             To: <sip:{user}@127.0.0.1>\n\
-             Call-ID: reg-{user}@{local}\n\
-             CSeq: {cseq} REGISTER\n\
-             Contact: <sip:{user}@127.0.0.1:{contact_port}>\n\
-             Max-Forwards: 70\n\
-             Expires: 300\n\
-             {auth}Content-Length: 0\n\n",
-            local = peer.local()
-        ));
-        peer.recv()
-    };
-    let first = send(1, "");
-    assert_eq!(status(&first), 401, "{first}");
-    let challenge = header(&first, "WWW-Authenticate").expect("challenge");
-    let auth = digest_header("Authorization", user, pass, challenge, "REGISTER", &uri);
-    let ok = send(2, &auth);
-    assert_eq!(status(&ok), 200, "{ok}");
-}
-
-fn digest_header(
-    name: &str,
-    user: &str,
-    pass: &str,
-    challenge: &str,
-    method: &str,
-    uri: &str,
-) -> String {
-    let realm = digest_param(challenge, "realm").expect("realm");
-    let nonce = digest_param(challenge, "nonce").expect("nonce");
-    let opaque = digest_param(challenge, "opaque").expect("opaque");
-    let response = md5_response(
-        user, &realm, pass, method, uri, &nonce, "00000001", "c0ffee",
-    );
-    format!(
-        "{name}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, nc=00000001, opaque=\"{opaque}\"\n"
-    )
-}
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -78,36 +30,11 @@ fn idle(body: &str) -> bool {
     body.contains("\"calls\":0,") && body.contains("\"media_sessions\":0")
 }
 
-/// sipp arguments for caller 1001 calling `callee`. sipp's digest `uri` defaults to
-/// `sip:host:port`; `-auth_uri` makes it the Request-URI, as RFC 3261 §22.4 wants and we check.
-fn caller_args(server: &Server, callee: &str, media_port: &str) -> Vec<String> {
-    [
-        "-s",
-        callee,
-        "-au",
-        "1001",
-        "-ap",
-        "1001pass",
-        "-key",
-        "caller",
-        "1001",
-        "-mi",
-        "127.0.0.1",
-        "-mp",
-        media_port,
-        "-auth_uri",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("{callee}@{}", server.sip)])
-    .collect()
-}
-
 #[test]
 fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     let uas_media = free_port().to_string();
     let uas = SippUas::start(
         "call_uas_answer.xml",
@@ -120,7 +47,7 @@ fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
         "call_uac_auth.xml",
         server.sip,
         "udp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uac_time = started.elapsed();
     let uas = uas.finish(Duration::from_secs(15));
@@ -188,14 +115,14 @@ fn eight_workers() -> String {
 fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worker() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_hangup.xml", uas_port, &[]);
     let uac_media = free_port().to_string();
     let uac = sipp(
         "call_uac_callee_hangs_up.xml",
         server.sip,
         "udp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
     assert!(
@@ -222,14 +149,14 @@ fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worke
 fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_hangup.xml", uas_port, &[]);
     let uac_media = free_port().to_string();
     let uac = sipp(
         "call_uac_callee_hangs_up.xml",
         server.sip,
         "tcp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
     assert!(
@@ -253,7 +180,7 @@ fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
         eight_workers().replacen("[[users]]", "[media]\nrtp_timeout_secs = 1\n[[users]]", 1);
     let server = Server::start(&config);
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     // No RTP either way: the callee answers and waits for our BYE; so does the caller.
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
     let uac_media = free_port().to_string();
@@ -262,7 +189,7 @@ fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
         "call_uac_callee_hangs_up.xml",
         server.sip,
         "udp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let took = started.elapsed();
     let uas = uas.finish(Duration::from_secs(15));
@@ -291,14 +218,14 @@ fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
 fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_ring_cancel.xml", uas_port, &[]);
     let uac_media = free_port().to_string();
     let uac = sipp(
         "call_uac_cancel.xml",
         server.sip,
         "udp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
     assert!(
@@ -321,53 +248,12 @@ fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
     );
 }
 
-/// An authenticated INVITE from a raw peer; returns the final response.
-fn invite(server: &Server, peer: &UdpPeer, callee: &str) -> String {
-    let uri = format!("sip:{callee}@{}", server.sip);
-    let local = peer.local();
-    let send = |cseq: u32, auth: &str| {
-        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
-        peer.send(&format!(
-            "INVITE {uri} SIP/2.0\n\
-             Via: SIP/2.0/UDP {local};branch=z9hG4bKinv{callee}{cseq};rport\n\
-             From: <sip:1001@127.0.0.1>;tag=c1001\n\
-             To: <{uri}>\n\
-             Call-ID: inv-{callee}@{local}\n\
-             CSeq: {cseq} INVITE\n\
-             Contact: <sip:1001@{local}>\n\
-             Max-Forwards: 70\n\
-             {auth}Content-Type: application/sdp\n\
-             Content-Length: {}\n\n{sdp}",
-            sdp.len()
-        ));
-        loop {
-            let r = peer.recv();
-            if status(&r) >= 200 {
-                return r;
-            }
-        }
-    };
-    let first = send(1, "");
-    assert_eq!(status(&first), 407, "{first}");
-    let challenge = header(&first, "Proxy-Authenticate").expect("Proxy-Authenticate");
-    let auth = digest_header(
-        "Proxy-Authorization",
-        "1001",
-        "1001pass",
-        challenge,
-        "INVITE",
-        &uri,
-    );
-    send(2, &auth)
-}
-
 #[test]
 fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
     let server = Server::start(&config_with(""));
-    let peer = UdpPeer::new(server.sip);
-    let known = invite(&server, &peer, "1002");
+    let known = invite_final(&server, "1002");
     assert_eq!(status(&known), 480, "known user without binding:\n{known}");
-    let unknown = invite(&server, &peer, "1999");
+    let unknown = invite_final(&server, "1999");
     assert_eq!(status(&unknown), 404, "unknown user:\n{unknown}");
     let body = health_until(&server, idle);
     assert!(idle(&body), "no call may be left: {body}");
@@ -377,7 +263,7 @@ fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
 fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
     let server = Server::start(&eight_workers());
     let uas_port = free_port();
-    register(&server, "1002", "1002pass", uas_port);
+    register_user(&server, "1002", "1002pass", uas_port);
     let uas_media = free_port().to_string();
     // No -rtp_echo: an echoing callee would send the digit back and it would be reported on leg B too.
     let uas = SippUas::start(
@@ -390,7 +276,7 @@ fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
         "call_uac_dtmf.xml",
         server.sip,
         "udp",
-        &refs(&caller_args(&server, "1002", &uac_media)),
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
     assert!(
