@@ -192,3 +192,39 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
         assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
     }
 }
+
+#[test]
+fn one_binding_of_a_user_is_removed_through_the_api_and_the_other_stays() {
+    let server = Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ));
+    let (first, second) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", first);
+    register_user(&server, "1002", "1002pass", second);
+    let contacts = || -> Vec<String> {
+        let (status, body) = http(server.http, "GET", "/api/v1/registrations", "");
+        assert_eq!(status, 200, "{body}");
+        json(&body)[0]["contacts"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| c["uri"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let both = contacts();
+    assert_eq!(both.len(), 2, "{both:?}");
+    let gone = format!("sip:1002@127.0.0.1:{first}");
+    let path = format!("/api/v1/registrations/1002@127.0.0.1?contact={gone}");
+    let (status, body) = http(server.http, "DELETE", &path, "");
+    assert_eq!(
+        (status, json(&body)["removed"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    assert_eq!(contacts(), [format!("sip:1002@127.0.0.1:{second}")]);
+    let (status, _) = http(server.http, "DELETE", &path, "");
+    assert_eq!(status, 404, "already removed");
+}

@@ -81,6 +81,23 @@ impl<S: LocationStore> Registrar<S> {
             .collect()
     }
 
+    /// Removes the one binding of `aor` whose contact URI is `contact` (operator action), with its
+    /// `Removed` event; `None` when there is no such binding.
+    pub fn unregister_contact(&mut self, aor: &Aor, contact: &str) -> Option<RegistrationEvent> {
+        let key = self
+            .store
+            .bindings(aor)
+            .into_iter()
+            .find(|b| b.uri == contact)?
+            .key()
+            .to_owned();
+        let b = self.store.remove(aor, &key)?;
+        Some(RegistrationEvent::Removed {
+            aor: aor.clone(),
+            contact: b.uri,
+        })
+    }
+
     /// Processes one REGISTER at `now` (seconds). See [`RegisterResponse`] for the answers.
     pub fn handle(
         &mut self,

@@ -56,8 +56,11 @@ pub(super) fn document() -> Value {
             "/api/v1/stats": {"get": {"summary": "Server counters: active calls, transactions, registrations, TCP connections, media sessions, dropped and malformed messages", "responses": ok("counters", object.clone())}},
             "/api/v1/registrations": {"get": {"summary": "Every address-of-record with its live contacts (URI, expiry, q, user agent, source)", "responses": ok("registrations", array.clone())}},
             "/api/v1/registrations/{aor}": {"delete": {
-                "summary": "Remove every binding of an address-of-record (`user@domain`)",
-                "parameters": path_param("aor", "user@domain, optionally with `sip:`"),
+                "summary": "Remove every binding of an address-of-record (`user@domain`), or only the one whose contact URI is `contact`",
+                "parameters": [
+                    {"name": "aor", "in": "path", "required": true, "description": "user@domain, optionally with `sip:`", "schema": {"type": "string"}},
+                    {"name": "contact", "in": "query", "required": false, "description": "remove only this contact URI", "schema": {"type": "string"}}
+                ],
                 "responses": with(with(ok("how many bindings were removed", object.clone()), "400", "not user@domain"), "404", "no binding")
             }},
             "/api/v1/media-nodes": {"get": {"summary": "Media nodes with status, sessions, capacity, free ports and load", "responses": ok("nodes", array.clone())}},

@@ -135,10 +135,19 @@ struct Removed {
     removed: usize,
 }
 
+/// Query of `DELETE /api/v1/registrations/{aor}`: one binding by its contact URI, else all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveQuery {
+    contact: Option<String>,
+}
+
 async fn remove_registration(
     State(s): State<ApiState>,
     Path(aor): Path<String>,
+    query: Result<axum::extract::Query<RemoveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Removed>, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let bare = aor.strip_prefix("sip:").unwrap_or(&aor);
     let Some((user, domain)) = bare
         .split_once('@')
@@ -146,6 +155,17 @@ async fn remove_registration(
     else {
         return Err(ApiError::field("aor", "expected user@domain"));
     };
+    if let Some(contact) = query.contact {
+        return match s.core.remove_contact(user, domain, &contact) {
+            true => Ok(Json(Removed {
+                aor: format!("sip:{user}@{}", domain.to_ascii_lowercase()),
+                removed: 1,
+            })),
+            false => Err(ApiError::not_found(format!(
+                "no binding {contact:?} for {user}@{domain}"
+            ))),
+        };
+    }
     match s.core.remove_registration(user, domain) {
         0 => Err(ApiError::not_found(format!(
             "no registration for {user}@{domain}"

@@ -187,6 +187,14 @@ impl Core {
         }
     }
 
+    /// Removes one binding of `user@domain` by its contact URI; whether it existed.
+    pub fn remove_contact(&self, user: &str, domain: &str, contact: &str) -> bool {
+        match self.registrar.lock() {
+            Ok(mut r) => r.unregister_contact(&Aor::new(user, domain), contact),
+            Err(_) => false,
+        }
+    }
+
     /// What the running dialplan would do with a call, without placing it.
     pub fn simulate_route(&self, input: &SimulationInput) -> RouteSimulation {
         let wall = SystemTime::now();

@@ -104,6 +104,17 @@ impl Registrar {
         events.len()
     }
 
+    /// Removes the binding of `aor` with contact URI `contact`; whether there was one.
+    pub(crate) fn unregister_contact(&mut self, aor: &Aor, contact: &str) -> bool {
+        match self.inner.unregister_contact(aor, contact) {
+            Some(e) => {
+                self.events.registration(&e, None);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn binding_count(&self) -> usize {
         self.inner.binding_count()
     }
