@@ -414,7 +414,13 @@ fn rfc3261_s18_4_tcp_peer_that_never_reads_does_not_stall_other_peers() {
         .expect("write timeout");
     let writer = std::thread::spawn(move || {
         let mut sent = 0usize;
-        for chunk in 0..100 {
+        // Keep flooding (bounded: 200,000 requests or 15 s) until the server gives up on us. Under
+        // load it sheds part of the flood, so a fixed count may never fill its queue for us.
+        let started = std::time::Instant::now();
+        for chunk in 0..2000 {
+            if started.elapsed() > Duration::from_secs(15) {
+                break;
+            }
             let burst: String = (0..100)
                 .map(|i| options(sip, local, "TCP", &format!("flood-{chunk}-{i}")))
                 .collect();
