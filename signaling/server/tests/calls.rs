@@ -6,28 +6,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippUas, caller_sipp_args, config_with, free_port, invite_final, register_user, sipp,
-    status,
+    Server, SippUas, caller_sipp_args, config_with, free_port, health_until_idle, invite_final,
+    register_user, sipp, status,
 };
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-/// Polls `/health` until `done(body)` or 10 s pass; returns the last body.
-fn health_until(server: &Server, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = server.http_get("/health");
-        if done(&body) || Instant::now() > deadline {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn idle(body: &str) -> bool {
-    body.contains("\"calls\":0,") && body.contains("\"media_sessions\":0")
 }
 
 #[test]
@@ -75,11 +59,7 @@ fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
             "{side} saw the caller's port:\n{text}"
         );
     }
-    let body = health_until(&server, idle);
-    assert!(
-        idle(&body),
-        "calls and media sessions must return to 0: {body}"
-    );
+    health_until_idle(&server);
     // The caller's pcap went through the node to the callee, and the callee's echo came back.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !server.log().contains("media released") && Instant::now() < deadline {
@@ -138,11 +118,7 @@ fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worke
         uas.output,
         server.log()
     );
-    let body = health_until(&server, idle);
-    assert!(
-        idle(&body),
-        "calls and media sessions must return to 0: {body}"
-    );
+    health_until_idle(&server);
 }
 
 #[test]
@@ -167,11 +143,7 @@ fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
         server.log()
     );
     assert!(uas.success, "callee failed:\n{}", uas.output);
-    let body = health_until(&server, idle);
-    assert!(
-        idle(&body),
-        "calls and media sessions must return to 0: {body}"
-    );
+    health_until_idle(&server);
 }
 
 #[test]
@@ -207,11 +179,7 @@ fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
         server.log()
     );
     assert!(took < Duration::from_secs(10), "hung up after {took:?}");
-    let body = health_until(&server, idle);
-    assert!(
-        idle(&body),
-        "calls and media sessions must return to 0: {body}"
-    );
+    health_until_idle(&server);
 }
 
 #[test]
@@ -241,11 +209,7 @@ fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
         uas.output,
         server.log()
     );
-    let body = health_until(&server, idle);
-    assert!(
-        idle(&body),
-        "calls and media sessions must return to 0: {body}"
-    );
+    health_until_idle(&server);
 }
 
 #[test]
@@ -255,8 +219,7 @@ fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
     assert_eq!(status(&known), 480, "known user without binding:\n{known}");
     let unknown = invite_final(&server, "1999");
     assert_eq!(status(&unknown), 404, "unknown user:\n{unknown}");
-    let body = health_until(&server, idle);
-    assert!(idle(&body), "no call may be left: {body}");
+    health_until_idle(&server);
 }
 
 #[test]
@@ -285,7 +248,7 @@ fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
         uac.output,
         uas.output
     );
-    health_until(&server, idle);
+    health_until_idle(&server);
     let log = server.log();
     let digits: Vec<&str> = log
         .lines()
