@@ -12,7 +12,8 @@ use support::{
 
 #[test]
 fn ten_percent_loss_on_both_hops_still_completes_every_call() {
-    let server = Server::start(&config_with(""));
+    // Every SIP message in and out is kept in the log, for the failure message.
+    let server = Server::start_logging(&config_with(""), &[], "info,switchboard::sip=trace");
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let calls = "30";

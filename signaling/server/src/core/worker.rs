@@ -129,6 +129,12 @@ impl Worker {
 
     fn on_message(&mut self, inbound: Inbound, now: Instant) {
         let data = inbound.data.clone();
+        tracing::trace!(
+            target: "switchboard::sip",
+            source = %inbound.source,
+            "received:\n{}",
+            String::from_utf8_lossy(&data)
+        );
         let mut msg = match Message::parse_with(&data, &self.limits, framing(&inbound)) {
             Ok(m) => m,
             Err(err) => {
@@ -324,6 +330,7 @@ impl Worker {
             return;
         };
         let bytes = Bytes::from(resp.encode());
+        trace_sent(&target, &bytes);
         let t = self.transports.clone();
         tokio::spawn(async move {
             if let Err(e) = t.send(&target, bytes).await {
@@ -366,12 +373,14 @@ impl Worker {
                     continue;
                 };
                 let bytes = Bytes::from(t.message.msg.encode());
+                trace_sent(&target, &bytes);
                 if let Err(e) = self.transports.send(&target, bytes).await {
                     tracing::debug!(error = %e, "send failed");
                     let _ = self.layer.handle_transport_error(&t.key);
                 }
             }
             for (target, bytes) in std::mem::take(&mut self.calls.direct) {
+                trace_sent(&target, &bytes);
                 if let Err(e) = self.transports.send(&target, bytes).await {
                     tracing::debug!(error = %e, "ACK send failed");
                 }
@@ -394,6 +403,17 @@ impl Worker {
             self.live = live;
         }
     }
+}
+
+/// Logs a message about to be sent, at trace level under the `switchboard::sip` target
+/// (`RUST_LOG=switchboard::sip=trace` shows every SIP message in and out).
+fn trace_sent(target: &Target, bytes: &[u8]) {
+    tracing::trace!(
+        target: "switchboard::sip",
+        dest = %target.dest,
+        "sending:\n{}",
+        String::from_utf8_lossy(bytes)
+    );
 }
 
 fn framing(inbound: &Inbound) -> switchboard_sip::Framing {

@@ -55,6 +55,13 @@ impl Server {
     }
 
     pub fn start_with_args(config: &str, args: &[&str]) -> Server {
+        let log = std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into());
+        Self::start_logging(config, args, &log)
+    }
+
+    /// Starts the binary with `RUST_LOG=log` (e.g. `info,switchboard::sip=trace` to keep every SIP
+    /// message in [`Server::log`]).
+    pub fn start_logging(config: &str, args: &[&str], log: &str) -> Server {
         let dir = TempDir::new("sb-signaling");
         let path = dir.path.join("switchboard.toml");
         std::fs::write(&path, config).expect("write config");
@@ -62,7 +69,7 @@ impl Server {
             .arg("--config")
             .arg(&path)
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -542,7 +549,8 @@ pub fn health_until_idle(server: &Server) -> String {
         if idle(&body) || Instant::now() > deadline {
             assert!(
                 idle(&body),
-                "calls and media sessions must return to 0: {body}"
+                "calls and media sessions must return to 0: {body}\nserver log:\n{}",
+                server.log()
             );
             return body;
         }
