@@ -542,14 +542,20 @@ pub fn caller_sipp_args(server: &Server, callee: &str, media_port: &str) -> Vec<
 
 /// Polls `/health` until it shows no call and no media session, or 10 s pass; returns the last body.
 pub fn health_until_idle(server: &Server) -> String {
+    health_until_idle_within(server, Duration::from_secs(10), "")
+}
+
+/// [`health_until_idle`] with its own time limit, and `context` (e.g. the peers' message logs)
+/// in the failure message.
+pub fn health_until_idle_within(server: &Server, limit: Duration, context: &str) -> String {
     let idle = |b: &str| b.contains("\"calls\":0,") && b.contains("\"media_sessions\":0");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + limit;
     loop {
         let (_, body) = server.http_get("/health");
         if idle(&body) || Instant::now() > deadline {
             assert!(
                 idle(&body),
-                "calls and media sessions must return to 0: {body}\nserver log:\n{}",
+                "calls and media sessions must return to 0: {body}\nserver log:\n{}\n{context}",
                 server.log()
             );
             return body;
