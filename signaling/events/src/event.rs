@@ -1,4 +1,4 @@
-//! The typed events: call lifecycle (the CDR), registrations, media nodes and security.
+//! The typed events: call lifecycle (the CDR), registrations, media nodes, trunks and security.
 //!
 //! Every variant serializes as a JSON object whose `type` field names it in snake_case
 //! (`{"type":"call_answered", ...}`), flattened into the [`Envelope`](crate::Envelope).
@@ -73,6 +73,18 @@ pub enum Event {
     MediaNodeDraining {
         /// The node's id.
         node: String,
+    },
+    /// A probed trunk answered OPTIONS again after being down.
+    TrunkUp {
+        /// The trunk's name.
+        trunk: String,
+    },
+    /// A probed trunk missed `keepalive_failures` OPTIONS probes in a row; calls skip it.
+    TrunkDown {
+        /// The trunk's name.
+        trunk: String,
+        /// What the last probe got: `timeout` or the SIP status (`503`).
+        reason: String,
     },
     /// A digest authentication failed.
     AuthFailure {
@@ -191,6 +203,8 @@ impl Event {
             Event::MediaNodeUp { .. } => "media_node_up",
             Event::MediaNodeDown { .. } => "media_node_down",
             Event::MediaNodeDraining { .. } => "media_node_draining",
+            Event::TrunkUp { .. } => "trunk_up",
+            Event::TrunkDown { .. } => "trunk_down",
             Event::AuthFailure { .. } => "auth_failure",
             Event::Ban { .. } => "ban",
         }
@@ -230,6 +244,10 @@ mod tests {
                 user_agent: None,
             }),
             Event::MediaNodeDraining { node: "m1".into() },
+            Event::TrunkDown {
+                trunk: "carrier".into(),
+                reason: "timeout".into(),
+            },
             Event::Ban {
                 source: "192.0.2.9".into(),
             },

@@ -135,6 +135,30 @@ pub fn render(core: &Core) -> String {
         "Failed digest authentications.",
         &one(core.events().auth_failures() as f64),
     );
+    let trunks = core.trunk_health().statuses();
+    let probed = trunks.iter().filter(|t| t.status != "unprobed");
+    let up: Vec<(String, f64)> = probed
+        .clone()
+        .map(|t| {
+            let up = if t.status == "up" { 1.0 } else { 0.0 };
+            (format!("{{trunk=\"{}\"}}", t.name), up)
+        })
+        .collect();
+    metric(
+        "switchboard_trunk_up",
+        "gauge",
+        "Whether a trunk with OPTIONS keepalive answers (1) or is skipped by calls (0).",
+        &up,
+    );
+    let failed: Vec<(String, f64)> = probed
+        .map(|t| (format!("{{trunk=\"{}\"}}", t.name), t.probes_failed as f64))
+        .collect();
+    metric(
+        "switchboard_trunk_probes_failed_total",
+        "counter",
+        "OPTIONS keepalive probes that timed out or got 408/5xx.",
+        &failed,
+    );
     let nodes = core.media_pool().snapshot();
     let status: Vec<(String, f64)> = nodes
         .iter()

@@ -24,6 +24,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/media-nodes"),
     ("post", "/api/v1/media-nodes/{name}/drain"),
     ("post", "/api/v1/media-nodes/{name}/undrain"),
+    ("get", "/api/v1/trunks"),
     ("get", "/api/v1/dialplan"),
     ("post", "/api/v1/dialplan/validate"),
     ("post", "/api/v1/dialplan/reload"),
@@ -44,6 +45,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/media-nodes", get(media_nodes))
         .route("/api/v1/media-nodes/{name}/drain", post(drain))
         .route("/api/v1/media-nodes/{name}/undrain", post(undrain))
+        .route("/api/v1/trunks", get(trunks))
         .route("/api/v1/dialplan", get(dialplan))
         .route("/api/v1/dialplan/validate", post(validate))
         .route("/api/v1/dialplan/reload", post(reload))
@@ -212,6 +214,10 @@ async fn media_nodes(State(s): State<ApiState>) -> Json<Vec<NodeView>> {
             })
             .collect(),
     )
+}
+
+async fn trunks(State(s): State<ApiState>) -> Json<Vec<crate::core::TrunkStatus>> {
+    Json(s.core.trunk_health().statuses())
 }
 
 #[derive(Serialize)]

@@ -21,7 +21,9 @@ pub use events::{
     CommandsSection, EventsConfig, EventsSection, NatsSection, RedisSection, WebhookSection,
 };
 
-pub use routing::{DialplanSection, TrunkConfig, TrunkSection, check_dialplan, load_dialplan};
+pub use routing::{
+    DialplanSection, Keepalive, TrunkConfig, TrunkSection, check_dialplan, load_dialplan,
+};
 
 /// The whole file as written by the operator.
 #[derive(Debug, Default, Deserialize)]

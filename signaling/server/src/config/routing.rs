@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_dialplan::{Dialplan, IpRange, PlanContext, PlanError};
@@ -41,6 +42,21 @@ pub struct TrunkSection {
     pub inbound_ips: Vec<String>,
     /// Caller ID (From user) presented on calls sent to this trunk, unless the dialplan set one.
     pub caller_id: Option<String>,
+    /// Seconds between OPTIONS keepalive probes (1-3600); without it the trunk is not probed and
+    /// always counts as up.
+    pub keepalive_interval_s: Option<u64>,
+    /// Probes in a row without an answer (timeout, 408 or 5xx) that mark the trunk down (1-100,
+    /// default 2). One answered probe marks it up again.
+    pub keepalive_failures: Option<u32>,
+}
+
+/// OPTIONS keepalive settings of a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Time between probes; a probe still unanswered when the next is due counts as failed.
+    pub interval: Duration,
+    /// Failed probes in a row that mark the trunk down.
+    pub failures: u32,
 }
 
 /// A validated trunk.
@@ -56,6 +72,8 @@ pub struct TrunkConfig {
     pub inbound: Vec<IpRange>,
     /// Caller ID override.
     pub caller_id: Option<String>,
+    /// OPTIONS keepalive, when probed.
+    pub keepalive: Option<Keepalive>,
 }
 
 impl TrunkConfig {
@@ -118,6 +136,26 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                 issue("caller_id", format!("`{c}` is not a SIP user part"));
             }
         }
+        if let Some(secs) = t.keepalive_interval_s {
+            if !(1..=3600).contains(&secs) {
+                issue(
+                    "keepalive_interval_s",
+                    format!("{secs}: must be between 1 and 3600 seconds"),
+                );
+            }
+        }
+        let failures = t.keepalive_failures.unwrap_or(2);
+        if !(1..=100).contains(&failures) {
+            issue(
+                "keepalive_failures",
+                format!("{failures}: must be between 1 and 100"),
+            );
+        } else if t.keepalive_failures.is_some() && t.keepalive_interval_s.is_none() {
+            issue(
+                "keepalive_failures",
+                "needs keepalive_interval_s (the trunk is not probed without it)".into(),
+            );
+        }
         if issues.len() == before {
             if let Some(address) = address {
                 out.push(TrunkConfig {
@@ -126,6 +164,10 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                     domain: t.domain.clone().unwrap_or_else(|| address.to_string()),
                     inbound,
                     caller_id: t.caller_id.clone(),
+                    keepalive: t.keepalive_interval_s.map(|secs| Keepalive {
+                        interval: Duration::from_secs(secs),
+                        failures,
+                    }),
                 });
             }
         }

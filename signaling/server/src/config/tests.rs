@@ -171,6 +171,13 @@ fn example_plan_sends_demo_users_to_themselves_and_9_numbers_to_the_trunk() {
     );
     assert!(cfg.trunks[0].accepts("127.0.0.2".parse().expect("ip")));
     assert!(!cfg.trunks[0].accepts("127.0.0.1".parse().expect("ip")));
+    assert_eq!(
+        cfg.trunks[0].keepalive,
+        Some(super::Keepalive {
+            interval: std::time::Duration::from_secs(30),
+            failures: 2
+        })
+    );
 }
 
 #[test]
@@ -186,6 +193,11 @@ fn trunk_errors_name_their_keys() {
         name = "a"
         address = "192.0.2.1:5060"
         caller_id = "bad id"
+        keepalive_interval_s = 0
+        [[trunks]]
+        name = "b"
+        address = "192.0.2.2:5060"
+        keepalive_failures = 3
         "#,
     )
     .expect_err("invalid");
@@ -196,7 +208,9 @@ fn trunk_errors_name_their_keys() {
             "trunks[0].transport",
             "trunks[0].inbound_ips[0]",
             "trunks[1].name",
-            "trunks[1].caller_id"
+            "trunks[1].caller_id",
+            "trunks[1].keepalive_interval_s",
+            "trunks[2].keepalive_failures"
         ]
     );
 }

@@ -534,7 +534,7 @@ fn leg_target(leg: Leg, next_hop: SocketAddr, a: Option<&Target>) -> Target {
 }
 
 /// The client transaction key of a request we send (RFC 3261 §17.1.3: branch, sent-by, method).
-fn client_key(request: &Message<'_>) -> Option<TransactionKey> {
+pub(super) fn client_key(request: &Message<'_>) -> Option<TransactionKey> {
     let via = request.top_via().ok()?;
     let sent_by = match via.port {
         Some(p) => format!("{}:{p}", via.host),

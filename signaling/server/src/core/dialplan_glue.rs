@@ -11,6 +11,7 @@ use switchboard_sip::Message;
 
 use super::handler::{Origin, random_tag};
 use super::registrar_glue::Registrar;
+use super::trunk_probe::TrunkHealth;
 use crate::config::TrunkConfig;
 use crate::reload::PlanHandle;
 
@@ -30,6 +31,8 @@ pub(crate) struct Admitted {
 pub(crate) struct Dialing {
     plan: PlanHandle,
     trunks: Arc<Vec<TrunkConfig>>,
+    /// OPTIONS keepalive state: a trunk that is down is skipped.
+    health: Arc<TrunkHealth>,
 }
 
 type Refusal = Box<Message<'static>>;
@@ -38,8 +41,16 @@ type Refusal = Box<Message<'static>>;
 pub(crate) type Resolution = Result<Vec<RouteTarget>, (u16, String)>;
 
 impl Dialing {
-    pub(crate) fn new(plan: PlanHandle, trunks: Arc<Vec<TrunkConfig>>) -> Dialing {
-        Dialing { plan, trunks }
+    pub(crate) fn new(
+        plan: PlanHandle,
+        trunks: Arc<Vec<TrunkConfig>>,
+        health: Arc<TrunkHealth>,
+    ) -> Dialing {
+        Dialing {
+            plan,
+            trunks,
+            health,
+        }
     }
 
     /// Authenticates, matches and resolves a new INVITE; `Err` is the final response to send.
@@ -113,8 +124,10 @@ impl Dialing {
         let caller_id = if route.calling != calling {
             Some(route.calling.clone())
         } else if let Action::Trunks(names) = &route.action {
+            // The first trunk tried: the first of the chain that is up.
             names
-                .first()
+                .iter()
+                .find(|n| self.health.is_up(n))
                 .and_then(|n| self.trunks.iter().find(|t| &t.name == n))
                 .and_then(|t| t.caller_id.clone())
         } else {
@@ -165,18 +178,26 @@ impl Dialing {
                 r.user_routes(&route.called, domain, wall)
                     .map_err(|(s, why)| (s, why.to_owned()))
             }
-            Action::Trunks(names) => Ok(names
-                .iter()
-                .filter_map(|n| self.trunks.iter().find(|t| &t.name == n))
-                .map(|t| RouteTarget {
-                    request_uri: format!(
-                        "sip:{}@{}",
-                        switchboard_sip::escape_user(&route.called),
-                        t.domain
-                    ),
-                    next_hop: t.address,
-                })
-                .collect()),
+            Action::Trunks(names) => {
+                let routes: Vec<RouteTarget> = names
+                    .iter()
+                    .filter(|n| self.health.is_up(n))
+                    .filter_map(|n| self.trunks.iter().find(|t| &t.name == n))
+                    .map(|t| RouteTarget {
+                        request_uri: format!(
+                            "sip:{}@{}",
+                            switchboard_sip::escape_user(&route.called),
+                            t.domain
+                        ),
+                        next_hop: t.address,
+                    })
+                    .collect();
+                if routes.is_empty() && !names.is_empty() {
+                    // Every trunk of the chain failed its OPTIONS keepalive.
+                    return Err((503, "Trunks Unavailable".to_owned()));
+                }
+                Ok(routes)
+            }
             Action::Hunt { members, .. } | Action::RingGroup { members, .. } => {
                 let r = registrar.lock().map_err(|_| unavailable())?;
                 let routes: Vec<RouteTarget> = members

@@ -22,7 +22,10 @@ mod media;
 mod registrar_glue;
 pub mod routing;
 mod sip_msg;
+mod trunk_probe;
 mod worker;
+
+pub use trunk_probe::{TrunkHealth, TrunkStatus};
 
 use std::collections::hash_map::RandomState;
 use std::sync::Arc;
@@ -106,6 +109,7 @@ pub struct Core {
     dialing: dialplan_glue::Dialing,
     events: events_glue::Events,
     directory: call_registry::CallDirectory,
+    trunk_health: Arc<TrunkHealth>,
     /// Each worker's input channel besides SIP (media results, operator commands).
     worker_inputs: Vec<mpsc::UnboundedSender<media::MediaResult>>,
 }
@@ -136,7 +140,12 @@ impl Core {
         plan: crate::reload::PlanHandle,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Core>> {
-        let dialing = dialplan_glue::Dialing::new(plan, Arc::new(config.trunks.clone()));
+        let trunk_health = Arc::new(TrunkHealth::new(&config.trunks));
+        let dialing = dialplan_glue::Dialing::new(
+            plan,
+            Arc::new(config.trunks.clone()),
+            trunk_health.clone(),
+        );
         let counters = Arc::new(Counters::default());
         let (media_node, media_pool) = start_media(config).await?;
         let events = events_glue::Events::open(&config.events)?;
@@ -199,7 +208,7 @@ impl Core {
         let channels = receivers.into_iter().zip(media_clients).zip(media_results);
         for (index, ((rx, client), results)) in channels.enumerate() {
             let calls = calls::Calls::new(index, client, counters.clone(), directory.clone());
-            let w = worker::Worker::new(
+            let mut w = worker::Worker::new(
                 config,
                 transports.clone(),
                 registrar.clone(),
@@ -207,6 +216,9 @@ impl Core {
                 counters.clone(),
                 calls,
             );
+            if index == 0 {
+                w.probe_trunks(&config.trunks, trunk_health.clone(), events.clone(), index);
+            }
             workers.push(tokio::spawn(w.run(rx, results, shutdown.clone())));
         }
         Ok(Arc::new(Core {
@@ -219,6 +231,7 @@ impl Core {
             dialing,
             events,
             directory,
+            trunk_health,
             worker_inputs,
         }))
     }
@@ -276,6 +289,11 @@ impl Core {
         self.events
             .shutdown(std::time::Duration::from_secs(3))
             .await;
+    }
+
+    /// Every trunk's OPTIONS keepalive state.
+    pub fn trunk_health(&self) -> &TrunkHealth {
+        &self.trunk_health
     }
 
     /// The event pipeline (journal, sinks, subscriptions).

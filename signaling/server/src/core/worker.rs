@@ -23,6 +23,7 @@ use super::media::MediaResult;
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
+use super::trunk_probe::TrunkProber;
 use crate::config::Config;
 use crate::transport::{Inbound, Target, Transports};
 
@@ -35,6 +36,8 @@ pub(crate) struct Worker {
     live: usize,
     calls: Calls,
     call_config: CallConfig,
+    /// OPTIONS keepalive to trunks (worker 0 only).
+    prober: Option<TrunkProber>,
 }
 
 impl Worker {
@@ -78,7 +81,27 @@ impl Worker {
             limits,
             live: 0,
             call_config,
+            prober: None,
         }
+    }
+
+    /// Makes this worker send the trunks' OPTIONS keepalives (`worker` is its own index).
+    pub(crate) fn probe_trunks(
+        &mut self,
+        trunks: &[crate::config::TrunkConfig],
+        health: Arc<super::TrunkHealth>,
+        events: super::events_glue::Events,
+        worker: usize,
+    ) {
+        let prober = TrunkProber::new(
+            trunks,
+            health,
+            events,
+            &self.call_config.via_sent_by,
+            worker,
+            Instant::now(),
+        );
+        self.prober = Some(prober);
     }
 
     /// The run loop: next message or earliest timer, then drain every output.
@@ -89,10 +112,14 @@ impl Worker {
         shutdown: CancellationToken,
     ) {
         loop {
-            let deadline = [self.layer.poll_timeout(), self.calls.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.layer.poll_timeout(),
+                self.calls.poll_timeout(),
+                self.prober.as_ref().and_then(TrunkProber::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -111,6 +138,9 @@ impl Worker {
                     let now = Instant::now();
                     self.layer.handle_timeout(now);
                     self.calls.handle_timeout(now, &mut self.layer);
+                    if let Some(p) = self.prober.as_mut() {
+                        p.handle_timeout(now, &mut self.layer);
+                    }
                 }
                 () = shutdown.cancelled() => break,
             }
@@ -347,6 +377,11 @@ impl Worker {
                 busy = true;
                 let now = Instant::now();
                 if key.role == Role::Client {
+                    if let Some(p) = self.prober.as_mut() {
+                        if p.on_client_event(&key, &event, now) {
+                            continue;
+                        }
+                    }
                     self.calls
                         .on_client_event(&key, event, now, &mut self.layer);
                     continue;

@@ -1,0 +1,155 @@
+//! OPTIONS keepalive to trunks, black-box: a sipp UAS answers the probes of the primary trunk for
+//! a while and then stops; the trunk goes down (REST, metrics, log), calls skip it for the next
+//! trunk of the chain or get 503 when it was the only one, and it comes back up when a peer
+//! answers again.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{
+    Server, SippUas, TempDir, caller_sipp_args, config_with, free_port, health_until_idle,
+    invite_final, sipp, sipp_received, status,
+};
+
+const TOKEN: &str = "trunk-keepalive-test-token";
+
+const PLAN: &str = r#"
+[[rules]]
+name = "outside line with failover"
+match = { called = { regex = "^9\\d+$" }, source = "users" }
+rewrite_called = { strip = 1 }
+action = { kind = "trunk", trunks = ["primary", "secondary"] }
+
+[[rules]]
+name = "primary only"
+match = { called = { regex = "^8\\d+$" }, source = "users" }
+rewrite_called = { strip = 1 }
+action = { kind = "trunk", trunks = ["primary"] }
+"#;
+
+fn trunks(server: &Server) -> Vec<Value> {
+    let (code, body) = support::http_request(
+        server.http,
+        "GET",
+        "/api/v1/trunks",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Polls `/api/v1/trunks` until trunk `name` has `status`, up to 15 s; returns its entry.
+fn wait_for(server: &Server, name: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = trunks(server);
+        let t = all
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no trunk {name} in {all:?}"));
+        if t["status"] == want {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trunk {name} never became {want}: {t}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_again() {
+    let (primary, secondary) = (free_port(), free_port());
+    // The primary trunk answers the first three probes, then is gone.
+    let probes = SippUas::start("trunk_uas_options.xml", primary, &["-m", "3"]);
+    let dir = TempDir::new("sb-keepalive");
+    let plan = dir.path().join("dialplan.toml");
+    std::fs::write(&plan, PLAN).expect("write plan");
+    let extra = format!(
+        "[dialplan]\nfile = \"{}\"\n\
+         [[trunks]]\nname = \"primary\"\naddress = \"127.0.0.1:{primary}\"\n\
+         keepalive_interval_s = 1\nkeepalive_failures = 2\n\
+         [[trunks]]\nname = \"secondary\"\naddress = \"127.0.0.1:{secondary}\"\n",
+        plan.display()
+    );
+    let server = Server::start(&config_with(&extra).replacen(
+        "[http]\n",
+        &format!("[http]\napi_token = \"{TOKEN}\"\n"),
+        1,
+    ));
+    let probes = probes.finish(Duration::from_secs(15));
+    assert!(
+        probes.success,
+        "primary's OPTIONS responder:\n{}",
+        probes.output
+    );
+    let first = sipp_received(&probes.output, "OPTIONS ");
+    assert!(
+        first
+            .first()
+            .is_some_and(|m| m.starts_with(&format!("OPTIONS sip:127.0.0.1:{primary} SIP/2.0"))),
+        "probe: {first:?}"
+    );
+
+    let down = wait_for(&server, "primary", "down");
+    assert!(down["failures_in_row"].as_u64() >= Some(2), "{down}");
+    assert_eq!(
+        down["last_status"], 200,
+        "the answered probes got 200: {down}"
+    );
+    assert!(down["probes"].as_u64() >= Some(5), "{down}");
+    let all = trunks(&server);
+    assert_eq!(all[1]["status"], "unprobed", "{all:?}");
+    assert!(server.log().contains("trunk down"), "{}", server.log());
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(
+        metrics.contains("switchboard_trunk_up{trunk=\"primary\"} 0"),
+        "{metrics}"
+    );
+
+    // A call for the chain goes straight to the secondary trunk (nothing listens on the primary:
+    // an INVITE sent there would only end by Timer B, long after this caller's 30 s limit).
+    let media = free_port().to_string();
+    let callee = SippUas::start(
+        "call_uas_answer.xml",
+        secondary,
+        &["-mi", "127.0.0.1", "-mp", &media],
+    );
+    let caller_media = free_port().to_string();
+    let args = caller_sipp_args(&server, "95551234", &caller_media);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let uac = sipp("call_uac_auth.xml", server.sip, "udp", &refs);
+    let callee = callee.finish(Duration::from_secs(15));
+    assert!(uac.success, "caller:\n{}\n{}", uac.output, server.log());
+    assert!(callee.success, "secondary trunk:\n{}", callee.output);
+    assert!(
+        sipp_received(&callee.output, "INVITE ")
+            .first()
+            .is_some_and(|m| m.starts_with("INVITE sip:5551234@127.0.0.1:")),
+        "{}",
+        callee.output
+    );
+    eprintln!("call over the secondary trunk took {:?}", started.elapsed());
+
+    // The primary alone: refused at once.
+    let refused = invite_final(&server, "85551234");
+    assert_eq!(status(&refused), 503, "{refused}");
+    assert!(refused.contains("Trunks Unavailable"), "{refused}");
+
+    // The primary answers again: up at its next probe.
+    let back = SippUas::start("trunk_uas_options.xml", primary, &["-m", "1"]);
+    let up = wait_for(&server, "primary", "up");
+    assert_eq!(up["failures_in_row"], 0, "{up}");
+    assert!(up["last_rtt_ms"].as_f64().is_some(), "{up}");
+    let back = back.finish(Duration::from_secs(5));
+    assert!(back.success, "{}", back.output);
+    assert!(server.log().contains("trunk up"), "{}", server.log());
+    health_until_idle(&server);
+}
