@@ -119,6 +119,7 @@
 //! let route = RouteTarget {
 //!     request_uri: "sip:bob@198.51.100.20".into(),
 //!     next_hop: "198.51.100.20:5060".parse().expect("addr"),
+//!     auth: None,
 //! };
 //! let config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1");
 //! let rng = Box::new(SequentialTokens::new("x"));
@@ -140,7 +141,9 @@ pub mod dialog;
 mod failure;
 mod random;
 
-pub use call::{Action, Call, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteTarget};
+pub use call::{
+    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget,
+};
 pub use dialog::{Dialog, DialogError, DialogId, DialogState, RequestRejection};
 pub use failure::{EndCause, FailureSide, HangupCause, MappedFailure, map_failure};
 pub use random::{RandomSource, SequentialTokens};

@@ -71,6 +71,30 @@ pub struct RouteTarget {
     pub request_uri: String,
     /// Where every B-leg request is sent (the contact's flow, the trunk, an outbound proxy).
     pub next_hop: SocketAddr,
+    /// Digest credentials for a challenge (401/407) from this route, e.g. a carrier trunk.
+    pub auth: Option<RouteAuth>,
+}
+
+/// Credentials the B leg answers a digest challenge with (RFC 3261 §22.2) — only a challenge whose
+/// realm is `realm`, so they are never offered to anyone else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RouteAuth {
+    /// Digest user name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The realm the credentials belong to.
+    pub realm: String,
+}
+
+impl std::fmt::Debug for RouteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("realm", &self.realm)
+            .finish()
+    }
 }
 
 /// What the driver tells the call. Feed with [`crate::Call::handle`].

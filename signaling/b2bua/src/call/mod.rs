@@ -2,6 +2,7 @@
 //! B leg (our UAC dialog towards the callee). Setup is in `setup`, in-dialog requests and every way
 //! a call ends in `teardown`; this file holds the state, the entry points and the timers.
 
+mod auth;
 mod event;
 mod indialog;
 mod relay;
@@ -20,7 +21,7 @@ use crate::failure::EndCause;
 use crate::random::RandomSource;
 use indialog::{ReinviteAck, Relay};
 
-pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteTarget};
+pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget};
 
 #[cfg(test)]
 mod tests;
@@ -183,6 +184,8 @@ pub struct Call<K> {
     attempt_timeout: Option<Duration>,
     /// The current B leg is being cancelled to move on to the next route (attempt timed out).
     advancing: bool,
+    /// Digest challenges of the current route answered so far (a second only when `stale`).
+    challenges_answered: u8,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.
     caller_id: Option<String>,
     answered_at: Option<Instant>,

@@ -114,6 +114,7 @@ impl<K: Clone> Call<K> {
             ring_deadline: None,
             attempt_timeout: None,
             advancing: false,
+            challenges_answered: 0,
             caller_id: None,
             answered_at: None,
             cause: None,
@@ -177,6 +178,7 @@ impl<K: Clone> Call<K> {
                     cancel: CancelState::NotWanted,
                 };
                 self.advancing = false;
+                self.challenges_answered = 0;
                 let ring = self.attempt_timeout.unwrap_or(self.config.ring_timeout);
                 self.ring_deadline = Some(deadline(now, ring));
                 self.send_request(Leg::B, TxMethod::Invite, invite);
@@ -286,6 +288,7 @@ impl<K: Clone> Call<K> {
             100 => {}
             101..=199 => self.on_b_provisional(status, response),
             200..=299 => self.on_b_success(now, response),
+            401 | 407 if self.answer_challenge(status, response) => {}
             _ => self.on_b_failure(now, status),
         }
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_b2bua::RouteAuth;
 use switchboard_dialplan::{Dialplan, IpRange, PlanContext, PlanError};
 
 use super::ConfigIssue;
@@ -48,6 +49,12 @@ pub struct TrunkSection {
     /// Probes in a row without an answer (timeout, 408 or 5xx) that mark the trunk down (1-100,
     /// default 2). One answered probe marks it up again.
     pub keepalive_failures: Option<u32>,
+    /// Digest user name for the trunk's 401/407 challenges to our INVITEs (with `password`).
+    pub username: Option<String>,
+    /// Digest password (with `username`).
+    pub password: Option<String>,
+    /// The only realm the credentials answer (default: the host of `domain`).
+    pub auth_realm: Option<String>,
 }
 
 /// OPTIONS keepalive settings of a trunk.
@@ -74,6 +81,8 @@ pub struct TrunkConfig {
     pub caller_id: Option<String>,
     /// OPTIONS keepalive, when probed.
     pub keepalive: Option<Keepalive>,
+    /// Credentials for the trunk's digest challenges.
+    pub auth: Option<RouteAuth>,
 }
 
 impl TrunkConfig {
@@ -156,23 +165,59 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                 "needs keepalive_interval_s (the trunk is not probed without it)".into(),
             );
         }
+        match (&t.username, &t.password) {
+            (Some(u), Some(_)) if u.is_empty() || u.contains('"') => {
+                issue("username", "must be non-empty without '\"'".into())
+            }
+            (Some(_), None) => issue("password", "needed with username".into()),
+            (None, Some(_)) => issue("username", "needed with password".into()),
+            (None, None) if t.auth_realm.is_some() => {
+                issue("auth_realm", "needs username and password".into())
+            }
+            _ => {}
+        }
         if issues.len() == before {
             if let Some(address) = address {
+                let domain = t.domain.clone().unwrap_or_else(|| address.to_string());
+                let auth =
+                    t.username
+                        .clone()
+                        .zip(t.password.clone())
+                        .map(|(username, password)| RouteAuth {
+                            username,
+                            password,
+                            realm: t.auth_realm.clone().unwrap_or_else(|| host_of(&domain)),
+                        });
                 out.push(TrunkConfig {
                     name: t.name.clone(),
                     address,
-                    domain: t.domain.clone().unwrap_or_else(|| address.to_string()),
+                    domain,
                     inbound,
                     caller_id: t.caller_id.clone(),
                     keepalive: t.keepalive_interval_s.map(|secs| Keepalive {
                         interval: Duration::from_secs(secs),
                         failures,
                     }),
+                    auth,
                 });
             }
         }
     }
     out
+}
+
+/// `host` of `host[:port]` (brackets of an IPv6 reference kept).
+fn host_of(domain: &str) -> String {
+    match domain.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            if host.contains(':') && !host.ends_with(']') {
+                domain.to_owned()
+            } else {
+                host.to_owned()
+            }
+        }
+        _ => domain.to_owned(),
+    }
 }
 
 /// Where the dialplan file is, relative to the config file's folder.

@@ -198,6 +198,7 @@ fn trunk_errors_name_their_keys() {
         name = "b"
         address = "192.0.2.2:5060"
         keepalive_failures = 3
+        username = "acct"
         "#,
     )
     .expect_err("invalid");
@@ -210,7 +211,8 @@ fn trunk_errors_name_their_keys() {
             "trunks[1].name",
             "trunks[1].caller_id",
             "trunks[1].keepalive_interval_s",
-            "trunks[2].keepalive_failures"
+            "trunks[2].keepalive_failures",
+            "trunks[2].password"
         ]
     );
 }

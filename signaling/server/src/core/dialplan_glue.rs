@@ -190,6 +190,7 @@ impl Dialing {
                             t.domain
                         ),
                         next_hop: t.address,
+                        auth: t.auth.clone(),
                     })
                     .collect();
                 if routes.is_empty() && !names.is_empty() {

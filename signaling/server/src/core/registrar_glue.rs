@@ -350,6 +350,7 @@ impl Registrar {
                 Some(next_hop) => Some(RouteTarget {
                     request_uri: b.uri.clone(),
                     next_hop,
+                    auth: None,
                 }),
                 None => {
                     tracing::warn!(

@@ -380,6 +380,7 @@ mod tests {
                 interval: Duration::from_secs(1),
                 failures,
             }),
+            auth: None,
         }
     }
 

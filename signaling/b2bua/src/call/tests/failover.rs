@@ -12,6 +12,7 @@ fn with_fallback() -> Harness {
     h.call.add_fallback_route(RouteTarget {
         request_uri: "sip:+15551234@198.51.100.77".to_owned(),
         next_hop: addr(FALLBACK_HOP),
+        auth: None,
     });
     h.drain();
     h.event(CallEvent::MediaAllocated {
@@ -116,6 +117,7 @@ fn hunt() -> Harness {
     h.call.add_fallback_route(RouteTarget {
         request_uri: "sip:1002@198.51.100.77".to_owned(),
         next_hop: addr(FALLBACK_HOP),
+        auth: None,
     });
     h.call.set_attempt_timeout(Duration::from_secs(15));
     h.drain();

@@ -158,6 +158,7 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
             h.call.add_fallback_route(RouteTarget {
                 request_uri: "sip:bob@198.51.100.77".to_owned(),
                 next_hop: addr("198.51.100.77:5060"),
+                auth: None,
             });
         }
         h.drain();

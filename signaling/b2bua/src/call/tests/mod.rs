@@ -1,6 +1,7 @@
 //! Call scenario tests on a virtual clock: a small vocabulary (`Harness`, `b_reply`, `bye_from_a`, ...)
 //! drives one [`Call`] with parsed literal messages and checks the parsed actions.
 
+mod auth;
 mod basic;
 mod failover;
 mod failures;
@@ -72,13 +73,20 @@ impl Harness {
     }
 
     pub(super) fn with_invite(text: &str) -> Harness {
+        Harness::with_route(
+            text,
+            RouteTarget {
+                request_uri: "sip:bob@198.51.100.20:5062".to_owned(),
+                next_hop: addr(NEXT_HOP),
+                auth: None,
+            },
+        )
+    }
+
+    pub(super) fn with_route(text: &str, route: RouteTarget) -> Harness {
         let now = Instant::now();
         let mut config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1:5060");
         config.ring_timeout = Duration::from_secs(30);
-        let route = RouteTarget {
-            request_uri: "sip:bob@198.51.100.20:5062".to_owned(),
-            next_hop: addr(NEXT_HOP),
-        };
         let call = Call::new(
             now,
             config,

@@ -1,7 +1,9 @@
-//! OPTIONS keepalive to trunks, black-box: a sipp UAS answers the probes of the primary trunk for
-//! a while and then stops; the trunk goes down (REST, metrics, log), calls skip it for the next
-//! trunk of the chain or get 503 when it was the only one, and it comes back up when a peer
-//! answers again.
+//! Trunks, black-box, with sipp UASs as carriers:
+//! - OPTIONS keepalive: the primary trunk answers probes for a while and then stops; it goes down
+//!   (REST, metrics, log), calls skip it for the next trunk of the chain or get 503 when it was the
+//!   only one, and it comes back up when a peer answers again.
+//! - Outbound digest authentication: a carrier that challenges our INVITE gets it again with the
+//!   trunk's credentials (verified by sipp) and answers.
 
 mod support;
 
@@ -151,5 +153,48 @@ fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_aga
     let back = back.finish(Duration::from_secs(5));
     assert!(back.success, "{}", back.output);
     assert!(server.log().contains("trunk up"), "{}", server.log());
+    health_until_idle(&server);
+}
+
+#[test]
+fn rfc3261_s22_2_carrier_challenge_is_answered_with_the_trunk_credentials() {
+    let carrier = free_port();
+    let dir = TempDir::new("sb-trunk-auth");
+    let plan = dir.path().join("dialplan.toml");
+    std::fs::write(&plan, PLAN).expect("write plan");
+    let extra = format!(
+        "[dialplan]\nfile = \"{}\"\n\
+         [[trunks]]\nname = \"primary\"\naddress = \"127.0.0.1:{carrier}\"\n\
+         domain = \"carrier.example\"\nusername = \"acct-17\"\npassword = \"s3cret\"\n\
+         [[trunks]]\nname = \"secondary\"\naddress = \"127.0.0.1:{}\"\n",
+        plan.display(),
+        free_port()
+    );
+    let server = Server::start(&config_with(&extra));
+    let media = free_port().to_string();
+    let trunk = SippUas::start(
+        "trunk_uas_digest.xml",
+        carrier,
+        &["-mi", "127.0.0.1", "-mp", &media],
+    );
+    let caller_media = free_port().to_string();
+    let args = caller_sipp_args(&server, "85551234", &caller_media);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let uac = sipp("call_uac_auth.xml", server.sip, "udp", &refs);
+    let trunk = trunk.finish(Duration::from_secs(15));
+    assert!(uac.success, "caller:\n{}\n{}", uac.output, server.log());
+    assert!(trunk.success, "carrier:\n{}", trunk.output);
+    let invites = sipp_received(&trunk.output, "INVITE ");
+    assert_eq!(invites.len(), 2, "challenged, then authorized: {invites:?}");
+    assert!(
+        invites[1].contains("CSeq: 2 INVITE") && invites[1].contains("username=\"acct-17\""),
+        "{}",
+        invites[1]
+    );
+    assert!(
+        !invites[1].contains("s3cret"),
+        "the password never travels: {}",
+        invites[1]
+    );
     health_until_idle(&server);
 }

@@ -1,0 +1,145 @@
+//! Answering a digest challenge to the B-leg INVITE (RFC 3261 §22.2, §22.3; RFC 7616 and RFC 8760
+//! algorithms): a carrier trunk that answers 401 or 407 gets the INVITE again, with a new branch,
+//! the next CSeq and credentials — only when the route carries credentials for the challenge's
+//! realm. A second challenge for the same route is answered only when it says `stale=true` (a
+//! new nonce); otherwise the failure stands, so wrong credentials never loop.
+
+use switchboard_registrar::digest::{self, Algorithm, DigestCredentials};
+use switchboard_sip::{Auth, AuthBuilder, HeaderName, Message};
+
+use super::{AState, BState, Call, CancelState, Leg, TxMethod};
+
+impl<K: Clone> Call<K> {
+    /// A 401/407 to the B-leg INVITE: sends the INVITE again with credentials when it can;
+    /// `false` leaves it a failure.
+    pub(super) fn answer_challenge(&mut self, status: u16, response: &Message<'_>) -> bool {
+        let Some(auth) = self.route.auth.clone() else {
+            return false;
+        };
+        let calling = matches!(
+            self.b_state,
+            BState::Calling {
+                cancel: CancelState::NotWanted,
+                ..
+            }
+        );
+        if !calling || self.a_state != AState::Proceeding || self.cause.is_some() {
+            return false;
+        }
+        let (challenges, header) = if status == 401 {
+            (response.www_authenticate(), HeaderName::Authorization)
+        } else {
+            (
+                response.proxy_authenticate(),
+                HeaderName::ProxyAuthorization,
+            )
+        };
+        let Ok(challenges) = challenges else {
+            return false;
+        };
+        let usable = |c: &&Auth<'_>| {
+            c.is_digest()
+                && c.get("realm").as_deref() == Some(auth.realm.as_str())
+                && algorithm(c).is_some()
+        };
+        let Some(challenge) = challenges.iter().find(usable) else {
+            return false;
+        };
+        let stale = challenge
+            .get("stale")
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        if self.challenges_answered >= 2 || (self.challenges_answered == 1 && !stale) {
+            return false;
+        }
+        let Some(mut invite) = self.b_invite.clone() else {
+            return false;
+        };
+        let Ok(seq) = invite.cseq().map(|c| c.seq) else {
+            return false;
+        };
+        let Ok(uri) = invite.request_uri().map(|u| u.to_string()) else {
+            return false;
+        };
+        let cnonce = self.rng.token();
+        let Some(value) = credentials(challenge, &auth, &uri, &cnonce) else {
+            return false;
+        };
+        let via = self.via();
+        invite.set_header(HeaderName::Via, via);
+        invite.set_header(HeaderName::CSeq, format!("{} INVITE", seq + 1));
+        invite.remove_header(&header);
+        invite.push_header(header, value);
+        self.challenges_answered += 1;
+        self.b_invite = Some(invite.clone());
+        self.b_dialog = None;
+        self.b_state = BState::Calling {
+            provisional: false,
+            cancel: CancelState::NotWanted,
+        };
+        self.send_request(Leg::B, TxMethod::Invite, invite);
+        true
+    }
+}
+
+/// The challenge's algorithm, if we implement it (absent means MD5).
+fn algorithm(challenge: &Auth<'_>) -> Option<Algorithm> {
+    match challenge.get("algorithm") {
+        None => Some(Algorithm::Md5),
+        Some(a) => Algorithm::parse(&a),
+    }
+}
+
+/// The `Authorization`/`Proxy-Authorization` value answering `challenge` for an INVITE to `uri`:
+/// `qop=auth` when offered (nonce count 1, our `cnonce`), the RFC 2069 form when no qop is offered,
+/// nothing when only `auth-int` is.
+fn credentials(
+    challenge: &Auth<'_>,
+    auth: &super::RouteAuth,
+    uri: &str,
+    cnonce: &str,
+) -> Option<String> {
+    let alg = algorithm(challenge)?;
+    let nonce = challenge.get("nonce")?.into_owned();
+    let qop = match challenge.get("qop") {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(str::trim)
+                .find(|q| q.eq_ignore_ascii_case("auth"))?
+                .to_owned(),
+        ),
+    };
+    let opaque = challenge.get("opaque").map(|o| o.into_owned());
+    let c = DigestCredentials {
+        username: auth.username.clone(),
+        realm: auth.realm.clone(),
+        nonce,
+        uri: uri.to_owned(),
+        response: String::new(),
+        algorithm: Some(alg.as_str().to_owned()),
+        cnonce: qop.as_ref().map(|_| cnonce.to_owned()),
+        qop,
+        nc: None,
+        opaque,
+    };
+    let c = DigestCredentials {
+        nc: c.qop.as_ref().map(|_| "00000001".to_owned()),
+        ..c
+    };
+    let ha1 = digest::ha1(alg, &auth.username, &auth.realm, &auth.password);
+    let response = digest::expected_response(alg, &ha1, "INVITE", &c);
+    let mut v = AuthBuilder::new("Digest")
+        .quoted("username", &c.username)
+        .quoted("realm", &c.realm)
+        .quoted("nonce", &c.nonce)
+        .quoted("uri", uri)
+        .quoted("response", &response)
+        .token("algorithm", alg.as_str());
+    if let (Some(qop), Some(cnonce), Some(nc)) = (&c.qop, &c.cnonce, &c.nc) {
+        v = v.token("qop", qop).quoted("cnonce", cnonce).token("nc", nc);
+    }
+    if let Some(o) = &c.opaque {
+        v = v.quoted("opaque", o);
+    }
+    Some(v.build())
+}
