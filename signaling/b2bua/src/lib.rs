@@ -142,7 +142,8 @@ mod failure;
 mod random;
 
 pub use call::{
-    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget,
+    Action, Call, CallConfig, CallEvent, ChallengeAnswer, ClientTxId, Leg, MediaOp, RouteAuth,
+    RouteTarget, answer_challenge,
 };
 pub use dialog::{Dialog, DialogError, DialogId, DialogState, RequestRejection};
 pub use failure::{EndCause, FailureSide, HangupCause, MappedFailure, map_failure};

@@ -159,6 +159,20 @@ pub fn render(core: &Core) -> String {
         "OPTIONS keepalive probes that timed out or got 408/5xx.",
         &failed,
     );
+    let registered: Vec<(String, f64)> = trunks
+        .iter()
+        .filter_map(|t| {
+            let r = t.registration.as_ref()?;
+            let v = if r.status == "registered" { 1.0 } else { 0.0 };
+            Some((format!("{{trunk=\"{}\"}}", t.name), v))
+        })
+        .collect();
+    metric(
+        "switchboard_trunk_registered",
+        "gauge",
+        "Whether our registration to a trunk with register = true holds (1) or not (0).",
+        &registered,
+    );
     let nodes = core.media_pool().snapshot();
     let status: Vec<(String, f64)> = nodes
         .iter()

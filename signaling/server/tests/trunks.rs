@@ -198,3 +198,61 @@ fn rfc3261_s22_2_carrier_challenge_is_answered_with_the_trunk_credentials() {
     );
     health_until_idle(&server);
 }
+
+#[test]
+fn rfc3261_s10_registration_to_a_carrier_is_authenticated_and_refreshed_halfway() {
+    let carrier = free_port();
+    let registrar = SippUas::start("trunk_uas_register.xml", carrier, &[]);
+    let extra = format!(
+        "[[trunks]]\nname = \"carrier\"\naddress = \"127.0.0.1:{carrier}\"\n\
+         domain = \"carrier.example\"\nusername = \"acct-17\"\npassword = \"s3cret\"\n\
+         register = true\nregister_expires_s = 60\n"
+    );
+    let server = Server::start(&config_with(&extra).replacen(
+        "[http]\n",
+        &format!("[http]\napi_token = \"{TOKEN}\"\n"),
+        1,
+    ));
+    let started = Instant::now();
+    let registrar = registrar.finish(Duration::from_secs(20));
+    assert!(
+        registrar.success,
+        "carrier registrar:\n{}\n{}",
+        registrar.output,
+        server.log()
+    );
+    let registers = sipp_received(&registrar.output, "REGISTER ");
+    assert_eq!(registers.len(), 4, "two challenged rounds: {registers:?}");
+    for (i, r) in registers.iter().enumerate() {
+        assert!(r.starts_with("REGISTER sip:carrier.example SIP/2.0"), "{r}");
+        assert!(r.contains(&format!("CSeq: {} REGISTER", i + 1)), "{r}");
+        assert!(r.contains("To: <sip:acct-17@carrier.example>"), "{r}");
+        assert!(
+            r.contains(&format!("Contact: <sip:acct-17@{}>", server.sip)),
+            "{r}"
+        );
+        assert!(r.contains("Expires: 60"), "{r}");
+    }
+    let call_id = |m: &str| support::header(m, "Call-ID").map(str::to_owned);
+    assert!(
+        registers
+            .iter()
+            .all(|r| call_id(r) == call_id(&registers[0])),
+        "one Call-ID for the binding"
+    );
+    // The refresh came after about half of the 4 s granted.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "refreshed too early: {:?}",
+        started.elapsed()
+    );
+    let all = trunks(&server);
+    let reg = &all[0]["registration"];
+    assert_eq!(reg["status"], "registered", "{all:?}");
+    assert!(reg["expires_at"].as_str().is_some(), "{reg}");
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(
+        metrics.contains("switchboard_trunk_registered{trunk=\"carrier\"} 1"),
+        "{metrics}"
+    );
+}

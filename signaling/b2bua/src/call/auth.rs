@@ -12,7 +12,7 @@ use super::{AState, BState, Call, CancelState, Leg, TxMethod};
 impl<K: Clone> Call<K> {
     /// A 401/407 to the B-leg INVITE: sends the INVITE again with credentials when it can;
     /// `false` leaves it a failure.
-    pub(super) fn answer_challenge(&mut self, status: u16, response: &Message<'_>) -> bool {
+    pub(super) fn retry_with_credentials(&mut self, response: &Message<'_>) -> bool {
         let Some(auth) = self.route.auth.clone() else {
             return false;
         };
@@ -26,31 +26,6 @@ impl<K: Clone> Call<K> {
         if !calling || self.a_state != AState::Proceeding || self.cause.is_some() {
             return false;
         }
-        let (challenges, header) = if status == 401 {
-            (response.www_authenticate(), HeaderName::Authorization)
-        } else {
-            (
-                response.proxy_authenticate(),
-                HeaderName::ProxyAuthorization,
-            )
-        };
-        let Ok(challenges) = challenges else {
-            return false;
-        };
-        let usable = |c: &&Auth<'_>| {
-            c.is_digest()
-                && c.get("realm").as_deref() == Some(auth.realm.as_str())
-                && algorithm(c).is_some()
-        };
-        let Some(challenge) = challenges.iter().find(usable) else {
-            return false;
-        };
-        let stale = challenge
-            .get("stale")
-            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
-        if self.challenges_answered >= 2 || (self.challenges_answered == 1 && !stale) {
-            return false;
-        }
         let Some(mut invite) = self.b_invite.clone() else {
             return false;
         };
@@ -61,9 +36,13 @@ impl<K: Clone> Call<K> {
             return false;
         };
         let cnonce = self.rng.token();
-        let Some(value) = credentials(challenge, &auth, &uri, &cnonce) else {
+        let Some(answer) = answer_challenge(response, &auth, "INVITE", &uri, &cnonce) else {
             return false;
         };
+        if self.challenges_answered >= 2 || (self.challenges_answered == 1 && !answer.stale) {
+            return false;
+        }
+        let (header, value) = (answer.header, answer.value);
         let via = self.via();
         invite.set_header(HeaderName::Via, via);
         invite.set_header(HeaderName::CSeq, format!("{} INVITE", seq + 1));
@@ -81,6 +60,53 @@ impl<K: Clone> Call<K> {
     }
 }
 
+/// Credentials answering a challenge: the header to add and its value.
+#[derive(Debug, Clone)]
+pub struct ChallengeAnswer {
+    /// `Authorization` for a 401, `Proxy-Authorization` for a 407.
+    pub header: HeaderName<'static>,
+    /// The credentials.
+    pub value: String,
+    /// The challenge said `stale=true` (our previous credentials were right, the nonce expired).
+    pub stale: bool,
+}
+
+/// Answers the Digest challenge of a 401/407 `response` whose realm is `auth.realm` for a request
+/// `method` to `uri` (RFC 3261 §22.2; MD5, SHA-256 and their `-sess` forms; `qop=auth` with nonce
+/// count 1 and `cnonce`, or the RFC 2069 form when the challenge offers no qop). `None` when the
+/// response carries no such challenge we can answer.
+pub fn answer_challenge(
+    response: &Message<'_>,
+    auth: &super::RouteAuth,
+    method: &str,
+    uri: &str,
+    cnonce: &str,
+) -> Option<ChallengeAnswer> {
+    let (challenges, header) = match response.status()? {
+        401 => (response.www_authenticate(), HeaderName::Authorization),
+        407 => (
+            response.proxy_authenticate(),
+            HeaderName::ProxyAuthorization,
+        ),
+        _ => return None,
+    };
+    let challenges = challenges.ok()?;
+    let challenge = challenges.iter().find(|c| {
+        c.is_digest()
+            && c.get("realm").as_deref() == Some(auth.realm.as_str())
+            && algorithm(c).is_some()
+    })?;
+    let stale = challenge
+        .get("stale")
+        .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+    let value = credentials(challenge, auth, method, uri, cnonce)?;
+    Some(ChallengeAnswer {
+        header,
+        value,
+        stale,
+    })
+}
+
 /// The challenge's algorithm, if we implement it (absent means MD5).
 fn algorithm(challenge: &Auth<'_>) -> Option<Algorithm> {
     match challenge.get("algorithm") {
@@ -89,12 +115,13 @@ fn algorithm(challenge: &Auth<'_>) -> Option<Algorithm> {
     }
 }
 
-/// The `Authorization`/`Proxy-Authorization` value answering `challenge` for an INVITE to `uri`:
+/// The `Authorization`/`Proxy-Authorization` value answering `challenge` for `method` to `uri`:
 /// `qop=auth` when offered (nonce count 1, our `cnonce`), the RFC 2069 form when no qop is offered,
 /// nothing when only `auth-int` is.
 fn credentials(
     challenge: &Auth<'_>,
     auth: &super::RouteAuth,
+    method: &str,
     uri: &str,
     cnonce: &str,
 ) -> Option<String> {
@@ -127,7 +154,7 @@ fn credentials(
         ..c
     };
     let ha1 = digest::ha1(alg, &auth.username, &auth.realm, &auth.password);
-    let response = digest::expected_response(alg, &ha1, "INVITE", &c);
+    let response = digest::expected_response(alg, &ha1, method, &c);
     let mut v = AuthBuilder::new("Digest")
         .quoted("username", &c.username)
         .quoted("realm", &c.realm)

@@ -21,6 +21,7 @@ use crate::failure::EndCause;
 use crate::random::RandomSource;
 use indialog::{ReinviteAck, Relay};
 
+pub use auth::{ChallengeAnswer, answer_challenge};
 pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget};
 
 #[cfg(test)]

@@ -288,7 +288,7 @@ impl<K: Clone> Call<K> {
             100 => {}
             101..=199 => self.on_b_provisional(status, response),
             200..=299 => self.on_b_success(now, response),
-            401 | 407 if self.answer_challenge(status, response) => {}
+            401 | 407 if self.retry_with_credentials(response) => {}
             _ => self.on_b_failure(now, status),
         }
     }

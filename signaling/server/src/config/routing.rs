@@ -55,6 +55,11 @@ pub struct TrunkSection {
     pub password: Option<String>,
     /// The only realm the credentials answer (default: the host of `domain`).
     pub auth_realm: Option<String>,
+    /// Keep a registration `sip:USERNAME@DOMAIN` at the trunk (needs `username`/`password`).
+    #[serde(default)]
+    pub register: bool,
+    /// Registration time asked for, in seconds (60-86400, default 600); refreshed halfway.
+    pub register_expires_s: Option<u32>,
 }
 
 /// OPTIONS keepalive settings of a trunk.
@@ -83,6 +88,8 @@ pub struct TrunkConfig {
     pub keepalive: Option<Keepalive>,
     /// Credentials for the trunk's digest challenges.
     pub auth: Option<RouteAuth>,
+    /// Registration time asked for, when we register to the trunk.
+    pub register_expires: Option<u32>,
 }
 
 impl TrunkConfig {
@@ -176,6 +183,18 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
             }
             _ => {}
         }
+        let register_expires = t.register_expires_s.unwrap_or(600);
+        if !(60..=86400).contains(&register_expires) {
+            issue(
+                "register_expires_s",
+                format!("{register_expires}: must be between 60 and 86400 seconds"),
+            );
+        }
+        if t.register && t.username.is_none() {
+            issue("register", "needs username and password".into());
+        } else if !t.register && t.register_expires_s.is_some() {
+            issue("register_expires_s", "needs register = true".into());
+        }
         if issues.len() == before {
             if let Some(address) = address {
                 let domain = t.domain.clone().unwrap_or_else(|| address.to_string());
@@ -199,6 +218,7 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                         failures,
                     }),
                     auth,
+                    register_expires: t.register.then_some(register_expires),
                 });
             }
         }

@@ -23,9 +23,10 @@ mod registrar_glue;
 pub mod routing;
 mod sip_msg;
 mod trunk_probe;
+mod trunk_register;
 mod worker;
 
-pub use trunk_probe::{TrunkHealth, TrunkStatus};
+pub use trunk_probe::{RegistrationState, TrunkHealth, TrunkStatus};
 
 use std::collections::hash_map::RandomState;
 use std::sync::Arc;

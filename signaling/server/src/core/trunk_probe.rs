@@ -37,6 +37,44 @@ struct TrunkState {
     probes: AtomicU64,
     failed: AtomicU64,
     detail: Mutex<Detail>,
+    registration: Mutex<Option<RegistrationState>>,
+}
+
+/// Where our registration to a trunk stands (`register = true`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegistrationState {
+    /// `registering`, `registered` or `failed` (retried every 30 s).
+    pub status: &'static str,
+    /// Until when the binding holds (RFC 3339), when registered.
+    pub expires_at: Option<String>,
+    /// The last final status that failed it, if any (`null` with `failed` means a timeout).
+    pub last_failure: Option<u16>,
+}
+
+impl RegistrationState {
+    pub(crate) fn registering() -> Self {
+        RegistrationState {
+            status: "registering",
+            expires_at: None,
+            last_failure: None,
+        }
+    }
+
+    pub(crate) fn registered(until: SystemTime) -> Self {
+        RegistrationState {
+            status: "registered",
+            expires_at: Some(switchboard_events::envelope::rfc3339_utc(until)),
+            last_failure: None,
+        }
+    }
+
+    pub(crate) fn failed(status: Option<u16>) -> Self {
+        RegistrationState {
+            status: "failed",
+            expires_at: None,
+            last_failure: status,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +104,8 @@ pub struct TrunkStatus {
     pub last_rtt_ms: Option<f64>,
     /// When the trunk last went up or down (RFC 3339), if it did.
     pub changed: Option<String>,
+    /// Our registration to the trunk, when it has `register = true`.
+    pub registration: Option<RegistrationState>,
 }
 
 impl TrunkHealth {
@@ -81,6 +121,7 @@ impl TrunkHealth {
                     probes: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
                     detail: Mutex::new(Detail::default()),
+                    registration: Mutex::new(None),
                 })
                 .collect(),
         }
@@ -114,9 +155,27 @@ impl TrunkHealth {
                     last_status: d.last_status,
                     last_rtt_ms: d.last_rtt.map(|r| r.as_secs_f64() * 1000.0),
                     changed: d.changed.map(switchboard_events::envelope::rfc3339_utc),
+                    registration: t.registration.lock().ok().and_then(|r| r.clone()),
                 }
             })
             .collect()
+    }
+
+    /// Trunk `index`'s registration state, if it registers.
+    pub(crate) fn registration(&self, index: usize) -> Option<RegistrationState> {
+        self.trunks
+            .get(index)
+            .and_then(|t| t.registration.lock().ok().and_then(|r| r.clone()))
+    }
+
+    pub(crate) fn set_registration(&self, index: usize, state: RegistrationState) {
+        if let Some(mut r) = self
+            .trunks
+            .get(index)
+            .and_then(|t| t.registration.lock().ok())
+        {
+            *r = Some(state);
+        }
     }
 
     /// Records a probe's outcome; returns the transition it caused (`Some(true)` up, `Some(false)`
@@ -381,6 +440,7 @@ mod tests {
                 failures,
             }),
             auth: None,
+            register_expires: None,
         }
     }
 

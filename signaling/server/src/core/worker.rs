@@ -24,6 +24,7 @@ use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
 use super::trunk_probe::TrunkProber;
+use super::trunk_register::TrunkRegistrar;
 use crate::config::Config;
 use crate::transport::{Inbound, Target, Transports};
 
@@ -38,6 +39,8 @@ pub(crate) struct Worker {
     call_config: CallConfig,
     /// OPTIONS keepalive to trunks (worker 0 only).
     prober: Option<TrunkProber>,
+    /// Registrations to trunks (worker 0 only).
+    uplinks: Option<TrunkRegistrar>,
 }
 
 impl Worker {
@@ -82,10 +85,12 @@ impl Worker {
             live: 0,
             call_config,
             prober: None,
+            uplinks: None,
         }
     }
 
-    /// Makes this worker send the trunks' OPTIONS keepalives (`worker` is its own index).
+    /// Makes this worker send the trunks' OPTIONS keepalives and REGISTERs (`worker` is its own
+    /// index).
     pub(crate) fn probe_trunks(
         &mut self,
         trunks: &[crate::config::TrunkConfig],
@@ -93,15 +98,18 @@ impl Worker {
         events: super::events_glue::Events,
         worker: usize,
     ) {
-        let prober = TrunkProber::new(
+        let now = Instant::now();
+        let sent_by = &self.call_config.via_sent_by;
+        self.uplinks = Some(TrunkRegistrar::new(
             trunks,
-            health,
-            events,
-            &self.call_config.via_sent_by,
+            health.clone(),
+            sent_by,
             worker,
-            Instant::now(),
-        );
-        self.prober = Some(prober);
+            now,
+        ));
+        self.prober = Some(TrunkProber::new(
+            trunks, health, events, sent_by, worker, now,
+        ));
     }
 
     /// The run loop: next message or earliest timer, then drain every output.
@@ -116,6 +124,7 @@ impl Worker {
                 self.layer.poll_timeout(),
                 self.calls.poll_timeout(),
                 self.prober.as_ref().and_then(TrunkProber::poll_timeout),
+                self.uplinks.as_ref().and_then(TrunkRegistrar::poll_timeout),
             ]
             .into_iter()
             .flatten()
@@ -140,6 +149,9 @@ impl Worker {
                     self.calls.handle_timeout(now, &mut self.layer);
                     if let Some(p) = self.prober.as_mut() {
                         p.handle_timeout(now, &mut self.layer);
+                    }
+                    if let Some(r) = self.uplinks.as_mut() {
+                        r.handle_timeout(now, &mut self.layer);
                     }
                 }
                 () = shutdown.cancelled() => break,
@@ -379,6 +391,11 @@ impl Worker {
                 if key.role == Role::Client {
                     if let Some(p) = self.prober.as_mut() {
                         if p.on_client_event(&key, &event, now) {
+                            continue;
+                        }
+                    }
+                    if let Some(r) = self.uplinks.as_mut() {
+                        if r.on_client_event(&key, &event, now, &mut self.layer) {
                             continue;
                         }
                     }
