@@ -4,6 +4,7 @@
 
 mod auth;
 mod event;
+mod fork;
 mod indialog;
 mod relay;
 mod setup;
@@ -118,6 +119,8 @@ struct ClientTx {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TxMethod {
     Invite,
+    /// The INVITE of a parallel branch besides the primary B leg.
+    ForkInvite,
     Cancel,
     Bye,
     /// BYE to a stray forked 2xx dialog: its outcome does not matter.
@@ -165,6 +168,12 @@ pub struct Call<K> {
     /// A's offer as rewritten for B (kept for a fallback route's INVITE).
     b_offer: Vec<u8>,
     fallback_routes: VecDeque<RouteTarget>,
+    /// Routes rung in parallel with the first one (sent with the first B-leg INVITE).
+    parallel_routes: Vec<RouteTarget>,
+    /// Parallel branches still in progress besides the primary B leg.
+    forks: Vec<fork::Fork>,
+    /// The most telling failure among branches that failed so far.
+    branch_failure: Option<u16>,
     /// In-dialog requests being relayed from one leg to the other.
     relays: Vec<Relay<K>>,
     /// The last SDP each leg sent that the session accepted (A, B): restored on the media node
@@ -260,6 +269,13 @@ impl<K: Clone> Call<K> {
     /// session; re-index the call by [`Call::b_call_id`] after each B-leg INVITE.
     pub fn add_fallback_route(&mut self, route: RouteTarget) {
         self.fallback_routes.push_back(route);
+    }
+
+    /// Adds a route rung at the same time as the first one (a ring group, every contact of a
+    /// user): the first to answer wins and the others are cancelled; the caller gets a failure
+    /// only when every branch failed. Call before the first B-leg INVITE goes out.
+    pub fn add_parallel_route(&mut self, route: RouteTarget) {
+        self.parallel_routes.push(route);
     }
 
     /// Lets each route ring at most `timeout` while another route remains (a sequential hunt): the
@@ -426,14 +442,25 @@ impl<K: Clone> Call<K> {
     }
 
     fn send_request(&mut self, leg: Leg, method: TxMethod, request: Message<'static>) {
-        let tx = self.new_tx(leg, method);
         let next_hop = self.next_hop(leg);
+        self.send_request_to(leg, method, request, next_hop);
+    }
+
+    fn send_request_to(
+        &mut self,
+        leg: Leg,
+        method: TxMethod,
+        request: Message<'static>,
+        next_hop: SocketAddr,
+    ) -> ClientTxId {
+        let tx = self.new_tx(leg, method);
         self.actions.push_back(Action::SendRequest {
             leg,
             tx,
             request,
             next_hop,
         });
+        tx
     }
 
     /// A response to the A-leg INVITE with our To tag, plus our Contact (1xx/2xx) and SDP.

@@ -102,6 +102,9 @@ impl<K: Clone> Call<K> {
             stray_forks: 0,
             b_offer: Vec::new(),
             fallback_routes: VecDeque::new(),
+            parallel_routes: Vec::new(),
+            forks: Vec::new(),
+            branch_failure: None,
             relays: Vec::new(),
             accepted_sdp: [Vec::new(), Vec::new()],
             restore_ops: Vec::new(),
@@ -182,6 +185,7 @@ impl<K: Clone> Call<K> {
                 let ring = self.attempt_timeout.unwrap_or(self.config.ring_timeout);
                 self.ring_deadline = Some(deadline(now, ring));
                 self.send_request(Leg::B, TxMethod::Invite, invite);
+                self.start_forks();
             }
             Err(_) => {
                 let cause = EndCause::Failed {
@@ -198,6 +202,16 @@ impl<K: Clone> Call<K> {
     /// A is copied (no Via, Record-Route, Route, Contact, Call-ID or tags: topology hiding).
     fn build_b_invite(
         &mut self,
+        b_offer: Vec<u8>,
+    ) -> Result<Message<'static>, switchboard_sip::ParseError> {
+        let route = self.route.clone();
+        self.build_b_invite_for(&route, b_offer)
+    }
+
+    /// [`Call::build_b_invite`] for any route (a parallel branch).
+    pub(super) fn build_b_invite_for(
+        &mut self,
+        route: &RouteTarget,
         b_offer: Vec<u8>,
     ) -> Result<Message<'static>, switchboard_sip::ParseError> {
         let max_forwards = self
@@ -232,7 +246,7 @@ impl<K: Clone> Call<K> {
         let via = self.via();
         let call_id = self.rng.token();
         let from_tag = self.rng.token();
-        let mut m = Message::new_request(Method::Invite, self.route.request_uri.clone())?;
+        let mut m = Message::new_request(Method::Invite, route.request_uri.clone())?;
         m.push_header(HeaderName::Via, via);
         m.push_header(HeaderName::MaxForwards, max_forwards.to_string());
         m.push_header(HeaderName::From, format!("{from};tag={from_tag}"));
@@ -267,13 +281,14 @@ impl<K: Clone> Call<K> {
         };
         let is_2xx_invite = matches!(
             record.method,
-            TxMethod::Invite | TxMethod::ReInvite | TxMethod::RefreshInvite
+            TxMethod::Invite | TxMethod::ForkInvite | TxMethod::ReInvite | TxMethod::RefreshInvite
         ) && (200..300).contains(&status);
         if status >= 200 && !is_2xx_invite {
             self.client_txs.retain(|t| t.id != tx);
         }
         match record.method {
             TxMethod::Invite => self.on_b_invite_response(now, status, response),
+            TxMethod::ForkInvite => self.on_fork_response(now, tx, response),
             TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_response(now, record, response),
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
@@ -287,7 +302,7 @@ impl<K: Clone> Call<K> {
         match status {
             100 => {}
             101..=199 => self.on_b_provisional(status, response),
-            200..=299 => self.on_b_success(now, response),
+            200..=299 => self.on_b_success_response(now, response),
             401 | 407 if self.retry_with_credentials(response) => {}
             _ => self.on_b_failure(now, status),
         }
@@ -325,7 +340,7 @@ impl<K: Clone> Call<K> {
         }
     }
 
-    fn on_b_success(&mut self, now: Instant, response: &Message<'_>) {
+    pub(super) fn on_b_success_response(&mut self, now: Instant, response: &Message<'_>) {
         let tag = response.to().ok().and_then(|t| t.tag()).map(str::to_owned);
         let known = self.b_dialog.as_ref().map(|d| d.id().remote_tag.clone());
         if !matches!(self.b_state, BState::Calling { .. }) {
@@ -360,6 +375,7 @@ impl<K: Clone> Call<K> {
         );
         self.b_state = BState::Confirmed;
         self.ring_deadline = None;
+        self.cancel_forks();
         // A 2xx crossing the CANCEL of a hunt's attempt timeout: that member answered after all.
         let cancelled = cancelled && !self.advancing;
         if cancelled || self.a_state != AState::Proceeding {
@@ -425,8 +441,14 @@ impl<K: Clone> Call<K> {
         if let Some(d) = self.b_dialog.as_mut() {
             d.terminate();
         }
-        self.ring_deadline = None;
         if self.a_state == AState::Proceeding {
+            self.note_branch_failure(status);
+            // A parallel branch still ringing takes the failed primary's place.
+            if self.cause.is_none() && self.promote_fork() {
+                return;
+            }
+            self.ring_deadline = None;
+            let status = self.branch_failure.take().unwrap_or(status);
             let mapped = map_failure(status);
             if (mapped.retry_elsewhere || self.advancing) && self.cause.is_none() {
                 if let Some(next) = self.fallback_routes.pop_front() {
@@ -440,6 +462,7 @@ impl<K: Clone> Call<K> {
             self.set_cause(EndCause::Rejected { b_status: status });
             self.end_a(mapped.status, mapped.reason.to_owned());
         }
+        self.ring_deadline = None;
         self.finish(now);
     }
 

@@ -57,6 +57,7 @@ impl<K: Clone> Call<K> {
 
     /// CANCEL (or BYE once answered) to B; a B leg never started is simply done.
     pub(super) fn hangup_b(&mut self) {
+        self.cancel_forks();
         match self.b_state {
             BState::NotStarted => self.b_state = BState::Terminated,
             BState::Calling {
@@ -105,12 +106,16 @@ impl<K: Clone> Call<K> {
         let Some(invite) = self.b_invite.as_ref() else {
             return;
         };
-        let Ok(uri) = invite.request_uri().map(|u| u.to_string()) else {
-            return;
-        };
-        let Ok(mut cancel) = Message::new_request(Method::Cancel, uri) else {
-            return;
-        };
+        if let Some(cancel) = self.build_cancel(invite) {
+            self.send_request(Leg::B, TxMethod::Cancel, cancel);
+        }
+    }
+
+    /// The CANCEL for one of our INVITEs (RFC 3261 §9.1): same Request-URI, Call-ID, From, To, top
+    /// Via and CSeq number, method CANCEL, with our Reason.
+    pub(super) fn build_cancel(&self, invite: &Message<'_>) -> Option<Message<'static>> {
+        let uri = invite.request_uri().map(|u| u.to_string()).ok()?;
+        let mut cancel = Message::new_request(Method::Cancel, uri).ok()?;
         let copy = [
             HeaderName::Via,
             HeaderName::MaxForwards,
@@ -127,7 +132,7 @@ impl<K: Clone> Call<K> {
         cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
         self.add_reason(&mut cancel);
         cancel.push_header(HeaderName::ContentLength, "0");
-        self.send_request(Leg::B, TxMethod::Cancel, cancel);
+        Some(cancel)
     }
 
     /// RFC 3326: our BYE and CANCEL say why, as the Q.850 cause of the call's end.
@@ -171,6 +176,7 @@ impl<K: Clone> Call<K> {
                 }
             }
             TxMethod::Bye => self.on_bye_done(now, record.leg),
+            TxMethod::ForkInvite => self.on_fork_timeout(now, tx),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_timeout(now, tx),
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, None)
@@ -277,7 +283,8 @@ impl<K: Clone> Call<K> {
 
     /// When both legs are done: release media (once) and emit [`Action::Ended`].
     pub(super) fn finish(&mut self, now: Instant) {
-        if self.ended || self.a_state != AState::Terminated || self.b_state != BState::Terminated {
+        let b_done = self.b_state == BState::Terminated && self.forks.is_empty();
+        if self.ended || self.a_state != AState::Terminated || !b_done {
             return;
         }
         if matches!(self.media, MediaState::Allocating | MediaState::Allocated) {

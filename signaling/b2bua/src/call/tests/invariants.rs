@@ -161,6 +161,14 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                 auth: None,
             });
         }
+        // Some ring a second branch in parallel (its responses are what `b_reply` answers).
+        if seed % 5 == 1 {
+            h.call.add_parallel_route(RouteTarget {
+                request_uri: "sip:bob@198.51.100.88".to_owned(),
+                next_hop: addr("198.51.100.88:5060"),
+                auth: None,
+            });
+        }
         h.drain();
         let steps = 1 + rng.below(25);
         for _ in 0..steps {

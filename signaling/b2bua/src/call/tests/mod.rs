@@ -5,6 +5,7 @@ mod auth;
 mod basic;
 mod failover;
 mod failures;
+mod fork;
 mod indialog;
 mod invariants;
 mod timer;
