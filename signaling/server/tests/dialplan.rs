@@ -324,3 +324,68 @@ action = { kind = "hunt", members = ["1002", "1001"], timeout_secs = 2 }
     assert!(from.contains("<sip:200@"), "caller ID rewritten: {from}");
     health_until_idle(&server);
 }
+
+/// Calls `called` as user 1001 while one callee (`ringing_port`) only rings and another
+/// (`answering_port`) answers; both sipp callees must see their whole scenario (the ringing one
+/// is cancelled once the other answers).
+fn fork_call(server: &Server, called: &str, ringing_port: u16, answering_port: u16) {
+    let ringing = SippUas::start("call_uas_ring_cancel.xml", ringing_port, &[]);
+    let media = free_port().to_string();
+    let answering = SippUas::start(
+        "call_uas_answer.xml",
+        answering_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &media],
+    );
+    let uac_media = free_port().to_string();
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(server, called, &uac_media)),
+    );
+    let ringing = ringing.finish(Duration::from_secs(10));
+    let answering = answering.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(uac.success, "caller:\n{}\n{log}", uac.output);
+    assert!(
+        answering.success,
+        "answering callee:\n{}\n{log}",
+        answering.output
+    );
+    assert!(
+        ringing.success,
+        "ringing callee (cancelled):\n{}\n{log}",
+        ringing.output
+    );
+    let cancels = sipp_received(&ringing.output, "CANCEL ");
+    assert_eq!(cancels.len(), 1, "{}", ringing.output);
+    health_until_idle(server);
+}
+
+#[test]
+fn ring_group_rings_every_member_at_once_and_cancels_the_others_when_one_answers() {
+    let dir = TempDir::new("sb-plan");
+    let plan = r#"
+[[rules]]
+name = "sales"
+match.called = "600"
+action = { kind = "ring_group", members = ["1002", "1001"], timeout_secs = 20 }
+"#;
+    let server = server_with_plan(&dir, plan, "");
+    let (ringing, answering) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", ringing);
+    register_user(&server, "1001", "1001pass", answering);
+    // 1002 is rung first (the primary branch) and only rings; 1001's branch answers and wins.
+    fork_call(&server, "600", ringing, answering);
+}
+
+#[test]
+fn every_registered_contact_of_the_called_user_rings_in_parallel() {
+    // No dialplan file: every call goes to the called user's registered contacts.
+    let server = Server::start(&config_with(""));
+    let (ringing, answering) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", ringing);
+    // The most recent binding is tried first: this one answers, the older one is cancelled.
+    register_user(&server, "1002", "1002pass", answering);
+    fork_call(&server, "1002", ringing, answering);
+}

@@ -274,27 +274,10 @@ pub fn load_dialplan(path: &Path, ctx: &PlanContext) -> Result<Dialplan, Vec<Con
     })
 }
 
-/// Validates a dialplan text for this server: the dialplan crate's checks, then what the call
-/// engine cannot carry out yet (a `ring_group` needs parallel forking; refused rather than rung
-/// one member after another).
+/// Validates a dialplan text for this server (the dialplan crate's checks; every action is
+/// carried out by the call engine).
 pub fn check_dialplan(text: &str, ctx: &PlanContext) -> Result<Dialplan, Vec<PlanError>> {
-    let plan = Dialplan::parse(text, ctx).map_err(|e| e.0)?;
-    let unsupported: Vec<PlanError> = plan
-        .actions()
-        .enumerate()
-        .filter(|(_, (_, a))| matches!(a, switchboard_dialplan::Action::RingGroup { .. }))
-        .map(|(i, _)| PlanError {
-            path: format!("rules[{i}].action.kind"),
-            message: "ring_group needs parallel forking, which this version does not do yet; \
-                      use hunt"
-                .into(),
-        })
-        .collect();
-    if unsupported.is_empty() {
-        Ok(plan)
-    } else {
-        Err(unsupported)
-    }
+    Dialplan::parse(text, ctx).map_err(|e| e.0)
 }
 
 /// The plan to start with: the file's, or [`Dialplan::registered_users_only`].

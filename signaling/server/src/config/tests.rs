@@ -248,18 +248,27 @@ fn dialplan_errors_are_reported_with_the_file_and_rule_path() {
 }
 
 #[test]
-fn ring_groups_are_refused_until_the_engine_forks_in_parallel() {
+fn ring_groups_load_with_their_ring_time() {
     let dir = std::env::temp_dir().join(format!("sb-plan-rg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(
         dir.join("plan.toml"),
-        "[[rules]]\nname = \"sales\"\naction = { kind = \"ring_group\", members = [\"1001\"] }\n",
+        "[[rules]]\nname = \"sales\"\naction = { kind = \"ring_group\", members = [\"1001\", \"1002\"], timeout_secs = 20 }\n",
     )
     .expect("write");
-    let ctx = switchboard_dialplan::PlanContext::default();
-    let err = load_dialplan(&dir.join("plan.toml"), &ctx).expect_err("refused");
+    let ctx = switchboard_dialplan::PlanContext {
+        trunks: Vec::new(),
+        users: vec!["1001".into(), "1002".into()],
+    };
+    let plan = load_dialplan(&dir.join("plan.toml"), &ctx);
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(err.len(), 1);
-    assert!(err[0].key.ends_with("rules[0].action.kind"), "{}", err[0]);
-    assert!(err[0].message.contains("parallel forking"), "{}", err[0]);
+    let plan = plan.expect("a ring group is carried out by parallel forking");
+    let actions: Vec<_> = plan.actions().map(|(_, a)| a.clone()).collect();
+    assert_eq!(
+        actions,
+        [switchboard_dialplan::Action::RingGroup {
+            members: vec!["1001".into(), "1002".into()],
+            timeout: std::time::Duration::from_secs(20),
+        }]
+    );
 }

@@ -133,9 +133,10 @@ impl Calls {
         self.entries.len()
     }
 
-    /// Starts a call for a new, authenticated and routed INVITE: `plan.route` first, then each of
-    /// `plan.fallbacks` in order while the B leg fails with a retryable status (serial failover)
-    /// or, in a hunt, rings past the per-member timeout.
+    /// Starts a call for a new, authenticated and routed INVITE: `plan.route` with every one of
+    /// `plan.fallbacks` at the same time when `plan.parallel` (first answer wins), otherwise
+    /// `plan.route` first, then each fallback in order while the B leg fails with a retryable
+    /// status (serial failover) or, in a hunt, rings past the per-member timeout.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
@@ -150,6 +151,7 @@ impl Calls {
         let Admitted {
             route,
             fallbacks,
+            parallel,
             attempt_timeout,
             caller_id,
         } = plan;
@@ -176,8 +178,12 @@ impl Calls {
         let a_target = tx.target.clone();
         let rng = Box::new(WorkerTokens(self.worker));
         let mut call = Call::new(now, config, invite, tx, source, route, rng);
-        for fallback in fallbacks {
-            call.add_fallback_route(fallback);
+        for other in fallbacks {
+            if parallel {
+                call.add_parallel_route(other);
+            } else {
+                call.add_fallback_route(other);
+            }
         }
         if let Some(t) = attempt_timeout {
             call.set_attempt_timeout(t);

@@ -15,12 +15,15 @@ use super::trunk_probe::TrunkHealth;
 use crate::config::TrunkConfig;
 use crate::reload::PlanHandle;
 
-/// Where an admitted call goes: the first route, then serial fallbacks.
+/// Where an admitted call goes: the first route, then the others — rung at the same time
+/// (`parallel`: a user's contacts, a ring group) or as serial fallbacks (trunks, hunt).
 #[derive(Debug)]
 pub(crate) struct Admitted {
     pub(crate) route: RouteTarget,
     pub(crate) fallbacks: Vec<RouteTarget>,
-    /// A hunt's per-member ring time.
+    /// Whether `fallbacks` ring in parallel with `route`.
+    pub(crate) parallel: bool,
+    /// A hunt's per-member ring time, or a ring group's ring time.
     pub(crate) attempt_timeout: Option<std::time::Duration>,
     /// The From user presented on the B leg (rule `rewrite_calling`, else the trunk's `caller_id`).
     pub(crate) caller_id: Option<String>,
@@ -118,9 +121,10 @@ impl Dialing {
         );
         let routes = routes.map_err(|(status, reason)| refuse(status, &reason))?;
         let attempt_timeout = match &route.action {
-            Action::Hunt { timeout, .. } => Some(*timeout),
+            Action::Hunt { timeout, .. } | Action::RingGroup { timeout, .. } => Some(*timeout),
             _ => None,
         };
+        let parallel = matches!(route.action, Action::User | Action::RingGroup { .. });
         let caller_id = if route.calling != calling {
             Some(route.calling.clone())
         } else if let Action::Trunks(names) = &route.action {
@@ -138,6 +142,7 @@ impl Dialing {
             Some(first) => Ok(Admitted {
                 route: first,
                 fallbacks: routes.collect(),
+                parallel,
                 attempt_timeout,
                 caller_id,
             }),
