@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use switchboard_proto::v1::{self as pb, LocalEndpoint, MediaEvent, SessionInfo, media_event};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::config::NodeConfig;
 use crate::pool::{PoolError, PortPair, PortPool};
 use crate::relay::leg::{Leg, unix_ms};
-use crate::relay::session::{SessionShared, SessionTask};
+use crate::relay::mailbox::Mailbox;
+use crate::relay::session::{SessionFuture, SessionShared, SessionTask};
 use crate::relay::{Control, DtmfRequest, LegOptions, LegUpdate, Workers};
 use crate::stats::Totals;
 
@@ -69,8 +70,14 @@ pub struct NodeHealth {
 #[derive(Debug)]
 struct Entry {
     shared: Arc<SessionShared>,
-    control: mpsc::UnboundedSender<Control>,
     ports: [u16; 2],
+}
+
+impl Drop for Entry {
+    /// A session dropped from the table (node shut down) ends its task.
+    fn drop(&mut self) {
+        self.shared.mailbox.close();
+    }
 }
 
 /// The media node: everything but the network listeners.
@@ -168,20 +175,19 @@ impl Node {
             snapshot: Mutex::new(first),
             events: self.events.clone(),
             totals: self.totals.clone(),
+            mailbox: Mailbox::default(),
         });
-        let (tx, rx) = mpsc::unbounded_channel();
         let ports = [a.rtp_port, b.rtp_port];
-        table.insert(
-            id.clone(),
-            Entry {
-                shared: shared.clone(),
-                control: tx,
-                ports,
-            },
-        );
+        if let Err(e) = self.spawn_session(shared.clone(), [a, b], opts) {
+            tracing::error!(session = %id, error = %e, "cannot register sockets");
+            for port in ports {
+                self.pool.release(port);
+            }
+            return Err(NodeError::Internal(format!("registering sockets: {e}")));
+        }
+        table.insert(id.clone(), Entry { shared, ports });
         drop(table);
         self.totals.sessions_created.fetch_add(1, Ordering::Relaxed);
-        self.spawn_session(shared, [a, b], opts, rx);
         tracing::info!(session = %id, call_id, a = endpoints[0].rtp_port, b = endpoints[1].rtp_port, "session allocated");
         Ok((id, endpoints))
     }
@@ -200,32 +206,26 @@ impl Node {
         }
     }
 
-    /// Starts the session task on a relay worker (sockets are registered there).
+    /// Starts the session task on a relay worker (its sockets are registered there).
     fn spawn_session(
         &self,
         shared: Arc<SessionShared>,
         pairs: [PortPair; 2],
         opts: [LegOptions; 2],
-        rx: mpsc::UnboundedReceiver<Control>,
-    ) {
+    ) -> std::io::Result<()> {
         let interval = self.cfg.stats_interval;
-        self.workers.spawn(async move {
+        self.workers.spawn_with(move || {
             let now = Instant::now();
             let [a, b] = pairs;
-            let legs = make_leg(a, opts[0], now).and_then(|a| Ok([a, make_leg(b, opts[1], now)?]));
-            match legs {
-                Ok(legs) => SessionTask::new(shared, legs, rx, interval).run().await,
-                Err(e) => {
-                    tracing::error!(session = %shared.id, error = %e, "cannot register sockets")
-                }
-            }
-        });
+            let legs = [make_leg(a, opts[0], now)?, make_leg(b, opts[1], now)?];
+            Ok(SessionFuture::new(SessionTask::new(shared, legs, interval)))
+        })
     }
 
-    fn control(&self, id: &str) -> Result<mpsc::UnboundedSender<Control>, NodeError> {
+    fn shared(&self, id: &str) -> Result<Arc<SessionShared>, NodeError> {
         self.table()
             .get(id)
-            .map(|e| e.control.clone())
+            .map(|e| e.shared.clone())
             .ok_or_else(|| NodeError::NotFound(id.to_owned()))
     }
 
@@ -234,10 +234,11 @@ impl Node {
         id: &str,
         make: impl FnOnce(oneshot::Sender<T>) -> Control,
     ) -> Result<T, NodeError> {
-        let control = self.control(id)?;
+        let shared = self.shared(id)?;
         let (tx, rx) = oneshot::channel();
-        control
-            .send(make(tx))
+        shared
+            .mailbox
+            .post(make(tx))
             .map_err(|_| NodeError::Internal("session task stopped".into()))?;
         rx.await
             .map_err(|_| NodeError::Internal("session task stopped".into()))
@@ -292,7 +293,7 @@ impl Node {
             .remove(id)
             .ok_or_else(|| NodeError::NotFound(id.to_owned()))?;
         let (tx, rx) = oneshot::channel();
-        let info = match entry.control.send(Control::Release(tx)) {
+        let info = match entry.shared.mailbox.post(Control::Release(tx)) {
             Ok(()) => rx.await.ok(),
             Err(_) => None,
         };

@@ -3,13 +3,15 @@
 //! A session is one task on one worker; it owns the four (or fewer, with rtcp-mux) sockets of
 //! its two legs and relays packets directly between them inside a single `poll` function
 //! ([`session::SessionTask`]): no lock, channel hop or allocation per packet. Control messages
-//! ([`Control`]) arrive over a channel polled alongside the sockets; statistics are published
-//! to a shared snapshot at each tick (and on request), not per packet.
+//! ([`Control`]) arrive in a [`mailbox::Mailbox`] polled alongside the sockets; statistics are
+//! published to a shared snapshot at each tick (and on request), not per packet.
 //!
 //! - [`leg`]: one leg's sockets, remote, counters and the per-packet inbound/outbound paths.
+//! - [`mailbox`]: the session's control message queue.
 //! - [`session`]: the session task (poll loop, timer, control handling).
 
 pub(crate) mod leg;
+pub(crate) mod mailbox;
 pub(crate) mod path;
 pub(crate) mod session;
 
@@ -126,15 +128,23 @@ impl Workers {
         Ok(w)
     }
 
-    /// Spawns a session task on the next worker (round robin).
-    pub(crate) fn spawn<F>(&self, fut: F)
+    /// Builds a task with `make` in the context of the next worker (round robin), so the
+    /// sockets and timers it creates register with that worker's runtime, and spawns it there.
+    pub(crate) fn spawn_with<F, T>(&self, make: F) -> std::io::Result<()>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: FnOnce() -> std::io::Result<T>,
+        T: Future<Output = ()> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        if let Some(h) = self.handles.get(i) {
-            h.spawn(fut);
-        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len().max(1);
+        let Some(handle) = self.handles.get(i) else {
+            return Err(std::io::Error::other("no relay worker running"));
+        };
+        let task = {
+            let _runtime = handle.enter();
+            make()?
+        };
+        handle.spawn(task);
+        Ok(())
     }
 
     /// Stops every worker and joins its thread (tasks still running are dropped).

@@ -4,7 +4,7 @@
 //! generation), then every socket drained until it would block (bounded by a budget so one
 //! busy session cannot starve the others on its worker).
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -13,11 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use switchboard_proto::v1::{self as pb, MediaEvent, SessionInfo, media_event};
 use tokio::io::ReadBuf;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 use tokio::time::Sleep;
 
 use super::Control;
 use super::leg::{Leg, Port, unix_ms};
+use super::mailbox::Mailbox;
 use super::path;
 use crate::stats::Totals;
 
@@ -40,6 +41,8 @@ pub(crate) struct SessionShared {
     pub(crate) snapshot: Mutex<SessionInfo>,
     pub(crate) events: broadcast::Sender<MediaEvent>,
     pub(crate) totals: Arc<Totals>,
+    /// Control messages to the session task.
+    pub(crate) mailbox: Mailbox,
 }
 
 impl SessionShared {
@@ -61,48 +64,31 @@ enum Exit {
     ControlClosed,
 }
 
-/// One session's relay task.
+/// One session's relay state, driven by a [`SessionFuture`].
 pub(crate) struct SessionTask {
     shared: Arc<SessionShared>,
     legs: [Leg; 2],
-    control: mpsc::UnboundedReceiver<Control>,
     timer: Pin<Box<Sleep>>,
     interval: Duration,
     next_tick: Instant,
 }
 
 impl SessionTask {
-    /// Builds the task; must run on the worker runtime that will poll the sockets.
-    pub(crate) fn new(
-        shared: Arc<SessionShared>,
-        legs: [Leg; 2],
-        control: mpsc::UnboundedReceiver<Control>,
-        interval: Duration,
-    ) -> Self {
+    /// Builds the task; must run in the context of the worker runtime that will poll it (the
+    /// legs' sockets and the timer register with that runtime's drivers).
+    pub(crate) fn new(shared: Arc<SessionShared>, legs: [Leg; 2], interval: Duration) -> Self {
         let next_tick = Instant::now() + interval;
         SessionTask {
             shared,
             legs,
-            control,
             timer: Box::pin(tokio::time::sleep_until(next_tick.into())),
             interval,
             next_tick,
         }
     }
 
-    /// Relays until released (or the control channel closes), then closes the sockets.
-    pub(crate) async fn run(mut self) {
-        let exit = poll_fn(|cx| self.poll_drive(cx)).await;
-        let info = self.publish(Instant::now());
-        let SessionTask { legs, .. } = self;
-        drop(legs);
-        if let Exit::Release(reply) = exit {
-            let _ = reply.send(info);
-        }
-    }
-
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
-        while let Poll::Ready(msg) = self.control.poll_recv(cx) {
+        while let Poll::Ready(msg) = self.shared.mailbox.poll_recv(cx) {
             match msg {
                 None => return Poll::Ready(Exit::ControlClosed),
                 Some(Control::Release(reply)) => return Poll::Ready(Exit::Release(reply)),
@@ -223,6 +209,47 @@ impl SessionTask {
             *snap = info.clone();
         }
         info
+    }
+}
+
+impl Drop for SessionTask {
+    /// A session that ends (or whose worker stops) takes no more control messages.
+    fn drop(&mut self) {
+        self.shared.mailbox.close();
+    }
+}
+
+/// The future a relay worker runs for one session: relays until released (or the control
+/// plane drops the session), then closes the sockets and replies with the final statistics.
+///
+/// Written by hand rather than as an `async` block, which kept up to three copies of the
+/// task's state in its generator (the spawned future is most of a session's memory).
+pub(crate) struct SessionFuture(Option<SessionTask>);
+
+impl SessionFuture {
+    /// Wraps a task built with [`SessionTask::new`].
+    pub(crate) fn new(task: SessionTask) -> Self {
+        SessionFuture(Some(task))
+    }
+}
+
+impl Future for SessionFuture {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(task) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        let Poll::Ready(exit) = task.poll_drive(cx) else {
+            return Poll::Pending;
+        };
+        let info = task.publish(Instant::now());
+        // Dropping the task closes the sockets before the reply lets the node reuse the ports.
+        self.0 = None;
+        if let Exit::Release(reply) = exit {
+            let _ = reply.send(info);
+        }
+        Poll::Ready(())
     }
 }
 
