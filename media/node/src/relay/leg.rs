@@ -52,13 +52,16 @@ pub(crate) struct Leg {
     /// RFC 3550 receive statistics of the inbound RTP stream.
     pub(crate) stats: StreamStats,
     pub(crate) timeout: RtpTimeout,
-    pub(crate) detector: DtmfDetector,
-    pub(crate) generator: Option<DtmfGenerator>,
+    /// RFC 4733 detection, allocated on the first telephone-event packet (most calls have none).
+    pub(crate) detector: Option<Box<DtmfDetector>>,
+    /// The digit being generated toward this leg's remote, if any.
+    pub(crate) generator: Option<Box<DtmfGenerator>>,
     /// Sequence offset of relayed packets sent to this leg (generated DTMF inserted).
     pub(crate) seq_offset: SeqOffset,
     /// The last RTP packet sent to this leg (after rewriting), for DTMF generation.
     pub(crate) last_out: Option<OutboundStream>,
-    pub(crate) srtp: Option<SrtpSession>,
+    /// SDES-SRTP contexts (boxed: plain RTP legs pay one pointer).
+    pub(crate) srtp: Option<Box<SrtpSession>>,
     /// Reusable SRTP output buffer.
     pub(crate) scratch: Vec<u8>,
     /// SSRC of the last accepted inbound RTP packet.
@@ -95,7 +98,7 @@ impl Leg {
             ],
             stats: StreamStats::new(StatsConfig::default()),
             timeout: RtpTimeout::new(now, opts.rtp_timeout),
-            detector: DtmfDetector::new(DtmfDetectorConfig::default()),
+            detector: None,
             generator: None,
             seq_offset: SeqOffset::default(),
             last_out: None,
@@ -113,10 +116,10 @@ impl Leg {
             (Some(inb), Some(outb)) => {
                 let remote = sdes(inb).map_err(|e| ("srtp_inbound", e))?;
                 let local = sdes(outb).map_err(|e| ("srtp_outbound", e))?;
-                Some(
+                Some(Box::new(
                     SrtpSession::new(&local, &remote)
                         .map_err(|e| ("srtp_inbound", e.to_string()))?,
-                )
+                ))
             }
             (Some(_), None) => return Err(("srtp_outbound", "required with srtp_inbound".into())),
             (None, Some(_)) => return Err(("srtp_inbound", "required with srtp_outbound".into())),
@@ -153,7 +156,7 @@ impl Leg {
     /// When the next generated DTMF packet is due, if generating.
     pub(crate) fn next_generation(&self) -> Option<Instant> {
         self.generator
-            .as_ref()
+            .as_deref()
             .and_then(DtmfGenerator::poll_timeout)
     }
 
@@ -161,7 +164,9 @@ impl Leg {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [
             self.next_generation(),
-            self.detector.poll_timeout(),
+            self.detector
+                .as_deref()
+                .and_then(DtmfDetector::poll_timeout),
             self.timeout.deadline(),
         ]
         .into_iter()
@@ -262,6 +267,12 @@ impl Leg {
             srtp_outbound: self.srtp.is_some(),
             latched: self.latch[0].is_locked(),
         }
+    }
+
+    /// The RFC 4733 detector, created on first use.
+    pub(crate) fn detector(&mut self) -> &mut DtmfDetector {
+        self.detector
+            .get_or_insert_with(|| Box::new(DtmfDetector::new(DtmfDetectorConfig::default())))
     }
 
     /// Whether telephone-event packets from this leg are stripped.

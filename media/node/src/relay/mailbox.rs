@@ -50,12 +50,20 @@ impl Mailbox {
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
         let mut state = self.lock();
         if let Some(msg) = state.queue.pop_front() {
+            if state.queue.is_empty() {
+                // Free the buffer: messages are rare, and an idle session should not keep it.
+                state.queue = VecDeque::new();
+            }
             return Poll::Ready(Some(msg));
         }
         if state.closed {
             return Poll::Ready(None);
         }
-        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use switchboard_media_core::dtmf::{
-    self, DtmfGenerator, DtmfGeneratorConfig, EVENT_PACKET_LEN, OutboundStream,
+    self, DtmfDetector, DtmfGenerator, DtmfGeneratorConfig, EVENT_PACKET_LEN, OutboundStream,
 };
 use switchboard_media_core::latch::LatchDecision;
 use switchboard_media_core::rtp::{PacketKind, RtcpHeader, RtpHeader, demux};
@@ -108,7 +108,7 @@ fn accept(
     inl.stats.on_rtp(now, &h, pkt.len());
     inl.last_in_ssrc = h.ssrc;
     if dtmf::is_telephone_event(&h, inl.telephone_event_pt) {
-        let _ = inl.detector.on_packet(now, &h, h.payload(pkt));
+        let _ = inl.detector().on_packet(now, &h, h.payload(pkt));
         report_digits(inl, from, shared);
         if inl.strips_dtmf() {
             inl.counters.drop(DropReason::DtmfStripped);
@@ -129,7 +129,7 @@ fn malformed(inl: &mut Leg, reason: DropReason) {
 fn forward_rtp(outl: &mut Leg, pkt: &mut [u8], h: &RtpHeader, now: Instant) {
     if outl
         .generator
-        .as_ref()
+        .as_deref()
         .is_some_and(DtmfGenerator::is_active)
     {
         outl.seq_offset.suppressed(1);
@@ -149,7 +149,11 @@ fn forward_rtp(outl: &mut Leg, pkt: &mut [u8], h: &RtpHeader, now: Instant) {
 
 /// Emits one DtmfDetected event per completed key press.
 fn report_digits(leg: &mut Leg, index: usize, shared: &SessionShared) {
-    while let Some(ev) = leg.detector.poll_event() {
+    while let Some(ev) = leg
+        .detector
+        .as_deref_mut()
+        .and_then(DtmfDetector::poll_event)
+    {
         let Some(digit) = ev.digit else { continue };
         shared.totals.dtmf_detected.fetch_add(1, Ordering::Relaxed);
         shared.emit(media_event::Kind::Dtmf(pb::DtmfDetected {
@@ -172,7 +176,11 @@ pub(crate) fn start_dtmf(
     let pt = leg
         .telephone_event_pt
         .ok_or("the leg has no telephone_event_payload_type (UpdateLeg first)")?;
-    if leg.generator.as_ref().is_some_and(DtmfGenerator::is_active) {
+    if leg
+        .generator
+        .as_deref()
+        .is_some_and(DtmfGenerator::is_active)
+    {
         return Err("a digit is still being sent on this leg".into());
     }
     let config = DtmfGeneratorConfig {
@@ -187,7 +195,7 @@ pub(crate) fn start_dtmf(
         last_ts: 0,
         last_sent_at: now,
     });
-    let mut generator = DtmfGenerator::new(config);
+    let mut generator = Box::new(DtmfGenerator::new(config));
     generator
         .start(now, req.event, req.duration, stream)
         .map_err(|e| e.to_string())?;
@@ -199,8 +207,9 @@ pub(crate) fn start_dtmf(
 pub(crate) fn on_timer(legs: &mut [Leg; 2], now: Instant, shared: &SessionShared) {
     for (i, leg) in legs.iter_mut().enumerate() {
         send_generated(leg, now);
-        if leg.detector.poll_timeout().is_some_and(|t| t <= now) {
-            leg.detector.handle_timeout(now);
+        let detector = leg.detector.as_deref_mut();
+        if let Some(d) = detector.filter(|d| d.poll_timeout().is_some_and(|t| t <= now)) {
+            d.handle_timeout(now);
             report_digits(leg, i, shared);
         }
         if let Some(t) = leg.timeout.poll(now) {
