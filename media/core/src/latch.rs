@@ -85,6 +85,11 @@ impl SourceLatch {
         self.latched
     }
 
+    /// The signaled remote address given to [`SourceLatch::new`] or the last [`SourceLatch::relearn`].
+    pub fn hint(&self) -> Option<SocketAddr> {
+        self.hint
+    }
+
     /// Whether strict source is in force.
     pub fn is_locked(&self) -> bool {
         self.phase == Phase::Locked
@@ -197,6 +202,7 @@ mod tests {
         let sdp = addr("192.0.2.10:4000");
         let mut l = SourceLatch::new(LatchConfig::default(), Some(sdp));
         assert_eq!(l.latched(), Some(sdp));
+        assert_eq!(l.hint(), Some(sdp));
         assert_eq!(l.on_packet(t0, sdp), LatchDecision::Accept);
         assert!(l.is_locked());
         assert_eq!(
@@ -218,6 +224,12 @@ mod tests {
         assert_eq!(l.on_packet(t0, a), LatchDecision::AcceptAndLatch(a));
         assert_eq!(l.on_packet(t0, b), LatchDecision::DropForeignSource);
         l.relearn(None);
+        assert_eq!(l.hint(), None);
+        assert_eq!(
+            l.latched(),
+            Some(a),
+            "the old source is kept until a packet"
+        );
         assert_eq!(
             l.on_packet(t0 + Duration::from_secs(5), b),
             LatchDecision::AcceptAndLatch(b)

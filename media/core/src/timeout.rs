@@ -35,6 +35,11 @@ impl RtpTimeout {
         self.fired = false;
     }
 
+    /// When the last packet was seen (when the detector was armed, before any packet).
+    pub fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+
     /// When the node should call [`RtpTimeout::poll`] next; `None` after the event fired (until a packet).
     pub fn deadline(&self) -> Option<Instant> {
         if self.fired {
@@ -67,7 +72,9 @@ mod tests {
         let t0 = Instant::now();
         let mut t = RtpTimeout::new(t0, Duration::from_secs(30));
         assert_eq!(t.deadline(), Some(t0 + Duration::from_secs(30)));
+        assert_eq!(t.last_seen(), t0);
         t.on_packet(t0 + Duration::from_secs(10));
+        assert_eq!(t.last_seen(), t0 + Duration::from_secs(10));
         assert_eq!(t.poll(t0 + Duration::from_secs(39)), None);
         let ev = t.poll(t0 + Duration::from_secs(41)).expect("timeout");
         assert_eq!(ev.silent_for, Duration::from_secs(31));

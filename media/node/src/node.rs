@@ -160,19 +160,12 @@ impl Node {
         } else {
             id_hint.to_owned()
         };
-        let created_unix_ms = unix_ms(SystemTime::now());
         // Listed with its ids from the start, before the relay publishes its first statistics.
-        let first = SessionInfo {
-            session_id: id.clone(),
-            call_id: call_id.to_owned(),
-            created_unix_ms,
-            ..SessionInfo::default()
-        };
         let shared = Arc::new(SessionShared {
             id: id.clone(),
             call_id: call_id.to_owned(),
-            created_unix_ms,
-            snapshot: Mutex::new(first),
+            created_unix_ms: unix_ms(SystemTime::now()),
+            snapshot: Mutex::new(None),
             events: self.events.clone(),
             totals: self.totals.clone(),
             mailbox: Mailbox::default(),
@@ -274,16 +267,7 @@ impl Node {
     /// Every session as of its last published snapshot.
     pub fn list(&self) -> Vec<SessionInfo> {
         let table = self.table();
-        table
-            .values()
-            .map(|e| {
-                e.shared
-                    .snapshot
-                    .lock()
-                    .map(|s| s.clone())
-                    .unwrap_or_default()
-            })
-            .collect()
+        table.values().map(|e| e.shared.info()).collect()
     }
 
     /// Stops a session, frees its ports and emits `SessionReleased{reason}`.
@@ -298,14 +282,7 @@ impl Node {
             Err(_) => None,
         };
         // The task closed its sockets before replying (or it is gone): the ports are free.
-        let info = info.unwrap_or_else(|| {
-            entry
-                .shared
-                .snapshot
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default()
-        });
+        let info = info.unwrap_or_else(|| entry.shared.info());
         for port in entry.ports {
             self.pool.release(port);
         }

@@ -52,6 +52,21 @@ async fn rtp_is_relayed_both_ways_from_the_other_legs_port() {
     assert_eq!(ia.rtp_in.expect("stats").packets, 1);
     assert_eq!(ib.rtp_in.expect("stats").bytes, 172);
     assert_eq!((ia.rtp_packets_out, ib.rtp_packets_out), (1, 1));
+    // The published addresses: local as allocated, remote as signaled, a last-seen time.
+    let addr = |s: &tokio::net::UdpSocket| s.local_addr().expect("addr").to_string();
+    assert_eq!(
+        (ia.local.as_ref(), ib.local.as_ref()),
+        (Some(&la), Some(&lb))
+    );
+    assert_eq!(
+        (ia.remote_rtp, ia.remote_rtcp),
+        (addr(&a.rtp), addr(&a.rtcp))
+    );
+    assert_eq!(
+        (ib.remote_rtp, ib.remote_rtcp),
+        (addr(&b.rtp), addr(&b.rtcp))
+    );
+    assert!(ia.last_seen_unix_ms > 0 && ib.last_seen_unix_ms > 0);
     node.stop().await;
 }
 

@@ -1,11 +1,10 @@
 //! One leg of a session: its sockets, where its remote is, its counters, and the per-packet
-//! paths. [`inbound`] decides whether a packet received on a leg is relayed; [`Leg::send`]
-//! puts a packet on the wire toward the leg's remote.
+//! paths. [`super::path::relay`] decides whether a packet received on a leg is relayed;
+//! [`Leg::send`] puts a packet on the wire toward the leg's remote.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use switchboard_proto::v1::{DropCounters, LegInfo, LocalEndpoint, StreamStats as PbStreamStats};
 use tokio::net::UdpSocket;
 
 use switchboard_media_core::dtmf::{
@@ -16,6 +15,7 @@ use switchboard_media_core::srtp::{SdesCrypto, SrtpSession};
 use switchboard_media_core::stats::{StatsConfig, StreamStats};
 use switchboard_media_core::timeout::RtpTimeout;
 
+use super::snapshot::LegSnapshot;
 use super::{LegOptions, LegUpdate, SrtpKeying};
 use crate::config::DtmfMode;
 use crate::stats::{DropReason, Kind, LegCounters};
@@ -39,18 +39,15 @@ pub(crate) struct Leg {
     pub(crate) opts: LegOptions,
     /// Negotiated rtcp-mux (from the answer); RTCP then goes to and from the RTP port.
     pub(crate) mux: bool,
-    pub(crate) remote_rtp: Option<SocketAddr>,
-    pub(crate) remote_rtcp: Option<SocketAddr>,
     pub(crate) telephone_event_pt: Option<u8>,
     pub(crate) ptime: Duration,
     pub(crate) counters: LegCounters,
-    pub(crate) published: LegCounters,
-    pub(crate) last_activity: Instant,
-    pub(crate) last_seen_unix_ms: u64,
-    /// Source learning of RTP and RTCP received on this leg.
+    /// Source learning of RTP and RTCP received on this leg; their hints are the signaled
+    /// remote RTP and RTCP addresses.
     pub(crate) latch: [SourceLatch; 2],
     /// RFC 3550 receive statistics of the inbound RTP stream.
     pub(crate) stats: StreamStats,
+    /// RTP timeout; also when the last packet was accepted.
     pub(crate) timeout: RtpTimeout,
     /// RFC 4733 detection, allocated on the first telephone-event packet (most calls have none).
     pub(crate) detector: Option<Box<DtmfDetector>>,
@@ -84,14 +81,9 @@ impl Leg {
             rtp_port: local.port(),
             mux: opts.rtcp_mux,
             opts,
-            remote_rtp: None,
-            remote_rtcp: None,
             telephone_event_pt: None,
             ptime: Duration::from_millis(20),
             counters: LegCounters::default(),
-            published: LegCounters::default(),
-            last_activity: now,
-            last_seen_unix_ms: 0,
             latch: [
                 SourceLatch::new(LatchConfig::default(), None),
                 SourceLatch::new(LatchConfig::default(), None),
@@ -129,14 +121,12 @@ impl Leg {
         } else {
             u.remote_rtcp
         };
-        if self.remote_rtp != Some(u.remote_rtp) {
+        if self.latch[0].hint() != Some(u.remote_rtp) {
             self.latch[0].relearn(Some(u.remote_rtp));
         }
-        if self.remote_rtcp != Some(rtcp) {
+        if self.latch[1].hint() != Some(rtcp) {
             self.latch[1].relearn(Some(rtcp));
         }
-        self.remote_rtp = Some(u.remote_rtp);
-        self.remote_rtcp = Some(rtcp);
         self.mux = u.rtcp_mux || self.rtcp.is_none();
         if self.telephone_event_pt != u.telephone_event_pt {
             let cfg = StatsConfig {
@@ -179,8 +169,8 @@ impl Leg {
     #[inline]
     fn destination(&self, kind: Kind) -> Option<SocketAddr> {
         match kind {
-            Kind::Rtp => self.latch[0].latched().or(self.remote_rtp),
-            Kind::Rtcp => self.latch[1].latched().or(self.remote_rtcp),
+            Kind::Rtp => self.latch[0].latched(),
+            Kind::Rtcp => self.latch[1].latched(),
         }
     }
 
@@ -213,58 +203,35 @@ impl Leg {
     #[inline]
     pub(crate) fn seen(&mut self, kind: Kind, len: usize, now: Instant) {
         self.counters.inbound(kind, len);
-        self.last_activity = now;
         self.timeout.on_packet(now);
     }
 
-    /// Refreshes `last_seen_unix_ms` from the monotonic last activity.
-    pub(crate) fn refresh_wall_clock(&mut self, now: Instant) {
-        if self.counters.packets_in == [0, 0] {
-            return;
-        }
-        let ago = now.saturating_duration_since(self.last_activity);
-        let wall = SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH);
-        self.last_seen_unix_ms = unix_ms(wall);
-    }
-
-    /// The local endpoint advertised to signaling.
-    pub(crate) fn local_endpoint(&self) -> LocalEndpoint {
-        let rtcp_port = if self.rtcp.is_some() {
-            self.rtp_port + 1
-        } else {
-            self.rtp_port
-        };
-        LocalEndpoint {
-            address: self.local_ip.to_string(),
-            rtp_port: self.rtp_port.into(),
-            rtcp_port: rtcp_port.into(),
-        }
-    }
-
-    /// Snapshot of this leg for gRPC.
-    pub(crate) fn info(&mut self) -> LegInfo {
+    /// This leg's published form: counters, RFC 3550 figures, addresses.
+    pub(crate) fn snapshot(&mut self, now: Instant) -> LegSnapshot {
         let st = self.stats.snapshot(false);
-        let c = &self.counters;
-        LegInfo {
-            local: Some(self.local_endpoint()),
-            remote_rtp: self.remote_rtp.map(|a| a.to_string()).unwrap_or_default(),
-            remote_rtcp: self.remote_rtcp.map(|a| a.to_string()).unwrap_or_default(),
-            rtp_in: Some(PbStreamStats {
-                packets: c.packets_in[Kind::Rtp as usize],
-                bytes: c.bytes_in[Kind::Rtp as usize],
-                lost: st.lost,
-                jitter_ms: f64::from(st.jitter_us) / 1000.0,
-                ssrc: self.last_in_ssrc,
-                extended_highest_seq: st.extended_max_seq,
-            }),
-            rtp_packets_out: c.packets_out[Kind::Rtp as usize],
-            rtp_bytes_out: c.bytes_out[Kind::Rtp as usize],
-            rtcp_packets_in: c.packets_in[Kind::Rtcp as usize],
-            rtcp_packets_out: c.packets_out[Kind::Rtcp as usize],
-            last_seen_unix_ms: self.last_seen_unix_ms,
-            drops: Some(drop_counters(c)),
-            srtp_inbound: self.srtp.is_some(),
-            srtp_outbound: self.srtp.is_some(),
+        let last_seen_unix_ms = if self.counters.packets_in == [0, 0] {
+            0
+        } else {
+            let ago = now.saturating_duration_since(self.timeout.last_seen());
+            unix_ms(SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH))
+        };
+        LegSnapshot {
+            local_ip: self.local_ip,
+            rtp_port: self.rtp_port,
+            rtcp_port: if self.rtcp.is_some() {
+                self.rtp_port + 1
+            } else {
+                self.rtp_port
+            },
+            remote_rtp: self.latch[0].hint(),
+            remote_rtcp: self.latch[1].hint(),
+            counters: self.counters,
+            lost: st.lost,
+            jitter_us: st.jitter_us,
+            ssrc: self.last_in_ssrc,
+            extended_highest_seq: st.extended_max_seq,
+            last_seen_unix_ms,
+            srtp: self.srtp.is_some(),
             latched: self.latch[0].is_locked(),
         }
     }
@@ -284,19 +251,6 @@ impl Leg {
 /// Parses SDES keying into the media-core form (`1 SUITE inline:KEY`).
 fn sdes(k: &SrtpKeying) -> Result<SdesCrypto, String> {
     SdesCrypto::parse(&format!("1 {} inline:{}", k.suite, k.inline_key)).map_err(|e| e.to_string())
-}
-
-fn drop_counters(c: &LegCounters) -> DropCounters {
-    let d = |r: DropReason| c.drops[r as usize];
-    DropCounters {
-        malformed_rtp: d(DropReason::MalformedRtp),
-        malformed_rtcp: d(DropReason::MalformedRtcp),
-        wrong_source: d(DropReason::WrongSource),
-        srtp_auth: d(DropReason::SrtpAuth),
-        no_remote: d(DropReason::NoRemote),
-        dtmf_stripped: d(DropReason::DtmfStripped),
-        send_error: d(DropReason::SendError),
-    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -9,11 +9,13 @@
 //! - [`leg`]: one leg's sockets, remote, counters and the per-packet inbound/outbound paths.
 //! - [`mailbox`]: the session's control message queue.
 //! - [`session`]: the session task (poll loop, timer, control handling).
+//! - [`snapshot`]: the statistics a session publishes, and their gRPC form.
 
 pub(crate) mod leg;
 pub(crate) mod mailbox;
 pub(crate) mod path;
 pub(crate) mod session;
+pub(crate) mod snapshot;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +20,7 @@ use super::Control;
 use super::leg::{Leg, Port, unix_ms};
 use super::mailbox::Mailbox;
 use super::path;
+use super::snapshot::{LegSnapshot, session_info};
 use crate::stats::Totals;
 
 /// Largest datagram relayed; longer ones are truncated by the kernel and then fail validation.
@@ -37,8 +38,8 @@ pub(crate) struct SessionShared {
     pub(crate) id: String,
     pub(crate) call_id: String,
     pub(crate) created_unix_ms: u64,
-    /// Statistics as of the last tick.
-    pub(crate) snapshot: Mutex<SessionInfo>,
+    /// Both legs as of the last publish (tick or request); `None` before the first.
+    pub(crate) snapshot: Mutex<Option<[LegSnapshot; 2]>>,
     pub(crate) events: broadcast::Sender<MediaEvent>,
     pub(crate) totals: Arc<Totals>,
     /// Control messages to the session task.
@@ -46,6 +47,12 @@ pub(crate) struct SessionShared {
 }
 
 impl SessionShared {
+    /// The last published statistics in gRPC form.
+    pub(crate) fn info(&self) -> SessionInfo {
+        let legs = *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        session_info(&self.id, &self.call_id, self.created_unix_ms, legs.as_ref())
+    }
+
     /// Publishes an event to WatchEvents subscribers (none listening is fine).
     pub(crate) fn emit(&self, kind: media_event::Kind) {
         let event = MediaEvent {
@@ -191,24 +198,26 @@ impl SessionTask {
             .max(now)
     }
 
-    /// Adds counter deltas to the node totals and stores a fresh snapshot.
+    /// Stores a fresh snapshot and adds the counters since the previous one to the node totals.
     fn publish(&mut self, now: Instant) -> SessionInfo {
-        for leg in &mut self.legs {
-            self.shared.totals.add_delta(&leg.counters, &leg.published);
-            leg.published = leg.counters;
-            leg.refresh_wall_clock(now);
+        let [a, b] = &mut self.legs;
+        let legs = [a.snapshot(now), b.snapshot(now)];
+        let shared = &*self.shared;
+        let previous = shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(legs);
+        for (i, leg) in legs.iter().enumerate() {
+            let before = previous.map(|p| p[i].counters).unwrap_or_default();
+            shared.totals.add_delta(&leg.counters, &before);
         }
-        let info = SessionInfo {
-            session_id: self.shared.id.clone(),
-            call_id: self.shared.call_id.clone(),
-            leg_a: Some(self.legs[0].info()),
-            leg_b: Some(self.legs[1].info()),
-            created_unix_ms: self.shared.created_unix_ms,
-        };
-        if let Ok(mut snap) = self.shared.snapshot.lock() {
-            *snap = info.clone();
-        }
-        info
+        session_info(
+            &shared.id,
+            &shared.call_id,
+            shared.created_unix_ms,
+            Some(&legs),
+        )
     }
 }
 
