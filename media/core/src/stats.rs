@@ -131,6 +131,18 @@ impl SeqState {
     }
 }
 
+/// The plain counters of a stream; the derived figures of [`StatsSnapshot`] are computed on demand.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    packets: u64,
+    bytes: u64,
+    rtcp_packets: u64,
+    malformed: u64,
+    foreign_source: u64,
+    auth_failed: u64,
+    last_seen: Option<Instant>,
+}
+
 /// Receive statistics of one stream (one direction of one leg).
 #[derive(Debug, Clone)]
 pub struct StreamStats {
@@ -140,7 +152,7 @@ pub struct StreamStats {
     transit: Option<i32>,
     jitter_q4: u64,
     fraction_lost: u8,
-    snap: StatsSnapshot,
+    counts: Counts,
 }
 
 impl StreamStats {
@@ -153,15 +165,15 @@ impl StreamStats {
             transit: None,
             jitter_q4: 0,
             fraction_lost: 0,
-            snap: StatsSnapshot::default(),
+            counts: Counts::default(),
         }
     }
 
     /// Records a valid RTP packet of `wire_len` bytes that arrived at `now`.
     pub fn on_rtp(&mut self, now: Instant, header: &RtpHeader, wire_len: usize) {
-        self.snap.packets += 1;
-        self.snap.bytes += wire_len as u64;
-        self.snap.last_seen = Some(now);
+        self.counts.packets += 1;
+        self.counts.bytes += wire_len as u64;
+        self.counts.last_seen = Some(now);
         let min_seq = self.config.probation;
         let seq = self.seq.get_or_insert_with(|| {
             let mut s = SeqState::default();
@@ -195,29 +207,39 @@ impl StreamStats {
 
     /// Records a valid RTCP packet.
     pub fn on_rtcp(&mut self, now: Instant) {
-        self.snap.rtcp_packets += 1;
-        self.snap.last_seen = Some(now);
+        self.counts.rtcp_packets += 1;
+        self.counts.last_seen = Some(now);
     }
 
     /// Counts a packet dropped as malformed.
     pub fn on_malformed(&mut self) {
-        self.snap.malformed += 1;
+        self.counts.malformed += 1;
     }
 
     /// Counts a packet dropped by strict source.
     pub fn on_foreign_source(&mut self) {
-        self.snap.foreign_source += 1;
+        self.counts.foreign_source += 1;
     }
 
     /// Counts an SRTP/SRTCP packet that failed authentication.
     pub fn on_auth_failed(&mut self) {
-        self.snap.auth_failed += 1;
+        self.counts.auth_failed += 1;
     }
 
     /// A snapshot of the counters. With `interval = true` this starts a new reporting interval for
     /// `fraction_lost` (as an RTCP RR would); with `false` it repeats the last interval's fraction.
     pub fn snapshot(&mut self, interval: bool) -> StatsSnapshot {
-        let mut s = self.snap;
+        let c = self.counts;
+        let mut s = StatsSnapshot {
+            packets: c.packets,
+            bytes: c.bytes,
+            rtcp_packets: c.rtcp_packets,
+            last_seen: c.last_seen,
+            malformed: c.malformed,
+            foreign_source: c.foreign_source,
+            auth_failed: c.auth_failed,
+            ..StatsSnapshot::default()
+        };
         if let Some(seq) = self.seq.as_mut().filter(|q| q.probation == 0) {
             let expected = seq.expected();
             s.received = seq.received;
@@ -244,7 +266,7 @@ impl StreamStats {
 
     /// Time since the last packet, if any.
     pub fn silent_for(&self, now: Instant) -> Option<Duration> {
-        self.snap
+        self.counts
             .last_seen
             .map(|t| now.saturating_duration_since(t))
     }

@@ -11,7 +11,7 @@ use switchboard_media_core::dtmf::{
     DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset,
 };
 use switchboard_media_core::latch::{LatchConfig, SourceLatch};
-use switchboard_media_core::srtp::{SdesCrypto, SrtpSession};
+use switchboard_media_core::srtp::{SdesCrypto, SrtpError, SrtpSession};
 use switchboard_media_core::stats::{StatsConfig, StreamStats};
 use switchboard_media_core::timeout::RtpTimeout;
 
@@ -36,7 +36,8 @@ pub(crate) struct Leg {
     pub(crate) rtcp: Option<UdpSocket>,
     pub(crate) local_ip: IpAddr,
     pub(crate) rtp_port: u16,
-    pub(crate) opts: LegOptions,
+    /// Telephone-event handling fixed at allocation.
+    pub(crate) dtmf_mode: DtmfMode,
     /// Negotiated rtcp-mux (from the answer); RTCP then goes to and from the RTP port.
     pub(crate) mux: bool,
     pub(crate) telephone_event_pt: Option<u8>,
@@ -57,10 +58,8 @@ pub(crate) struct Leg {
     pub(crate) seq_offset: SeqOffset,
     /// The last RTP packet sent to this leg (after rewriting), for DTMF generation.
     pub(crate) last_out: Option<OutboundStream>,
-    /// SDES-SRTP contexts (boxed: plain RTP legs pay one pointer).
-    pub(crate) srtp: Option<Box<SrtpSession>>,
-    /// Reusable SRTP output buffer.
-    pub(crate) scratch: Vec<u8>,
+    /// SDES-SRTP state (boxed: plain RTP legs pay one pointer).
+    pub(crate) srtp: Option<Box<SrtpLeg>>,
     /// SSRC of the last accepted inbound RTP packet.
     pub(crate) last_in_ssrc: u32,
 }
@@ -80,7 +79,7 @@ impl Leg {
             local_ip: local.ip(),
             rtp_port: local.port(),
             mux: opts.rtcp_mux,
-            opts,
+            dtmf_mode: opts.dtmf_mode,
             telephone_event_pt: None,
             ptime: Duration::from_millis(20),
             counters: LegCounters::default(),
@@ -95,8 +94,6 @@ impl Leg {
             seq_offset: SeqOffset::default(),
             last_out: None,
             srtp: None,
-            // Grows on the first SRTP packet; plain RTP legs never use it.
-            scratch: Vec::new(),
             last_in_ssrc: 0,
         })
     }
@@ -108,10 +105,12 @@ impl Leg {
             (Some(inb), Some(outb)) => {
                 let remote = sdes(inb).map_err(|e| ("srtp_inbound", e))?;
                 let local = sdes(outb).map_err(|e| ("srtp_outbound", e))?;
-                Some(Box::new(
-                    SrtpSession::new(&local, &remote)
-                        .map_err(|e| ("srtp_inbound", e.to_string()))?,
-                ))
+                let session = SrtpSession::new(&local, &remote)
+                    .map_err(|e| ("srtp_inbound", e.to_string()))?;
+                Some(Box::new(SrtpLeg {
+                    session,
+                    scratch: Vec::new(),
+                }))
             }
             (Some(_), None) => return Err(("srtp_outbound", "required with srtp_inbound".into())),
             (None, Some(_)) => return Err(("srtp_inbound", "required with srtp_outbound".into())),
@@ -182,11 +181,9 @@ impl Leg {
             self.counters.drop(DropReason::NoRemote);
             return;
         };
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let wire = match (&mut self.srtp, kind) {
-            (None, _) => Ok(pkt),
-            (Some(s), Kind::Rtp) => s.protect_rtp(pkt, &mut scratch).map(|()| &scratch[..]),
-            (Some(s), Kind::Rtcp) => s.protect_rtcp(pkt, &mut scratch).map(|()| &scratch[..]),
+        let wire = match self.srtp.as_deref_mut() {
+            None => Ok(pkt),
+            Some(srtp) => srtp.protect(kind, pkt),
         };
         let sock = match (kind, &self.rtcp) {
             (Kind::Rtcp, Some(rtcp)) if !self.mux => rtcp,
@@ -196,7 +193,6 @@ impl Leg {
             Ok((Ok(_), len)) => self.counters.outbound(kind, len),
             Ok((Err(_), _)) | Err(_) => self.counters.drop(DropReason::SendError),
         }
-        self.scratch = scratch;
     }
 
     /// Marks an accepted inbound packet.
@@ -244,7 +240,25 @@ impl Leg {
 
     /// Whether telephone-event packets from this leg are stripped.
     pub(crate) fn strips_dtmf(&self) -> bool {
-        self.opts.dtmf_mode == DtmfMode::Strip
+        self.dtmf_mode == DtmfMode::Strip
+    }
+}
+
+/// SDES-SRTP contexts of a leg and their reusable output buffer (grown on the first packet).
+#[derive(Debug)]
+pub(crate) struct SrtpLeg {
+    pub(crate) session: SrtpSession,
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl SrtpLeg {
+    /// Protects `pkt` toward the leg's remote; the result is in the scratch buffer.
+    fn protect(&mut self, kind: Kind, pkt: &[u8]) -> Result<&[u8], SrtpError> {
+        match kind {
+            Kind::Rtp => self.session.protect_rtp(pkt, &mut self.scratch)?,
+            Kind::Rtcp => self.session.protect_rtcp(pkt, &mut self.scratch)?,
+        }
+        Ok(&self.scratch)
     }
 }
 

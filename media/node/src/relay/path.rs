@@ -46,21 +46,20 @@ pub(crate) fn relay(
             PacketKind::Rtp | PacketKind::Other => Kind::Rtp,
         },
     };
-    if inl.srtp.is_none() {
+    let Some(srtp) = inl.srtp.as_deref_mut() else {
         accept(inl, outl, from, kind, pkt, src, now, shared);
         return;
-    }
+    };
     // SRTP leg: strict source before the cipher, then unprotect into the leg's scratch buffer.
     if inl.latch[kind as usize].is_foreign(src) {
         inl.counters.drop(DropReason::WrongSource);
         inl.stats.on_foreign_source();
         return;
     }
-    let mut clear = std::mem::take(&mut inl.scratch);
-    let ok = match (&mut inl.srtp, kind) {
-        (Some(s), Kind::Rtp) => s.unprotect_rtp(pkt, &mut clear).is_ok(),
-        (Some(s), Kind::Rtcp) => s.unprotect_rtcp(pkt, &mut clear).is_ok(),
-        (None, _) => false,
+    let mut clear = std::mem::take(&mut srtp.scratch);
+    let ok = match kind {
+        Kind::Rtp => srtp.session.unprotect_rtp(pkt, &mut clear).is_ok(),
+        Kind::Rtcp => srtp.session.unprotect_rtcp(pkt, &mut clear).is_ok(),
     };
     if ok {
         accept(inl, outl, from, kind, &mut clear, src, now, shared);
@@ -68,7 +67,9 @@ pub(crate) fn relay(
         inl.counters.drop(DropReason::SrtpAuth);
         inl.stats.on_auth_failed();
     }
-    inl.scratch = clear;
+    if let Some(srtp) = inl.srtp.as_deref_mut() {
+        srtp.scratch = clear;
+    }
 }
 
 /// Validates, latches, accounts and relays a clear-text packet.
