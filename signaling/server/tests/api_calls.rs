@@ -228,3 +228,49 @@ fn one_binding_of_a_user_is_removed_through_the_api_and_the_other_stays() {
     let (status, _) = http(server.http, "DELETE", &path, "");
     assert_eq!(status, 404, "already removed");
 }
+
+#[test]
+fn cdr_carries_the_media_quality_of_the_call() {
+    let server = Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ));
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let media = free_port().to_string();
+    let uas = SippUas::start(
+        "call_uas_answer.xml",
+        uas_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &media],
+    );
+    // The caller plays G.711 audio for 3 s; the callee echoes it back through the media node.
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let caller = sipp("call_uac_auth.xml", server.sip, "udp", &refs);
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(caller.success, "{}\n{}", caller.output, server.log());
+    assert!(uas.success, "{}", uas.output);
+    let text = sse_until(server.http, "/api/v1/events?after=0&type=call_ended", |t| {
+        t.contains("event: call_ended")
+    });
+    let cdr = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| json(d.trim()))
+        .find(|e| e["type"] == "call_ended")
+        .unwrap_or_else(|| panic!("no call_ended in {text}"));
+    let q = &cdr["quality"];
+    eprintln!("CDR quality: {q}");
+    let packets = q["packets"].as_u64().unwrap_or(0);
+    let lost = q["packets_lost"].as_u64().unwrap_or(u64::MAX);
+    assert!(packets > 100, "audio both ways was counted: {cdr}");
+    assert!(
+        lost.saturating_mul(50) <= packets,
+        "loopback loses (almost) nothing: {cdr}"
+    );
+    assert!(q["jitter_ms"].as_f64().is_some_and(|j| j >= 0.0), "{cdr}");
+    assert!(
+        q["mos"].as_f64().is_some_and(|m| (4.0..=4.5).contains(&m)),
+        "clean G.711 scores above 4: {cdr}"
+    );
+}

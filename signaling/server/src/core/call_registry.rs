@@ -11,7 +11,8 @@ use dashmap::DashMap;
 use serde::Serialize;
 use switchboard_b2bua::{EndCause, FailureSide, Leg};
 use switchboard_events::Event;
-use switchboard_events::event::{CallEnded, EndSide, Leg as EventLeg};
+use switchboard_events::event::{CallEnded, EndSide, Leg as EventLeg, QualitySummary};
+use switchboard_media_pool::proto as pb;
 
 use super::events_glue::Events;
 
@@ -223,11 +224,17 @@ impl CallDirectory {
         }
     }
 
-    /// The call is over: drop it and publish the CDR.
-    pub(crate) fn ended(&self, uuid: &str, cause: EndCause, a_status: u16, talk: Option<Duration>) {
-        let Some((_, c)) = self.calls.remove(uuid) else {
-            return;
-        };
+    /// Takes the call out of the live directory and counts its end; its CDR (`call_ended`) goes
+    /// out when the returned [`PendingCdr`] is published with the media node's final quality
+    /// figures — or, if it is dropped unpublished (deadline, shutdown), without them.
+    pub(crate) fn end(
+        &self,
+        uuid: &str,
+        cause: EndCause,
+        a_status: u16,
+        talk: Option<Duration>,
+    ) -> Option<PendingCdr> {
+        let (_, c) = self.calls.remove(uuid)?;
         let setup = c
             .answered_at
             .unwrap_or_else(SystemTime::now)
@@ -248,15 +255,76 @@ impl CallDirectory {
         if let Some(i) = END_CAUSES.iter().position(|c| *c == name) {
             self.stats.ended[i].fetch_add(1, Ordering::Relaxed);
         }
-        let event = Event::CallEnded(CallEnded {
-            cause: name.to_owned(),
-            sip_status: a_status,
-            side,
-            setup_ms: millis(setup),
-            talk_ms: talk.map(millis).unwrap_or(0),
-            quality: None,
-        });
-        self.events.publish(Some(uuid), event);
+        Some(PendingCdr {
+            events: self.events.clone(),
+            uuid: uuid.to_owned(),
+            cdr: Some(CallEnded {
+                cause: name.to_owned(),
+                sip_status: a_status,
+                side,
+                setup_ms: millis(setup),
+                talk_ms: talk.map(millis).unwrap_or(0),
+                quality: None,
+            }),
+        })
+    }
+}
+
+/// The CDR of a call that has ended, waiting for its media quality summary.
+pub(crate) struct PendingCdr {
+    events: Events,
+    uuid: String,
+    cdr: Option<CallEnded>,
+}
+
+impl PendingCdr {
+    /// Publishes `call_ended` with `quality` (when the media node reported it).
+    pub(crate) fn publish(mut self, quality: Option<QualitySummary>) {
+        if let Some(mut cdr) = self.cdr.take() {
+            cdr.quality = quality;
+            self.events.publish(Some(&self.uuid), Event::CallEnded(cdr));
+        }
+    }
+}
+
+impl Drop for PendingCdr {
+    /// Never lose a CDR: one dropped before [`PendingCdr::publish`] goes out without quality.
+    fn drop(&mut self) {
+        if let Some(cdr) = self.cdr.take() {
+            self.events.publish(Some(&self.uuid), Event::CallEnded(cdr));
+        }
+    }
+}
+
+/// The call's media quality from the node's final session statistics: packets and losses over
+/// both directions, the worse jitter, and an E-model MOS estimate (ITU-T G.107, G.711 with packet
+/// loss concealment: Ie = 0, Bpl = 25.1; delay taken as twice the jitter plus 20 ms of packetization).
+pub(crate) fn quality_of(a_in: &pb::StreamStats, b_in: &pb::StreamStats) -> QualitySummary {
+    let packets = a_in.packets + b_in.packets;
+    let lost: u64 = [a_in.lost, b_in.lost]
+        .iter()
+        .map(|l| u64::try_from(*l).unwrap_or(0))
+        .sum();
+    let jitter_ms = a_in.jitter_ms.max(b_in.jitter_ms);
+    let mos = (packets + lost > 0).then(|| {
+        let loss_pct = 100.0 * lost as f64 / (packets + lost) as f64;
+        let ie_eff = 95.0 * loss_pct / (loss_pct + 25.1);
+        let delay = 2.0 * jitter_ms + 20.0;
+        let id = 0.024 * delay
+            + if delay > 177.3 {
+                0.11 * (delay - 177.3)
+            } else {
+                0.0
+            };
+        let r = (93.2 - id - ie_eff).clamp(0.0, 100.0);
+        let mos = 1.0 + 0.035 * r + r * (r - 60.0) * (100.0 - r) * 7e-6;
+        (mos.clamp(1.0, 4.5) * 100.0).round() / 100.0
+    });
+    QualitySummary {
+        packets,
+        packets_lost: lost,
+        jitter_ms: (jitter_ms * 100.0).round() / 100.0,
+        mos,
     }
 }
 
@@ -289,5 +357,41 @@ fn rfc3339_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::
     match t {
         Some(t) => rfc3339(t, s),
         None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod quality_tests {
+    use super::*;
+
+    fn stream(packets: u64, lost: i64, jitter_ms: f64) -> pb::StreamStats {
+        pb::StreamStats {
+            packets,
+            lost,
+            jitter_ms,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn g107_mos_falls_with_loss_and_jitter_and_duplicates_do_not_count_as_gains() {
+        let clean = quality_of(&stream(1000, 0, 1.0), &stream(1000, 0, 2.0));
+        assert_eq!((clean.packets, clean.packets_lost), (2000, 0));
+        assert_eq!(clean.jitter_ms, 2.0, "the worse direction");
+        let clean_mos = clean.mos.expect("mos");
+        assert!((4.3..=4.5).contains(&clean_mos), "{clean_mos}");
+        let lossy = quality_of(&stream(950, 50, 1.0), &stream(1000, -3, 2.0));
+        assert_eq!(
+            lossy.packets_lost, 50,
+            "negative loss (duplicates) counts as none"
+        );
+        let lossy_mos = lossy.mos.expect("mos");
+        assert!(
+            lossy_mos < clean_mos - 0.15,
+            "2.5 % loss: {lossy_mos} vs {clean_mos}"
+        );
+        let jittery = quality_of(&stream(1000, 0, 120.0), &stream(1000, 0, 1.0));
+        assert!(jittery.mos.expect("mos") < clean_mos, "{jittery:?}");
+        assert_eq!(quality_of(&stream(0, 0, 0.0), &stream(0, 0, 0.0)).mos, None);
     }
 }

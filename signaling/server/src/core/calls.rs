@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use switchboard_b2bua::{Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource};
+use switchboard_media_pool::proto as pb;
 use switchboard_sip::{HeaderName, Message};
 use switchboard_transaction::{TransactionKey, TransactionLayer};
 
 use super::Counters;
-use super::call_registry::CallDirectory;
+use super::call_registry::{CallDirectory, quality_of};
 use super::dialplan_glue::Admitted;
 use super::handler::{SERVER, rand_u64};
 use super::media::{MediaClient, MediaResult, Session};
@@ -72,6 +73,8 @@ struct Entry {
     /// them when the call goes without scanning every call's.
     client_keys: Vec<TransactionKey>,
     a_key: TransactionKey,
+    /// The media session the call released, whose final statistics complete the CDR.
+    releasing: Option<String>,
 }
 
 /// The calls of one worker.
@@ -204,6 +207,7 @@ impl Calls {
                 hold: [false; 2],
                 client_keys: Vec::new(),
                 a_key,
+                releasing: None,
             },
         );
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
@@ -469,7 +473,8 @@ impl Calls {
                 },
                 Action::ReleaseMedia => {
                     match std::mem::replace(&mut e.media, MediaState::Released) {
-                        MediaState::Ready(session) => self.media.release(session.id),
+                        // Released with the call's end, so its statistics go into the CDR.
+                        MediaState::Ready(session) => e.releasing = Some(session.id),
                         MediaState::Allocating { .. } => {
                             e.media = MediaState::Allocating { release: true };
                         }
@@ -488,7 +493,22 @@ impl Calls {
                         ?duration,
                         "call ended"
                     );
-                    self.directory.ended(&e.uuid, cause, a_status, duration);
+                    let cdr = self.directory.end(&e.uuid, cause, a_status, duration);
+                    match (e.releasing.take(), cdr) {
+                        (Some(session), Some(cdr)) => {
+                            self.media.release_then(session, move |info| {
+                                let stats = |l: &Option<pb::LegInfo>| {
+                                    l.as_ref().and_then(|l| l.rtp_in).unwrap_or_default()
+                                };
+                                let quality =
+                                    info.map(|i| quality_of(&stats(&i.leg_a), &stats(&i.leg_b)));
+                                cdr.publish(quality);
+                            });
+                        }
+                        (Some(session), None) => self.media.release(session),
+                        (None, Some(cdr)) => cdr.publish(None),
+                        (None, None) => {}
+                    }
                     self.remove(n);
                     return;
                 }
@@ -517,6 +537,9 @@ impl Calls {
         }
         if let MediaState::Ready(session) = e.media {
             self.media.release(session.id);
+        }
+        if let Some(session) = e.releasing {
+            self.media.release(session);
         }
         self.counters.calls.fetch_sub(1, Ordering::Relaxed);
     }

@@ -157,6 +157,15 @@ impl MediaClient {
     }
 
     pub(crate) fn release(&self, session_id: String) {
+        self.release_then(session_id, |_| {});
+    }
+
+    /// Releases a session, then hands `done` its final statistics (`None` when the release failed).
+    pub(crate) fn release_then(
+        &self,
+        session_id: String,
+        done: impl FnOnce(Option<pb::SessionInfo>) + Send + 'static,
+    ) {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(MEDIA_DEADLINE, pool.release(&session_id)).await {
@@ -168,11 +177,16 @@ impl MediaClient {
                         rtp_to_b = out(&info.leg_b),
                         "media released"
                     );
+                    done(Some(info));
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(session = session_id, error = %e, "media release failed")
+                    tracing::warn!(session = session_id, error = %e, "media release failed");
+                    done(None);
                 }
-                Err(_) => tracing::warn!(session = session_id, "media release missed its deadline"),
+                Err(_) => {
+                    tracing::warn!(session = session_id, "media release missed its deadline");
+                    done(None);
+                }
             }
         });
     }
