@@ -194,6 +194,8 @@ pub struct Call<K> {
     attempt_timeout: Option<Duration>,
     /// The current B leg is being cancelled to move on to the next route (attempt timed out).
     advancing: bool,
+    /// A blind transfer is calling a new B leg while the caller stays connected.
+    transferring: bool,
     /// Digest challenges of the current route answered so far (a second only when `stale`).
     challenges_answered: u8,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.
@@ -313,7 +315,8 @@ impl<K: Clone> Call<K> {
     /// Fires the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(d) = self.ring_deadline {
-            if d <= now && self.is_ringing() && self.a_state == AState::Proceeding {
+            let waiting = self.a_state == AState::Proceeding || self.transferring;
+            if d <= now && self.is_ringing() && waiting {
                 self.ring_deadline = None;
                 if self.attempt_timeout.is_some() && !self.fallback_routes.is_empty() {
                     // Hunt: cancel this route; its final response (487) starts the next one.

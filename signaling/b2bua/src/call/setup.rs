@@ -117,6 +117,7 @@ impl<K: Clone> Call<K> {
             ring_deadline: None,
             attempt_timeout: None,
             advancing: false,
+            transferring: false,
             challenges_answered: 0,
             caller_id: None,
             answered_at: None,
@@ -172,7 +173,7 @@ impl<K: Clone> Call<K> {
     }
 
     /// Sends a B-leg INVITE to the current route and arms the ring timeout.
-    fn start_b(&mut self, now: Instant) {
+    pub(super) fn start_b(&mut self, now: Instant) {
         match self.build_b_invite(self.b_offer.clone()) {
             Ok(invite) => {
                 self.b_invite = Some(invite.clone());
@@ -378,6 +379,12 @@ impl<K: Clone> Call<K> {
         self.cancel_forks();
         // A 2xx crossing the CANCEL of a hunt's attempt timeout: that member answered after all.
         let cancelled = cancelled && !self.advancing;
+        if self.transferring && !cancelled && self.a_state == AState::Confirmed {
+            // The transfer target answered: the node's B side now faces it; A hears it at once.
+            self.transferring = false;
+            self.media_update(response.body());
+            return;
+        }
         if cancelled || self.a_state != AState::Proceeding {
             // The CANCEL crossed the 2xx (RFC 3261 §9.1), or A is gone: hang B up.
             self.hangup_b();
@@ -461,6 +468,11 @@ impl<K: Clone> Call<K> {
             }
             self.set_cause(EndCause::Rejected { b_status: status });
             self.end_a(mapped.status, mapped.reason.to_owned());
+        } else if self.transferring {
+            // The transfer target refused: the caller, left alone, is hung up.
+            self.transferring = false;
+            self.set_cause(EndCause::Rejected { b_status: status });
+            self.hangup_a();
         }
         self.ring_deadline = None;
         self.finish(now);

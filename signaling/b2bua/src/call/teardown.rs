@@ -135,6 +135,38 @@ impl<K: Clone> Call<K> {
         Some(cancel)
     }
 
+    /// Blind transfer of the caller: B's leg is hung up and `route` called instead on the same
+    /// media session; the caller stays connected (its media keeps flowing to the same node
+    /// address) and hears the new callee once it answers. If the new callee refuses or does not
+    /// answer within the ring timeout, the caller is hung up. `false` (nothing done) unless both
+    /// legs are answered and no in-dialog request is in flight.
+    pub fn transfer_b(&mut self, now: Instant, route: super::RouteTarget) -> bool {
+        let idle = self.relays.is_empty() && self.cause.is_none() && !self.transferring;
+        if self.a_state != AState::Confirmed || self.b_state != BState::Confirmed || !idle {
+            return false;
+        }
+        let via = self.via();
+        let contact = self.config.contact_uri.clone();
+        let bye = self
+            .b_dialog
+            .as_mut()
+            .and_then(|d| d.new_request(Method::Bye, &via, Some(&contact)).ok());
+        if let Some(bye) = bye {
+            // Its outcome does not matter any more: the leg is replaced.
+            self.send_request(Leg::B, TxMethod::StrayBye, bye);
+        }
+        if let Some(d) = self.b_dialog.as_mut() {
+            d.terminate();
+        }
+        self.b_dialog = None;
+        self.route = route;
+        self.fallback_routes.clear();
+        self.b_state = BState::NotStarted;
+        self.transferring = true;
+        self.start_b(now);
+        true
+    }
+
     /// RFC 3326: our BYE and CANCEL say why, as the Q.850 cause of the call's end.
     fn add_reason(&self, m: &mut Message<'static>) {
         if let Some(cause) = self.cause {

@@ -9,6 +9,7 @@ mod fork;
 mod indialog;
 mod invariants;
 mod timer;
+mod transfer;
 mod update_info;
 
 use std::net::SocketAddr;
