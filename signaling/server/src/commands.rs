@@ -29,6 +29,7 @@ struct Request {
     leg: Option<String>,
     digits: Option<String>,
     media_node: Option<String>,
+    target: Option<String>,
 }
 
 /// A typed command error.
@@ -173,6 +174,16 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
             message: why,
             field: None,
         },
+        CallActionError::NotAnswered => CommandError {
+            code: "not_answered",
+            message: "the call is not answered on both legs, or busy with another request".into(),
+            field: None,
+        },
+        CallActionError::NoRoute(code, reason) => CommandError {
+            code: "no_route",
+            message: format!("the dialplan answers {code} {reason}"),
+            field: Some("target".into()),
+        },
     };
     match req.command.as_str() {
         "status" => Ok(json!({
@@ -203,6 +214,15 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
                 .await
                 .map_err(call_error)?;
             Ok(json!({"uuid": uuid, "leg": leg, "digits": digits}))
+        }
+        "transfer" => {
+            let uuid = uuid()?;
+            let target = req
+                .target
+                .as_deref()
+                .ok_or_else(|| CommandError::field("target", "required"))?;
+            let uri = core.transfer(uuid, target).await.map_err(call_error)?;
+            Ok(json!({"uuid": uuid, "target": target, "request_uri": uri}))
         }
         "drain" | "undrain" => {
             let name = req
@@ -242,14 +262,16 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
                 field: Some("dialplan.file".into()),
             }),
         },
-        "transfer" | "originate" => Err(CommandError {
+        "originate" => Err(CommandError {
             code: "not_implemented",
             message: format!("{} is not implemented yet", req.command),
             field: Some("command".into()),
         }),
         other => Err(CommandError::field(
             "command",
-            format!("{other:?} is not one of status, hangup, dtmf, drain, undrain, reload"),
+            format!(
+                "{other:?} is not one of status, hangup, transfer, dtmf, drain, undrain, reload"
+            ),
         )),
     }
 }

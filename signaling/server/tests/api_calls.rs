@@ -274,3 +274,80 @@ fn cdr_carries_the_media_quality_of_the_call() {
         "clean G.711 scores above 4: {cdr}"
     );
 }
+
+#[test]
+fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
+    let server = Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ));
+    let (b_port, t_port) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", b_port);
+    register_user(&server, "1001", "1001pass", t_port);
+    // B answers and is hung up by the transfer; the new callee answers, then hangs up itself.
+    let b = SippUas::start("call_uas_answer.xml", b_port, &[]);
+    let t = SippUas::start("call_uas_hangup.xml", t_port, &[]);
+    let sip = server.sip;
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let caller = std::thread::spawn(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let uuid = loop {
+        let (_, body) = http(server.http, "GET", "/api/v1/calls", "");
+        let calls = json(&body);
+        if calls[0]["state"] == "answered" {
+            break calls[0]["uuid"].as_str().expect("uuid").to_owned();
+        }
+        assert!(Instant::now() < deadline, "no answered call: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let path = format!("/api/v1/calls/{uuid}/transfer");
+    let (status, body) = http(server.http, "POST", &path, r#"{"target": "not a number"}"#);
+    assert_eq!(
+        (status, json(&body)["error"]["field"].as_str()),
+        (400, Some("target")),
+        "{body}"
+    );
+    let (status, body) = http(server.http, "POST", &path, r#"{"target": "1009"}"#);
+    assert_eq!(
+        (status, json(&body)["error"]["field"].as_str()),
+        (400, Some("target")),
+        "no route to an unknown user: {body}"
+    );
+    let (status, body) = http(server.http, "POST", &path, r#"{"target": "1001"}"#);
+    assert_eq!(status, 200, "{body}\n{}", server.log());
+    assert_eq!(
+        json(&body)["request_uri"].as_str(),
+        Some(format!("sip:1001@127.0.0.1:{t_port}").as_str()),
+        "{body}"
+    );
+    let b = b.finish(Duration::from_secs(10));
+    let t = t.finish(Duration::from_secs(15));
+    let caller = caller.join().expect("caller thread");
+    let log = server.log();
+    assert!(
+        b.success,
+        "the first callee got its BYE:\n{}\n{log}",
+        b.output
+    );
+    assert!(t.success, "the new callee was called:\n{}\n{log}", t.output);
+    assert!(
+        caller.success,
+        "the caller stayed connected until the new callee hung up:\n{}\n{log}",
+        caller.output
+    );
+    health_until_idle(&server);
+    let (status, _) = http(server.http, "POST", &path, r#"{"target": "1001"}"#);
+    assert_eq!(status, 404, "the call is over");
+    let text = sse_until(
+        server.http,
+        &format!("/api/v1/events?after=0&call_uuid={uuid}"),
+        |t| t.contains("event: call_ended"),
+    );
+    assert!(
+        text.contains(r#""type":"call_transferred""#) && text.contains(r#""by":"api""#),
+        "{text}"
+    );
+}

@@ -70,7 +70,46 @@ fn action_error(uuid: &str, e: CallActionError) -> ApiError {
             "media_refused",
             format!("the media node refused: {why}"),
         ),
+        CallActionError::NotAnswered => ApiError::new(
+            StatusCode::CONFLICT,
+            "not_answered",
+            "the call is not answered on both legs, or is busy with another request",
+        ),
+        CallActionError::NoRoute(code, reason) => {
+            ApiError::field("target", format!("the dialplan answers {code} {reason}"))
+        }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    target: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct Transferred {
+    uuid: String,
+    target: String,
+    request_uri: String,
+}
+
+pub(super) async fn transfer(
+    State(s): State<ApiState>,
+    Path(uuid): Path<String>,
+    body: Bytes,
+) -> Result<Json<Transferred>, ApiError> {
+    let b: TransferBody = json_body(&body)?;
+    let request_uri = s
+        .core
+        .transfer(&uuid, &b.target)
+        .await
+        .map_err(|e| action_error(&uuid, e))?;
+    Ok(Json(Transferred {
+        uuid,
+        target: b.target,
+        request_uri,
+    }))
 }
 
 #[derive(Serialize)]

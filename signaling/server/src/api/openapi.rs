@@ -119,6 +119,18 @@ pub(super) fn document() -> Value {
                     "422": error_response("the media node refused (e.g. the leg negotiated no telephone-event)")
                 }
             }},
+            "/api/v1/calls/{uuid}/transfer": {"post": {
+                "summary": "Blind transfer: hang up the callee's leg and connect the caller to `target` (a number or user, routed by the dialplan as if the caller dialled it) on the same media session; the caller is hung up if the target does not answer",
+                "parameters": path_param("uuid", "call UUID"),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["target"], "additionalProperties": false,
+                    "properties": {"target": {"type": "string", "pattern": "^[A-Za-z0-9+*#._-]{1,64}$"}}}}}},
+                "responses": {
+                    "200": {"description": "the new callee is being called (its Request-URI)", "content": {"application/json": {"schema": object.clone()}}},
+                    "400": error_response("an invalid field, or a target the dialplan does not route (field `target`)"), "401": error_response("missing or wrong bearer token"),
+                    "404": error_response("no such live call"), "409": error_response("the call is not answered on both legs, or busy with another request")
+                }
+            }},
             "/api/v1/dialplan/simulate": {"post": {
                 "summary": "What the running dialplan would do with a call, without placing it: rule, rewritten numbers, action, B-leg targets in order or the refusal",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {

@@ -34,6 +34,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/calls/{uuid}"),
     ("delete", "/api/v1/calls/{uuid}"),
     ("post", "/api/v1/calls/{uuid}/dtmf"),
+    ("post", "/api/v1/calls/{uuid}/transfer"),
 ];
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -57,6 +58,10 @@ pub(super) fn routes() -> Router<ApiState> {
             get(super::calls::get).delete(super::calls::hang_up),
         )
         .route("/api/v1/calls/{uuid}/dtmf", post(super::calls::dtmf))
+        .route(
+            "/api/v1/calls/{uuid}/transfer",
+            post(super::calls::transfer),
+        )
 }
 
 async fn openapi() -> Json<serde_json::Value> {

@@ -224,6 +224,17 @@ impl CallDirectory {
         }
     }
 
+    /// The caller of `uuid` was transferred to `target` by the API: a `call_transferred` event.
+    pub(crate) fn transferred(&self, uuid: &str, target: &str) {
+        self.events.publish(
+            Some(uuid),
+            Event::CallTransferred {
+                target: target.to_owned(),
+                by: switchboard_events::event::TransferOrigin::Api,
+            },
+        );
+    }
+
     /// Takes the call out of the live directory and counts its end; its CDR (`call_ended`) goes
     /// out when the returned [`PendingCdr`] is published with the media node's final quality
     /// figures — or, if it is dropped unpublished (deadline, shutdown), without them.

@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use switchboard_b2bua::{Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource};
+use switchboard_b2bua::{
+    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource, RouteTarget,
+};
 use switchboard_media_pool::proto as pb;
 use switchboard_sip::{HeaderName, Message};
 use switchboard_transaction::{TransactionKey, TransactionLayer};
@@ -267,6 +269,37 @@ impl Calls {
         self.by_uuid.get(uuid).copied()
     }
 
+    /// The caller's INVITE of call `uuid`, for routing a transfer.
+    pub(crate) fn a_invite_of(&self, uuid: &str) -> Option<Message<'static>> {
+        let n = self.by_uuid(uuid)?;
+        self.entries.get(&n).map(|e| e.call.a_invite().clone())
+    }
+
+    /// Blind transfer of call `uuid`'s caller to `route` (see `Call::transfer_b`); `false` when
+    /// the call cannot be transferred now.
+    pub(crate) fn transfer(
+        &mut self,
+        uuid: &str,
+        route: RouteTarget,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+    ) -> bool {
+        let Some(n) = self.by_uuid(uuid) else {
+            return false;
+        };
+        let target = route.request_uri.clone();
+        let started = self
+            .entries
+            .get_mut(&n)
+            .is_some_and(|e| e.call.transfer_b(now, route));
+        if started {
+            tracing::info!(call_uuid = uuid, target, "blind transfer");
+            self.directory.transferred(uuid, &target);
+            self.pump(n, now, layer);
+        }
+        started
+    }
+
     /// A server transaction ended: forget it as a CANCEL target.
     pub(crate) fn on_server_terminated(&mut self, key: &TransactionKey) {
         self.a_tx.remove(key);
@@ -333,6 +366,10 @@ impl Calls {
                     e.media = MediaState::Released;
                     self.handle(n, now, CallEvent::MediaFailed, layer);
                 }
+            }
+            MediaResult::Transfer { reply, .. } => {
+                // Routed by the worker before it gets here (`Worker::on_transfer`).
+                let _ = reply.send(Err(super::media::TransferRefusal::NotFound));
             }
             MediaResult::Hangup { call_uuid } => {
                 if let Some(n) = self.by_uuid(&call_uuid) {

@@ -150,6 +150,45 @@ impl Dialing {
         }
     }
 
+    /// Where a blind transfer of the caller of `a_invite` to `target` goes: the plan routes it as
+    /// if that caller (as a user) had dialled `target` in the same domain; the first route of the
+    /// matched rule. `Err` is the status and reason the plan answers.
+    pub(crate) fn transfer_route(
+        &self,
+        a_invite: &Message<'_>,
+        target: &str,
+        registrar: &Mutex<Registrar>,
+    ) -> Result<RouteTarget, (u16, String)> {
+        let wall = SystemTime::now();
+        let domain = a_invite
+            .request_uri()
+            .ok()
+            .and_then(|u| u.host.as_ref().map(|h| h.to_string()))
+            .unwrap_or_default();
+        let calling = a_invite
+            .from()
+            .ok()
+            .and_then(|f| f.uri.user_decoded().map(|u| u.into_owned()))
+            .unwrap_or_default();
+        let request = RouteRequest {
+            called: target,
+            calling: &calling,
+            domain: &domain,
+            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            origin: PlanOrigin::User(&calling),
+            headers: Vec::new(),
+            unix_time: wall
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        };
+        let (_, routes) = self.route(&request, registrar, wall);
+        routes?
+            .into_iter()
+            .next()
+            .ok_or_else(|| (480, "Temporarily Unavailable".to_owned()))
+    }
+
     /// The matching rule (if any) and the B-leg routes it resolves to, or the status it answers.
     /// Also serves route simulation: it has no effect.
     pub(crate) fn route(

@@ -123,6 +123,16 @@ impl Handler {
         self.dialing.admit(req, origin, &self.registrar)
     }
 
+    /// Where a blind transfer of this call's caller to `target` goes (see `Dialing::transfer_route`).
+    pub(crate) fn transfer_route(
+        &self,
+        a_invite: &Message<'_>,
+        target: &str,
+    ) -> Result<switchboard_b2bua::RouteTarget, (u16, String)> {
+        self.dialing
+            .transfer_route(a_invite, target, &self.registrar)
+    }
+
     /// §11.2: OPTIONS to the server is answered like an INVITE would be accepted, listing capabilities.
     fn options(&self, req: &Message<'_>) -> Message<'static> {
         let mut r = with_allow(req.response_with_tag(200, "OK", &random_tag()));

@@ -275,6 +275,10 @@ pub enum CallActionError {
     Invalid(&'static str, String),
     /// The media node refused the action (e.g. DTMF on a leg without telephone-event).
     Refused(String),
+    /// The call is not in a state for it (a transfer before both legs answered).
+    NotAnswered,
+    /// The dialplan has no way to the target: its status and reason.
+    NoRoute(u16, String),
 }
 
 impl Core {
@@ -338,6 +342,45 @@ impl Core {
                 call_uuid: uuid.to_owned(),
             })
             .map_err(|_| CallActionError::NotFound)
+    }
+
+    /// Blind transfer: the callee's leg is hung up and the caller connected to `target` (a number
+    /// or user, routed by the dialplan as if the caller had dialled it). Returns the new callee's
+    /// Request-URI once its INVITE is on its way.
+    pub async fn transfer(&self, uuid: &str, target: &str) -> Result<String, CallActionError> {
+        let valid = |c: char| c.is_ascii_alphanumeric() || "+*#-_.".contains(c);
+        if target.is_empty() || target.len() > 64 || !target.chars().all(valid) {
+            return Err(CallActionError::Invalid(
+                "target",
+                "1 to 64 of letters, digits and + * # - _ .".into(),
+            ));
+        }
+        if self.directory.get(uuid).is_none() {
+            return Err(CallActionError::NotFound);
+        }
+        let worker = crate::shard::b_leg_worker(uuid.as_bytes(), self.worker_inputs.len())
+            .and_then(|w| self.worker_inputs.get(w))
+            .ok_or(CallActionError::NotFound)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        worker
+            .send(super::media::MediaResult::Transfer {
+                call_uuid: uuid.to_owned(),
+                target: target.to_owned(),
+                reply,
+            })
+            .map_err(|_| CallActionError::NotFound)?;
+        match answer.await {
+            Ok(Ok(uri)) => Ok(uri),
+            Ok(Err(super::media::TransferRefusal::NotAnswered)) => {
+                Err(CallActionError::NotAnswered)
+            }
+            Ok(Err(super::media::TransferRefusal::NoRoute(code, reason))) => {
+                Err(CallActionError::NoRoute(code, reason))
+            }
+            Ok(Err(super::media::TransferRefusal::NotFound)) | Err(_) => {
+                Err(CallActionError::NotFound)
+            }
+        }
     }
 
     /// Sends DTMF `digits` (0-9 * # A-D) as RFC 4733 events towards `leg` (`"a"` or `"b"`), one

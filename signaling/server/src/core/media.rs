@@ -56,6 +56,24 @@ pub(crate) enum MediaResult {
     Hangup { call_uuid: String },
     /// The node holding the call's session went down: its media is gone.
     MediaLost { call_uuid: String },
+    /// An operator transfers the caller of `call_uuid` to `target` (REST API, NATS); the worker
+    /// routes it and replies with the new callee's Request-URI or why not.
+    Transfer {
+        call_uuid: String,
+        target: String,
+        reply: tokio::sync::oneshot::Sender<Result<String, TransferRefusal>>,
+    },
+}
+
+/// Why a transfer was not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TransferRefusal {
+    /// No live call with that UUID on the worker.
+    NotFound,
+    /// The call is not answered on both legs, or has a request or a transfer in flight.
+    NotAnswered,
+    /// The dialplan answers the target with this status and reason.
+    NoRoute(u16, String),
 }
 
 /// Why a media task failed (logged; the call only learns `MediaFailed`).

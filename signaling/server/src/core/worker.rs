@@ -19,7 +19,7 @@ use super::Counters;
 use super::calls::{Calls, ServerTx};
 use super::dialplan_glue::Dialing;
 use super::handler::{Handler, Origin, SERVER};
-use super::media::MediaResult;
+use super::media::{MediaResult, TransferRefusal};
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
@@ -140,9 +140,13 @@ impl Worker {
                     Some(msg) => self.on_message(msg, Instant::now()),
                     None => break,
                 },
-                Some(result) = media.recv() => {
-                    self.calls.on_media(result, Instant::now(), &mut self.layer);
-                }
+                Some(result) = media.recv() => match result {
+                    MediaResult::Transfer { call_uuid, target, reply } => {
+                        let outcome = self.on_transfer(&call_uuid, &target, Instant::now());
+                        let _ = reply.send(outcome);
+                    }
+                    other => self.calls.on_media(other, Instant::now(), &mut self.layer),
+                },
                 () = sleep => {
                     let now = Instant::now();
                     self.layer.handle_timeout(now);
@@ -167,6 +171,29 @@ impl Worker {
         self.counters
             .transactions
             .fetch_sub(self.live, Ordering::Relaxed);
+    }
+
+    /// Routes an operator's blind transfer through the dialplan and starts it.
+    fn on_transfer(
+        &mut self,
+        uuid: &str,
+        target: &str,
+        now: Instant,
+    ) -> Result<String, TransferRefusal> {
+        let invite = self
+            .calls
+            .a_invite_of(uuid)
+            .ok_or(TransferRefusal::NotFound)?;
+        let route = self
+            .handler
+            .transfer_route(&invite, target)
+            .map_err(|(code, reason)| TransferRefusal::NoRoute(code, reason))?;
+        let uri = route.request_uri.clone();
+        if self.calls.transfer(uuid, route, now, &mut self.layer) {
+            Ok(uri)
+        } else {
+            Err(TransferRefusal::NotAnswered)
+        }
     }
 
     fn on_message(&mut self, inbound: Inbound, now: Instant) {
