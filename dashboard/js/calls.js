@@ -69,6 +69,7 @@ function renderDetail() {
     dl.replaceChildren(el('dt', {}, 'State'), el('dd', { dataset: { field: 'state' } }, 'ended (no longer in progress)'));
     $('call-hangup').disabled = true;
     $('dtmf-send').disabled = true;
+    $('transfer-send').disabled = true;
     return;
   }
   const items = [
@@ -81,6 +82,7 @@ function renderDetail() {
   dl.replaceChildren(...items.flatMap(([label, field, value]) => [el('dt', {}, label), el('dd', { dataset: { field } }, value)]));
   $('call-hangup').disabled = c.state === 'ending';
   $('dtmf-send').disabled = c.state !== 'answered';
+  $('transfer-send').disabled = c.state !== 'answered';
 }
 
 function eventText(type, e) {
@@ -147,6 +149,22 @@ async function sendDtmf(ev) {
   }
 }
 
+async function transfer(ev) {
+  ev.preventDefault();
+  const target = $('transfer-target').value.trim();
+  const c = calls.find((x) => x.uuid === selected);
+  const who = c ? c.from : 'the caller';
+  if (!(await confirmAction(`Transfer ${who} to ${target}? The callee is hung up.`, 'Transfer'))) return;
+  try {
+    const r = await api('POST', `/calls/${encodeURIComponent(selected)}/transfer`, { target });
+    flash(`Transferring ${who} to ${r.request_uri}.`);
+    $('transfer-target').value = '';
+    refreshSoon();
+  } catch (e) {
+    flash(`Transfer failed: ${e.message}`, true);
+  }
+}
+
 let wired = false;
 function wire() {
   if (wired) return;
@@ -156,6 +174,7 @@ function wire() {
   $('calls-filter-state').addEventListener('change', render);
   $('call-hangup').addEventListener('click', hangUp);
   $('dtmf-form').addEventListener('submit', sendDtmf);
+  $('transfer-form').addEventListener('submit', transfer);
   $('call-detail-close').addEventListener('click', closeDetail);
 }
 
