@@ -351,3 +351,37 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
         "{text}"
     );
 }
+
+#[test]
+fn rfc3515_callee_refer_transfers_the_caller_to_the_refer_to_target() {
+    let server = Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ));
+    let (b_port, t_port) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", b_port);
+    register_user(&server, "1001", "1001pass", t_port);
+    // B answers, REFERs the caller to 1001, hears the outcome by NOTIFY and is hung up; the new
+    // callee answers and later hangs up, which ends the caller's call.
+    let b = SippUas::start("call_uas_refer.xml", b_port, &["-s", "1001"]);
+    let t = SippUas::start("call_uas_hangup.xml", t_port, &[]);
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let caller = sipp("call_uac_callee_hangs_up.xml", server.sip, "udp", &refs);
+    let b = b.finish(Duration::from_secs(10));
+    let t = t.finish(Duration::from_secs(10));
+    let log = server.log();
+    assert!(b.success, "the referring callee:\n{}\n{log}", b.output);
+    assert!(t.success, "the transfer target:\n{}\n{log}", t.output);
+    assert!(caller.success, "the caller:\n{}\n{log}", caller.output);
+    health_until_idle(&server);
+    let text = sse_until(
+        server.http,
+        "/api/v1/events?after=0&type=call_transferred",
+        |t| t.contains("event: call_transferred"),
+    );
+    assert!(
+        text.contains(r#""by":"b""#) && text.contains("sip:1001@127.0.0.1"),
+        "{text}"
+    );
+}

@@ -212,6 +212,13 @@ pub enum Action<K> {
     /// Release the media session. Emitted exactly once per [`Action::AllocateMedia`] unless the
     /// allocation failed; when it comes before the allocation finished, release what it returns.
     ReleaseMedia,
+    /// The callee asked (REFER, RFC 3515) to transfer the caller to `target` (the Refer-To URI's
+    /// user part). The driver routes it and answers with [`crate::Call::transfer_b`] (the callee
+    /// is then told `200` by NOTIFY and hung up) or [`crate::Call::refer_failed`].
+    Transfer {
+        /// The number or user to transfer the caller to.
+        target: String,
+    },
     /// The call is over: both dialogs are terminated and media is released. The last action.
     Ended {
         /// Why.

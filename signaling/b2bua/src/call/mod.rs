@@ -133,6 +133,8 @@ enum TxMethod {
     RefreshInvite,
     /// Our RFC 4028 session refresh to A by UPDATE.
     RefreshUpdate,
+    /// A NOTIFY of a REFER's outcome (RFC 3515): its outcome does not matter.
+    Notify,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -196,6 +198,8 @@ pub struct Call<K> {
     advancing: bool,
     /// A blind transfer is calling a new B leg while the caller stays connected.
     transferring: bool,
+    /// The callee's REFER waits for the driver to route its target.
+    refer_pending: bool,
     /// Digest challenges of the current route answered so far (a second only when `stale`).
     challenges_answered: u8,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.

@@ -118,6 +118,7 @@ impl<K: Clone> Call<K> {
             attempt_timeout: None,
             advancing: false,
             transferring: false,
+            refer_pending: false,
             challenges_answered: 0,
             caller_id: None,
             answered_at: None,
@@ -295,7 +296,7 @@ impl<K: Clone> Call<K> {
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, Some(response));
             }
-            TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye => {}
+            TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify => {}
         }
     }
 

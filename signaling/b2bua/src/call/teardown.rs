@@ -135,6 +135,62 @@ impl<K: Clone> Call<K> {
         Some(cancel)
     }
 
+    /// RFC 3515 REFER from the callee: transfer the caller to the Refer-To target. Answered 202 and
+    /// handed to the driver ([`Action::Transfer`]) when both legs are answered and nothing else is
+    /// in flight; `491` while busy, `400` without a usable SIP Refer-To.
+    fn on_refer(&mut self, tx: K, request: &Message<'static>) {
+        let target = match request.refer_to() {
+            Ok(Some(to)) => to.uri.user_decoded().map(|u| u.into_owned()),
+            _ => None,
+        };
+        let Some(target) = target.filter(|t| !t.is_empty()) else {
+            self.respond(tx, request.response(400, "Bad Refer-To"));
+            return;
+        };
+        let idle = self.relays.is_empty() && !self.transferring && !self.refer_pending;
+        let answered = self.a_state == AState::Confirmed && self.b_state == BState::Confirmed;
+        if !idle || !answered || self.cause.is_some() {
+            self.respond(tx, request.response(491, "Request Pending"));
+            return;
+        }
+        self.respond(tx, request.response(202, "Accepted"));
+        self.refer_pending = true;
+        self.actions.push_back(Action::Transfer { target });
+    }
+
+    /// The driver could not route the callee's REFER target: the callee is told `status` by NOTIFY
+    /// and the call goes on.
+    pub fn refer_failed(&mut self, status: u16) {
+        if std::mem::take(&mut self.refer_pending) {
+            self.notify_refer(status);
+        }
+    }
+
+    /// NOTIFY to B with the REFER's final outcome as a sipfrag (RFC 3515 §2.4.5), ending the
+    /// implicit subscription.
+    fn notify_refer(&mut self, status: u16) {
+        let via = self.via();
+        let contact = self.config.contact_uri.clone();
+        let notify = self
+            .b_dialog
+            .as_mut()
+            .and_then(|d| d.new_request(Method::Notify, &via, Some(&contact)).ok());
+        let Some(mut notify) = notify else {
+            return;
+        };
+        notify.push_header(HeaderName::Event, "refer");
+        notify.push_header(
+            HeaderName::SubscriptionState,
+            "terminated;reason=noresource",
+        );
+        let reason = if status < 300 { "OK" } else { "Failed" };
+        notify.set_body(
+            Some("message/sipfrag;version=2.0"),
+            format!("SIP/2.0 {status} {reason}\r\n").into_bytes(),
+        );
+        self.send_request(Leg::B, TxMethod::Notify, notify);
+    }
+
     /// Blind transfer of the caller: B's leg is hung up and `route` called instead on the same
     /// media session; the caller stays connected (its media keeps flowing to the same node
     /// address) and hears the new callee once it answers. If the new callee refuses or does not
@@ -143,7 +199,12 @@ impl<K: Clone> Call<K> {
     pub fn transfer_b(&mut self, now: Instant, route: super::RouteTarget) -> bool {
         let idle = self.relays.is_empty() && self.cause.is_none() && !self.transferring;
         if self.a_state != AState::Confirmed || self.b_state != BState::Confirmed || !idle {
+            self.refer_failed(500);
             return false;
+        }
+        if std::mem::take(&mut self.refer_pending) {
+            // The referring callee learns the transfer is under way, then is hung up.
+            self.notify_refer(200);
         }
         let via = self.via();
         let contact = self.config.contact_uri.clone();
@@ -213,7 +274,7 @@ impl<K: Clone> Call<K> {
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, None)
             }
-            TxMethod::Cancel | TxMethod::StrayBye => {}
+            TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify => {}
         }
     }
 
@@ -237,8 +298,9 @@ impl<K: Clone> Call<K> {
 
     /// An in-dialog request (RFC 3261 §12.2.2): 481 when it matches no dialog, 500 when out of order;
     /// BYE is answered 200 and ends the call; OPTIONS gets 200; re-INVITE, UPDATE and INFO are
-    /// relayed to the other leg (`indialog`); anything else (REFER, PRACK, MESSAGE, ...) gets 501
-    /// and leaves the session unchanged.
+    /// relayed to the other leg (`indialog`); a REFER from the callee transfers the caller, one from
+    /// the caller gets 403; anything else (PRACK, MESSAGE, ...) gets 501 and leaves the session
+    /// unchanged.
     pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
         match request.method() {
             // Neither is answered: an ACK for our 2xx, or a CANCEL the driver should have matched.
@@ -271,6 +333,11 @@ impl<K: Clone> Call<K> {
             Some(Method::Options) => self.respond(tx, request.response(200, "OK")),
             Some(Method::Invite | Method::Update | Method::Info) => {
                 self.on_relayable(now, leg, tx, request);
+            }
+            Some(Method::Refer) if leg == Leg::B => self.on_refer(tx, request),
+            // Transferring the callee (a REFER from the caller) is not carried out (yet).
+            Some(Method::Refer) => {
+                self.respond(tx, request.response(403, "Caller Transfer Not Supported"))
             }
             _ => self.respond(tx, request.response(501, "Not Implemented")),
         }

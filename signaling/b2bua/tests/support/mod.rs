@@ -272,7 +272,7 @@ impl Driver {
                 let sdp = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
                 self.call().handle(now, CallEvent::MediaUpdated { op, sdp });
             }
-            Action::ReleaseMedia | Action::Ended { .. } => {}
+            Action::ReleaseMedia | Action::Ended { .. } | Action::Transfer { .. } => {}
         }
     }
 

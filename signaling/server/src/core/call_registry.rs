@@ -224,13 +224,19 @@ impl CallDirectory {
         }
     }
 
-    /// The caller of `uuid` was transferred to `target` by the API: a `call_transferred` event.
-    pub(crate) fn transferred(&self, uuid: &str, target: &str) {
+    /// The caller of `uuid` was transferred to `target` (by the API, or the callee's REFER): a
+    /// `call_transferred` event.
+    pub(crate) fn transferred(
+        &self,
+        uuid: &str,
+        target: &str,
+        by: switchboard_events::event::TransferOrigin,
+    ) {
         self.events.publish(
             Some(uuid),
             Event::CallTransferred {
                 target: target.to_owned(),
-                by: switchboard_events::event::TransferOrigin::Api,
+                by,
             },
         );
     }

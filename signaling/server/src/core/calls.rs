@@ -27,6 +27,7 @@ use super::handler::{SERVER, rand_u64};
 use super::media::{MediaClient, MediaResult, Session};
 use super::worker::SipMsg;
 use crate::transport::{Target, Transport};
+use switchboard_events::event::TransferOrigin;
 
 /// The server transaction a call answers on, with where its responses go.
 #[derive(Debug, Clone)]
@@ -97,6 +98,8 @@ pub(crate) struct Calls {
     directory: CallDirectory,
     /// ACKs for 2xx, sent without a transaction; drained by the worker.
     pub(crate) direct: Vec<(Target, Bytes)>,
+    /// REFERs from callees waiting to be routed by the worker: (call UUID, target).
+    pub(crate) refers: Vec<(String, String)>,
 }
 
 impl Calls {
@@ -120,6 +123,7 @@ impl Calls {
             counters,
             directory,
             direct: Vec::new(),
+            refers: Vec::new(),
         }
     }
 
@@ -281,6 +285,7 @@ impl Calls {
         &mut self,
         uuid: &str,
         route: RouteTarget,
+        by: TransferOrigin,
         now: Instant,
         layer: &mut TransactionLayer<SipMsg>,
     ) -> bool {
@@ -294,10 +299,27 @@ impl Calls {
             .is_some_and(|e| e.call.transfer_b(now, route));
         if started {
             tracing::info!(call_uuid = uuid, target, "blind transfer");
-            self.directory.transferred(uuid, &target);
-            self.pump(n, now, layer);
+            self.directory.transferred(uuid, &target, by);
         }
+        self.pump(n, now, layer);
         started
+    }
+
+    /// A callee's REFER whose target the dialplan refused: the callee is told `status`.
+    pub(crate) fn refer_failed(
+        &mut self,
+        uuid: &str,
+        status: u16,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+    ) {
+        let Some(n) = self.by_uuid(uuid) else {
+            return;
+        };
+        if let Some(e) = self.entries.get_mut(&n) {
+            e.call.refer_failed(status);
+        }
+        self.pump(n, now, layer);
     }
 
     /// A server transaction ended: forget it as a CANCEL target.
@@ -508,6 +530,10 @@ impl Calls {
                     }
                     _ => e.call.handle(now, CallEvent::MediaUpdateFailed { op }),
                 },
+                Action::Transfer { target } => {
+                    tracing::info!(call_uuid = e.uuid, target, "REFER from the callee");
+                    self.refers.push((e.uuid.clone(), target));
+                }
                 Action::ReleaseMedia => {
                     match std::mem::replace(&mut e.media, MediaState::Released) {
                         // Released with the call's end, so its statistics go into the CDR.

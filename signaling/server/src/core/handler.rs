@@ -12,7 +12,7 @@ use super::registrar_glue::Registrar;
 use crate::transport::Transport;
 
 /// Methods this server accepts, for `Allow` (RFC 3261 §20.5).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, REFER";
 /// Option tags this server supports, for `Supported`: `timer` (RFC 4028 session timers on calls).
 pub(crate) const SUPPORTED: &str = "timer";
 /// `Server` / `User-Agent` value.

@@ -189,11 +189,40 @@ impl Worker {
             .transfer_route(&invite, target)
             .map_err(|(code, reason)| TransferRefusal::NoRoute(code, reason))?;
         let uri = route.request_uri.clone();
-        if self.calls.transfer(uuid, route, now, &mut self.layer) {
+        let by = switchboard_events::event::TransferOrigin::Api;
+        if self.calls.transfer(uuid, route, by, now, &mut self.layer) {
             Ok(uri)
         } else {
             Err(TransferRefusal::NotAnswered)
         }
+    }
+
+    /// Routes the callees' REFER targets (RFC 3515) and starts or refuses each transfer.
+    fn route_refers(&mut self, now: Instant) -> bool {
+        let refers = std::mem::take(&mut self.calls.refers);
+        let busy = !refers.is_empty();
+        for (uuid, target) in refers {
+            let Some(invite) = self.calls.a_invite_of(&uuid) else {
+                continue;
+            };
+            match self.handler.transfer_route(&invite, &target) {
+                Ok(route) => {
+                    let by = switchboard_events::event::TransferOrigin::B;
+                    self.calls.transfer(&uuid, route, by, now, &mut self.layer);
+                }
+                Err((status, reason)) => {
+                    tracing::info!(
+                        call_uuid = uuid,
+                        target,
+                        status,
+                        reason,
+                        "REFER target refused"
+                    );
+                    self.calls.refer_failed(&uuid, status, now, &mut self.layer);
+                }
+            }
+        }
+        busy
     }
 
     fn on_message(&mut self, inbound: Inbound, now: Instant) {
@@ -411,7 +440,7 @@ impl Worker {
     /// Sends every queued transmit and direct ACK, and consumes every event (which may queue more).
     async fn drain(&mut self) {
         loop {
-            let mut busy = false;
+            let mut busy = self.route_refers(Instant::now());
             while let Some((key, event)) = self.layer.poll_event() {
                 busy = true;
                 let now = Instant::now();
