@@ -67,12 +67,36 @@ fn sse_until(addr: SocketAddr, path: &str, done: impl Fn(&str) -> bool) -> Strin
     text
 }
 
-#[test]
-fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_order() {
-    let server = Server::start(&config_with("").replace(
+/// The example users, with the test's API token.
+fn server_with_token() -> Server {
+    Server::start(&config_with("").replace(
         "[http]\nlisten = \"127.0.0.1:0\"\n",
         &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ));
+    ))
+}
+
+/// Polls `GET /api/v1/calls` until the first call is answered (10 s at most); returns it.
+fn answered_call(server: &Server) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http(server.http, "GET", "/api/v1/calls", "");
+        assert_eq!(status, 200, "{body}");
+        let calls = json(&body);
+        if calls[0]["state"] == "answered" {
+            return calls[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answered call listed: {body}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_order() {
+    let server = server_with_token();
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
@@ -84,21 +108,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
     });
 
     // The answered call shows up with both legs and its media session.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let call = loop {
-        let (status, body) = http(server.http, "GET", "/api/v1/calls", "");
-        assert_eq!(status, 200, "{body}");
-        let calls = json(&body);
-        if calls[0]["state"] == "answered" {
-            break calls[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no answered call listed: {body}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let call = answered_call(&server);
     assert_eq!(
         (call["from"].as_str(), call["to"].as_str()),
         (Some("1001"), Some("1002")),
@@ -195,10 +205,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
 
 #[test]
 fn one_binding_of_a_user_is_removed_through_the_api_and_the_other_stays() {
-    let server = Server::start(&config_with("").replace(
-        "[http]\nlisten = \"127.0.0.1:0\"\n",
-        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ));
+    let server = server_with_token();
     let (first, second) = (free_port(), free_port());
     register_user(&server, "1002", "1002pass", first);
     register_user(&server, "1002", "1002pass", second);
@@ -231,10 +238,7 @@ fn one_binding_of_a_user_is_removed_through_the_api_and_the_other_stays() {
 
 #[test]
 fn cdr_carries_the_media_quality_of_the_call() {
-    let server = Server::start(&config_with("").replace(
-        "[http]\nlisten = \"127.0.0.1:0\"\n",
-        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ));
+    let server = server_with_token();
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let media = free_port().to_string();
@@ -277,10 +281,7 @@ fn cdr_carries_the_media_quality_of_the_call() {
 
 #[test]
 fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
-    let server = Server::start(&config_with("").replace(
-        "[http]\nlisten = \"127.0.0.1:0\"\n",
-        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ));
+    let server = server_with_token();
     let (b_port, t_port) = (free_port(), free_port());
     register_user(&server, "1002", "1002pass", b_port);
     register_user(&server, "1001", "1001pass", t_port);
@@ -293,16 +294,10 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let uuid = loop {
-        let (_, body) = http(server.http, "GET", "/api/v1/calls", "");
-        let calls = json(&body);
-        if calls[0]["state"] == "answered" {
-            break calls[0]["uuid"].as_str().expect("uuid").to_owned();
-        }
-        assert!(Instant::now() < deadline, "no answered call: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let uuid = answered_call(&server)["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
     let path = format!("/api/v1/calls/{uuid}/transfer");
     let (status, body) = http(server.http, "POST", &path, r#"{"target": "not a number"}"#);
     assert_eq!(
@@ -354,10 +349,7 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
 
 #[test]
 fn rfc3515_callee_refer_transfers_the_caller_to_the_refer_to_target() {
-    let server = Server::start(&config_with("").replace(
-        "[http]\nlisten = \"127.0.0.1:0\"\n",
-        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ));
+    let server = server_with_token();
     let (b_port, t_port) = (free_port(), free_port());
     register_user(&server, "1002", "1002pass", b_port);
     register_user(&server, "1001", "1001pass", t_port);
