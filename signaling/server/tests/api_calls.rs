@@ -125,6 +125,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
         "{call}"
     );
     assert!(call["legs"]["a"]["packets"].is_u64(), "{call}");
+    assert_eq!(call["codec"], "PCMA/8000", "the callee's answer: {call}");
     let uuid = call["uuid"].as_str().expect("uuid").to_owned();
     let (status, one) = http(server.http, "GET", &format!("/api/v1/calls/{uuid}"), "");
     assert_eq!(

@@ -255,6 +255,11 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
             .contains("1001")
     );
     assert!(b.text(&format!("{row} td[data-field=to]")).contains("1002"));
+    assert_eq!(
+        b.text(&format!("{row} td[data-field=codec]")),
+        "PCMA/8000",
+        "the codec the callee answered with"
+    );
     b.screenshot(&shots.join("calls.png"));
 
     b.click(&format!(

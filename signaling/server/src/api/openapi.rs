@@ -99,7 +99,7 @@ pub(super) fn document() -> Value {
                     r
                 }, "400", "an invalid query or Last-Event-ID")
             }},
-            "/api/v1/calls": {"get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())}},
+            "/api/v1/calls": {"get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, negotiated codec, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())}},
             "/api/v1/calls/{uuid}": {
                 "get": {"summary": "One live call", "parameters": path_param("uuid", "call UUID"),
                         "responses": with(ok("the call", object.clone()), "404", "no such live call")},

@@ -57,6 +57,8 @@ pub struct CallRecord {
     pub media_session: Option<String>,
     /// Legs on hold (A, B).
     pub on_hold: [bool; 2],
+    /// The codec the answer settled on (`PCMA/8000`), once answered.
+    pub codec: Option<String>,
 }
 
 /// Upper bounds (seconds) of the call-setup histogram buckets.
@@ -141,6 +143,7 @@ impl CallDirectory {
                 media_node: None,
                 media_session: None,
                 on_hold: [false; 2],
+                codec: None,
             },
         );
         self.stats.created.fetch_add(1, Ordering::Relaxed);
@@ -196,6 +199,13 @@ impl CallDirectory {
         if let Some(mut c) = self.calls.get_mut(uuid) {
             c.media_node = node;
             c.media_session = Some(session.to_owned());
+        }
+    }
+
+    /// The codec of B's latest answer.
+    pub(crate) fn codec(&self, uuid: &str, codec: Option<String>) {
+        if let (Some(mut c), Some(codec)) = (self.calls.get_mut(uuid), codec) {
+            c.codec = Some(codec);
         }
     }
 

@@ -365,6 +365,11 @@ impl Calls {
                 if let Some(e) = self.entries.get_mut(&call) {
                     e.hold[usize::from(leg == Leg::B)] = hold;
                     self.directory.hold(&e.uuid, leg, hold);
+                    if leg == Leg::B {
+                        // B's answer (as rewritten for A) names the codec the call uses.
+                        let codec = super::media::negotiated_codec(&sdp);
+                        self.directory.codec(&e.uuid, codec);
+                    }
                 }
                 self.handle(call, now, CallEvent::MediaUpdated { op, sdp }, layer);
             }

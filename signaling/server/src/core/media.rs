@@ -210,6 +210,32 @@ impl MediaClient {
     }
 }
 
+/// The codec an SDP answer settled on: the first payload type of its first active stream, as
+/// `NAME/RATE` from its `a=rtpmap` or the RFC 3551 static table (`PCMA/8000`).
+pub(crate) fn negotiated_codec(sdp: &[u8]) -> Option<String> {
+    let sdp = SessionDescription::parse_bytes(sdp).ok()?;
+    let media = sdp.media.iter().find(|m| m.port != 0)?;
+    let pt: u8 = media.formats.first()?.parse().ok()?;
+    let mapped = media.attributes.iter().find_map(|a| match a {
+        Attribute::RtpMap(m) if m.payload_type == pt => {
+            Some(format!("{}/{}", m.encoding, m.clock_rate))
+        }
+        _ => None,
+    });
+    mapped.or_else(|| {
+        let name = match pt {
+            0 => "PCMU/8000",
+            3 => "GSM/8000",
+            4 => "G723/8000",
+            8 => "PCMA/8000",
+            9 => "G722/8000",
+            18 => "G729/8000",
+            _ => return None,
+        };
+        Some(name.to_owned())
+    })
+}
+
 /// The remote end of one SDP's first active media section.
 struct Remote {
     index: usize,
@@ -363,6 +389,30 @@ mod tests {
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
 m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
 m=video 4002 RTP/AVP 96\r\n";
+
+    #[test]
+    fn codec_is_the_first_payload_type_of_the_first_active_stream() {
+        assert_eq!(
+            negotiated_codec(OFFER.as_bytes()).as_deref(),
+            Some("PCMA/8000")
+        );
+        let static_pt = OFFER
+            .replace("RTP/AVP 8 101", "RTP/AVP 0")
+            .replace("a=rtpmap:8 PCMA/8000\r\n", "");
+        assert_eq!(
+            negotiated_codec(static_pt.as_bytes()).as_deref(),
+            Some("PCMU/8000"),
+            "RFC 3551 static type without rtpmap"
+        );
+        let opus = OFFER
+            .replace("RTP/AVP 8 101", "RTP/AVP 111")
+            .replace("8 PCMA/8000", "111 opus/48000/2");
+        assert_eq!(
+            negotiated_codec(opus.as_bytes()).as_deref(),
+            Some("opus/48000")
+        );
+        assert_eq!(negotiated_codec(b"not sdp"), None);
+    }
 
     #[test]
     fn rfc3264_s6_first_audio_anchored_other_streams_refused() {
