@@ -46,6 +46,9 @@ pub struct NatsSection {
     pub url: String,
     /// Subject template; `{type}` is the event type (default `switchboard.events.{type}`).
     pub subject: Option<String>,
+    /// How long to wait for a connection, a JetStream ack or a flush, in milliseconds (100-60000,
+    /// default 5000); after a broker crash, the sink reconnects once this passes.
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[events.redis]`
@@ -120,6 +123,12 @@ impl EventsSection {
         if let Some(n) = &self.nats {
             if !n.url.starts_with("nats://") && !n.url.starts_with("tls://") {
                 issue("nats.url", format!("`{}` is not a nats:// URL", n.url));
+            }
+            if let Some(t) = n.timeout_ms.filter(|t| !(100..=60_000).contains(t)) {
+                issue(
+                    "nats.timeout_ms",
+                    format!("{t}: must be between 100 and 60000"),
+                );
             }
         }
         if let Some(r) = &self.redis {

@@ -272,3 +272,26 @@ fn ring_groups_load_with_their_ring_time() {
         }]
     );
 }
+
+#[test]
+fn event_sink_errors_name_their_keys() {
+    let err = validate(
+        r#"
+        [events.nats]
+        url = "http://broker:4222"
+        timeout_ms = 0
+        [events.redis]
+        url = "redis://127.0.0.1:6379"
+        maxlen = 0
+        "#,
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        keys(err),
+        [
+            "events.nats.url",
+            "events.nats.timeout_ms",
+            "events.redis.maxlen"
+        ]
+    );
+}

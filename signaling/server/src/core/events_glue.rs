@@ -38,6 +38,9 @@ impl Events {
             if let Some(s) = &n.subject {
                 c.subject = s.clone();
             }
+            if let Some(ms) = n.timeout_ms {
+                c.timeout = std::time::Duration::from_millis(ms);
+            }
             add(
                 "nats",
                 bus.add_sink(SinkConfig::new("nats"), NatsSink::new(c)),
