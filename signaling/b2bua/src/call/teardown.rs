@@ -73,22 +73,14 @@ impl<K: Clone> Call<K> {
                     self.send_cancel();
                 }
             }
-            BState::Confirmed => {
-                let via = self.via();
-                let contact = self.config.contact_uri.clone();
-                let bye = self
-                    .b_dialog
-                    .as_mut()
-                    .and_then(|d| d.new_request(Method::Bye, &via, Some(&contact)).ok());
-                match bye {
-                    Some(mut bye) => {
-                        self.add_reason(&mut bye);
-                        self.b_state = BState::ByeSent;
-                        self.send_request(Leg::B, TxMethod::Bye, bye);
-                    }
-                    None => self.terminate_b(),
+            BState::Confirmed => match self.b_request(Method::Bye) {
+                Some(mut bye) => {
+                    self.add_reason(&mut bye);
+                    self.b_state = BState::ByeSent;
+                    self.send_request(Leg::B, TxMethod::Bye, bye);
                 }
-            }
+                None => self.terminate_b(),
+            },
             BState::Calling { .. } | BState::ByeSent | BState::Terminated => {}
         }
     }
@@ -109,6 +101,15 @@ impl<K: Clone> Call<K> {
         if let Some(cancel) = self.build_cancel(invite) {
             self.send_request(Leg::B, TxMethod::Cancel, cancel);
         }
+    }
+
+    /// A new request in the B-leg dialog with a fresh Via and our Contact; `None` without one.
+    fn b_request(&mut self, method: Method<'static>) -> Option<Message<'static>> {
+        let via = self.via();
+        let contact = self.config.contact_uri.clone();
+        self.b_dialog
+            .as_mut()
+            .and_then(|d| d.new_request(method, &via, Some(&contact)).ok())
     }
 
     /// The CANCEL for one of our INVITEs (RFC 3261 §9.1): same Request-URI, Call-ID, From, To, top
@@ -169,13 +170,7 @@ impl<K: Clone> Call<K> {
     /// NOTIFY to B with the REFER's final outcome as a sipfrag (RFC 3515 §2.4.5), ending the
     /// implicit subscription.
     fn notify_refer(&mut self, status: u16) {
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
-        let notify = self
-            .b_dialog
-            .as_mut()
-            .and_then(|d| d.new_request(Method::Notify, &via, Some(&contact)).ok());
-        let Some(mut notify) = notify else {
+        let Some(mut notify) = self.b_request(Method::Notify) else {
             return;
         };
         notify.push_header(HeaderName::Event, "refer");
@@ -206,13 +201,7 @@ impl<K: Clone> Call<K> {
             // The referring callee learns the transfer is under way, then is hung up.
             self.notify_refer(200);
         }
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
-        let bye = self
-            .b_dialog
-            .as_mut()
-            .and_then(|d| d.new_request(Method::Bye, &via, Some(&contact)).ok());
-        if let Some(bye) = bye {
+        if let Some(bye) = self.b_request(Method::Bye) {
             // Its outcome does not matter any more: the leg is replaced.
             self.send_request(Leg::B, TxMethod::StrayBye, bye);
         }

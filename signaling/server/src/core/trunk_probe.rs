@@ -396,28 +396,63 @@ impl TrunkProber {
     }
 }
 
+/// An out-of-dialog request of ours to a trunk (RFC 3261 §8.1.1): Request-URI `uri`, a fresh Via
+/// branch from `sent_by` with rport, Max-Forwards 70, From `from` with `from_tag`, To `to`, Call-ID,
+/// CSeq `cseq` and Contact `contact`. The caller adds what its method needs and Content-Length.
+pub(super) struct UacRequest<'a> {
+    pub(super) method: Method<'static>,
+    pub(super) uri: &'a str,
+    pub(super) sent_by: &'a str,
+    pub(super) from: &'a str,
+    pub(super) from_tag: &'a str,
+    pub(super) to: &'a str,
+    pub(super) call_id: &'a str,
+    pub(super) cseq: u32,
+    pub(super) contact: &'a str,
+}
+
+impl UacRequest<'_> {
+    pub(super) fn build(self) -> Option<Message<'static>> {
+        let method = self.method.as_str().to_owned();
+        let mut m = Message::new_request(self.method, self.uri.to_owned()).ok()?;
+        m.push_header(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/UDP {};branch=z9hG4bK{:016x}{:016x};rport",
+                self.sent_by,
+                rand_u64(),
+                rand_u64()
+            ),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(
+            HeaderName::From,
+            format!("<{}>;tag={}", self.from, self.from_tag),
+        );
+        m.push_header(HeaderName::To, format!("<{}>", self.to));
+        m.push_header(HeaderName::CallId, self.call_id.to_owned());
+        m.push_header(HeaderName::CSeq, format!("{} {method}", self.cseq));
+        m.push_header(HeaderName::Contact, format!("<{}>", self.contact));
+        Some(m)
+    }
+}
+
 /// An out-of-dialog OPTIONS to `uri` (RFC 3261 §11), with a fresh Call-ID that routes its
 /// responses to `worker`.
 fn options(uri: &str, sent_by: &str, worker: usize) -> Option<Message<'static>> {
-    let mut m = Message::new_request(Method::Options, uri.to_owned()).ok()?;
-    let call_id = super::calls::b_leg_token(worker);
-    m.push_header(
-        HeaderName::Via,
-        format!(
-            "SIP/2.0/UDP {sent_by};branch=z9hG4bK{:016x}{:016x};rport",
-            rand_u64(),
-            rand_u64()
-        ),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        format!("<sip:switchboard@{sent_by}>;tag={:016x}", rand_u64()),
-    );
-    m.push_header(HeaderName::To, format!("<{uri}>"));
-    m.push_header(HeaderName::CallId, call_id);
-    m.push_header(HeaderName::CSeq, "1 OPTIONS");
-    m.push_header(HeaderName::Contact, format!("<sip:switchboard@{sent_by}>"));
+    let us = format!("sip:switchboard@{sent_by}");
+    let mut m = UacRequest {
+        method: Method::Options,
+        uri,
+        sent_by,
+        from: &us,
+        from_tag: &format!("{:016x}", rand_u64()),
+        to: uri,
+        call_id: &super::calls::b_leg_token(worker),
+        cseq: 1,
+        contact: &us,
+    }
+    .build()?;
     m.push_header(HeaderName::Accept, "application/sdp");
     m.push_header(HeaderName::ContentLength, "0");
     Some(m)

@@ -14,7 +14,7 @@ use switchboard_transaction::{TransactionEvent, TransactionKey, TransactionLayer
 
 use super::handler::rand_u64;
 use super::sip_msg::SipMsg;
-use super::trunk_probe::{RegistrationState, TrunkHealth};
+use super::trunk_probe::{RegistrationState, TrunkHealth, UacRequest};
 use crate::config::TrunkConfig;
 use crate::transport::{Target, Transport};
 
@@ -246,21 +246,18 @@ impl TrunkRegistrar {
 
 /// The REGISTER for binding `b` at its current CSeq, with its challenge answer if any.
 fn register(b: &Binding, sent_by: &str) -> Option<Message<'static>> {
-    let mut m = Message::new_request(Method::Register, b.registrar_uri.clone()).ok()?;
-    m.push_header(
-        HeaderName::Via,
-        format!(
-            "SIP/2.0/UDP {sent_by};branch=z9hG4bK{:016x}{:016x};rport",
-            rand_u64(),
-            rand_u64()
-        ),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(HeaderName::From, format!("<{}>;tag={}", b.aor, b.from_tag));
-    m.push_header(HeaderName::To, format!("<{}>", b.aor));
-    m.push_header(HeaderName::CallId, b.call_id.clone());
-    m.push_header(HeaderName::CSeq, format!("{} REGISTER", b.cseq));
-    m.push_header(HeaderName::Contact, format!("<{}>", b.contact));
+    let mut m = UacRequest {
+        method: Method::Register,
+        uri: &b.registrar_uri,
+        sent_by,
+        from: &b.aor,
+        from_tag: &b.from_tag,
+        to: &b.aor,
+        call_id: &b.call_id,
+        cseq: b.cseq,
+        contact: &b.contact,
+    }
+    .build()?;
     m.push_header(HeaderName::Expires, b.expires.to_string());
     if let Some((name, value)) = &b.credentials {
         m.push_header(name.clone(), value.clone());
