@@ -142,8 +142,8 @@ mod failure;
 mod random;
 
 pub use call::{
-    Action, Call, CallConfig, CallEvent, ChallengeAnswer, ClientTxId, Leg, MediaOp, RouteAuth,
-    RouteTarget, answer_challenge,
+    Action, Call, CallConfig, CallEvent, ChallengeAnswer, ClientTxId, Leg, MediaOp, Parties,
+    RouteAuth, RouteTarget, SecondParty, answer_challenge,
 };
 pub use dialog::{Dialog, DialogError, DialogId, DialogState, RequestRejection};
 pub use failure::{EndCause, FailureSide, HangupCause, MappedFailure, map_failure};

@@ -7,7 +7,7 @@
 use switchboard_registrar::digest::{self, Algorithm, DigestCredentials};
 use switchboard_sip::{Auth, AuthBuilder, HeaderName, Message};
 
-use super::{AState, BState, Call, CancelState, Leg, TxMethod};
+use super::{BState, Call, CancelState, Leg, TxMethod};
 
 impl<K: Clone> Call<K> {
     /// A 401/407 to the B-leg INVITE: sends the INVITE again with credentials when it can;
@@ -23,7 +23,7 @@ impl<K: Clone> Call<K> {
                 ..
             }
         );
-        if !calling || self.a_state != AState::Proceeding || self.cause.is_some() {
+        if !calling || !self.awaiting_answer() || self.cause.is_some() {
             return false;
         }
         let Some(mut invite) = self.b_invite.clone() else {

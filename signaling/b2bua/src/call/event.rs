@@ -101,7 +101,8 @@ impl std::fmt::Debug for RouteAuth {
 #[derive(Debug, Clone)]
 pub enum CallEvent<K> {
     /// The media node allocated the session; `b_offer` is A's offer rewritten to the node's B-side
-    /// address, to send to the callee.
+    /// address, to send to the callee (after [`Action::OfferMedia`]: our offer on the node's A
+    /// side, to send to the first party).
     MediaAllocated {
         /// SDP for the B-leg INVITE.
         b_offer: Vec<u8>,
@@ -208,6 +209,17 @@ pub enum Action<K> {
         leg: Leg,
         /// The SDP, as received.
         sdp: Vec<u8>,
+    },
+    /// Allocate a media session for a call we originate ([`crate::Call::originate`]): there is no
+    /// caller and so no offer yet, so the driver makes our own offer (its codecs) on the node's
+    /// leg A for the first party; answer [`CallEvent::MediaAllocated`] with that offer as
+    /// `b_offer`, or [`CallEvent::MediaFailed`]. Counts as an allocation for [`Action::ReleaseMedia`].
+    OfferMedia,
+    /// Progress of a call we originate, in the terms of the responses a caller would have got:
+    /// `180` when a party rings, `200` when both parties are connected.
+    Progress {
+        /// `180` or `200`.
+        status: u16,
     },
     /// Release the media session. Emitted exactly once per [`Action::AllocateMedia`] unless the
     /// allocation failed; when it comes before the allocation finished, release what it returns.

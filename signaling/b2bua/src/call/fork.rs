@@ -89,7 +89,7 @@ impl<K: Clone> Call<K> {
     fn on_fork_success(&mut self, now: Instant, i: usize, r: &Message<'_>) {
         let fork = self.forks.remove(i);
         let wins = self.is_ringing()
-            && self.a_state == AState::Proceeding
+            && self.awaiting_answer()
             && fork.cancel == CancelState::NotWanted
             && self.cause.is_none();
         if !wins {

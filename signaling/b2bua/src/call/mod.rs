@@ -6,6 +6,7 @@ mod auth;
 mod event;
 mod fork;
 mod indialog;
+mod originate;
 mod relay;
 mod setup;
 mod teardown;
@@ -24,6 +25,7 @@ use indialog::{ReinviteAck, Relay};
 
 pub use auth::{ChallengeAnswer, answer_challenge};
 pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget};
+pub use originate::{Parties, SecondParty};
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +43,9 @@ pub(super) const MAX_STRAY_FORKS: u32 = 4;
 enum AState {
     /// No final response sent yet.
     Proceeding,
+    /// A call we originate: no A leg yet; the first party is being called on the B-leg machinery
+    /// and becomes the A leg when it answers (`originate`).
+    Originating,
     /// 2xx sent; waiting for the caller's ACK until the deadline.
     AwaitingAck { deadline: Instant },
     /// ACK received.
@@ -135,6 +140,9 @@ enum TxMethod {
     RefreshUpdate,
     /// A NOTIFY of a REFER's outcome (RFC 3515): its outcome does not matter.
     Notify,
+    /// The INVITE that reached an originated call's first party, now the A leg: a 2xx
+    /// retransmission is ACKed again.
+    OriginInvite,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -149,7 +157,8 @@ pub struct Call<K> {
     route: RouteTarget,
     a_source: SocketAddr,
     a_invite: Message<'static>,
-    a_tx: K,
+    /// The A-leg INVITE's server transaction; `None` for a call we originate.
+    a_tx: Option<K>,
     a_dialog: Dialog,
     a_state: AState,
     a_status: Option<u16>,
@@ -204,6 +213,13 @@ pub struct Call<K> {
     challenges_answered: u8,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.
     caller_id: Option<String>,
+    /// We originated the call (no caller's INVITE): progress is reported by [`Action::Progress`].
+    originated: bool,
+    /// An originated call's second party, called once the first answered, with the INVITE that
+    /// then stands for the caller's (the first party calling the second).
+    second: Option<Box<(SecondParty, Message<'static>)>>,
+    /// The media update turning the first party's answer into the second party's offer.
+    origin_op: Option<MediaOp>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
     ended: bool,
@@ -212,7 +228,8 @@ pub struct Call<K> {
 
 impl<K: Clone> Call<K> {
     /// The call's A-leg INVITE as received (with its server transaction key `a_tx` and source
-    /// address), answered from here on by the call.
+    /// address), answered from here on by the call. For a call we originate, an INVITE of ours
+    /// standing for it: From the first party, To the second (once the first party answered).
     pub fn a_invite(&self) -> &Message<'static> {
         &self.a_invite
     }
@@ -319,7 +336,7 @@ impl<K: Clone> Call<K> {
     /// Fires the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(d) = self.ring_deadline {
-            let waiting = self.a_state == AState::Proceeding || self.transferring;
+            let waiting = self.awaiting_answer();
             if d <= now && self.is_ringing() && waiting {
                 self.ring_deadline = None;
                 if self.attempt_timeout.is_some() && !self.fallback_routes.is_empty() {
@@ -394,10 +411,9 @@ impl<K: Clone> Call<K> {
         *interval = interval.saturating_mul(2).min(self.config.t2);
         *at = deadline(now, *interval);
         let response = (**response).clone();
-        self.actions.push_back(Action::Respond {
-            tx: self.a_tx.clone(),
-            response,
-        });
+        if let Some(tx) = self.a_tx.clone() {
+            self.actions.push_back(Action::Respond { tx, response });
+        }
     }
 
     /// RFC 3261 §13.3.1.4: no ACK for our 2xx after 64*T1; the session is ended with BYE (both legs).
@@ -407,6 +423,14 @@ impl<K: Clone> Call<K> {
         self.hangup_a();
         self.hangup_b();
         self.finish(now);
+    }
+
+    /// Whether the call still waits for a callee to answer: the caller has no final response, the
+    /// first party of an originated call is being called, or a transfer (or an originated call's
+    /// second party) is ringing while A is connected.
+    fn awaiting_answer(&self) -> bool {
+        matches!(self.a_state, AState::Proceeding | AState::Originating)
+            || (self.transferring && self.a_state == AState::Confirmed)
     }
 
     fn is_ringing(&self) -> bool {
@@ -495,11 +519,11 @@ impl<K: Clone> Call<K> {
     }
 
     fn respond_a(&mut self, status: u16, reason: String, sdp: Option<Vec<u8>>) {
+        let Some(tx) = self.a_tx.clone() else {
+            return;
+        };
         let response = self.a_response(status, reason, sdp);
-        self.actions.push_back(Action::Respond {
-            tx: self.a_tx.clone(),
-            response,
-        });
+        self.actions.push_back(Action::Respond { tx, response });
     }
 }
 

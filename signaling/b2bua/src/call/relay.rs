@@ -7,6 +7,10 @@ use super::{AState, Action, Call, Leg, MediaOp, UpstreamSdp, deadline};
 
 impl<K: Clone> Call<K> {
     pub(super) fn on_media_updated(&mut self, now: Instant, op: MediaOp, sdp: Vec<u8>) {
+        if self.origin_op == Some(op) {
+            self.call_second_party(now, sdp);
+            return;
+        }
         let waiting = UpstreamSdp::Waiting(op);
         if let Some(u) = self.upstream.iter_mut().find(|u| u.sdp == waiting) {
             u.sdp = UpstreamSdp::Ready(sdp.clone());

@@ -77,55 +77,12 @@ impl<K: Clone> Call<K> {
         };
         // A dialog that could not be read still needs an ID for matching; it is never used in-dialog.
         let a_dialog = dialog.unwrap_or_else(|_| Dialog::placeholder(&invite, &tag));
-        let mut call = Call {
-            config,
-            rng,
-            route,
-            a_source,
-            a_invite: invite,
-            a_tx,
-            a_dialog,
-            a_state: AState::Proceeding,
-            a_status: None,
-            b_invite: None,
-            b_dialog: None,
-            b_state: BState::NotStarted,
-            media: MediaState::None,
-            media_allocations: 0,
-            media_releases: 0,
-            upstream: VecDeque::new(),
-            last_a_sdp: None,
-            last_b_sdp: Vec::new(),
-            client_txs: Vec::new(),
-            next_tx: 0,
-            next_op: 0,
-            stray_forks: 0,
-            b_offer: Vec::new(),
-            fallback_routes: VecDeque::new(),
-            parallel_routes: Vec::new(),
-            forks: Vec::new(),
-            branch_failure: None,
-            relays: Vec::new(),
-            accepted_sdp: [Vec::new(), Vec::new()],
-            restore_ops: Vec::new(),
-            reinvite_acks: VecDeque::new(),
-            a_resend: None,
-            session_timer: match negotiated {
-                timer::Negotiated::Timer(t) => Some(t),
-                timer::Negotiated::None | timer::Negotiated::TooSmall => None,
-            },
-            ring_deadline: None,
-            attempt_timeout: None,
-            advancing: false,
-            transferring: false,
-            refer_pending: false,
-            challenges_answered: 0,
-            caller_id: None,
-            answered_at: None,
-            cause: None,
-            ended: false,
-            actions: VecDeque::new(),
+        let session_timer = match negotiated {
+            timer::Negotiated::Timer(t) => Some(t),
+            timer::Negotiated::None | timer::Negotiated::TooSmall => None,
         };
+        let mut call = Call::blank(config, rng, route, (a_source, invite, Some(a_tx)), a_dialog);
+        call.session_timer = session_timer;
         call.respond_a(100, "Trying".to_owned(), None);
         match problem {
             Some((status, reason)) => {
@@ -161,6 +118,65 @@ impl<K: Clone> Call<K> {
         call
     }
 
+    /// A call in its initial state: A proceeding, B not started, no media.
+    pub(super) fn blank(
+        config: CallConfig,
+        rng: Box<dyn RandomSource + Send>,
+        route: RouteTarget,
+        (a_source, a_invite, a_tx): (SocketAddr, Message<'static>, Option<K>),
+        a_dialog: Dialog,
+    ) -> Call<K> {
+        Call {
+            config,
+            rng,
+            route,
+            a_source,
+            a_invite,
+            a_tx,
+            a_dialog,
+            a_state: AState::Proceeding,
+            a_status: None,
+            b_invite: None,
+            b_dialog: None,
+            b_state: BState::NotStarted,
+            media: MediaState::None,
+            media_allocations: 0,
+            media_releases: 0,
+            upstream: VecDeque::new(),
+            last_a_sdp: None,
+            last_b_sdp: Vec::new(),
+            client_txs: Vec::new(),
+            next_tx: 0,
+            next_op: 0,
+            stray_forks: 0,
+            b_offer: Vec::new(),
+            fallback_routes: VecDeque::new(),
+            parallel_routes: Vec::new(),
+            forks: Vec::new(),
+            branch_failure: None,
+            relays: Vec::new(),
+            accepted_sdp: [Vec::new(), Vec::new()],
+            restore_ops: Vec::new(),
+            reinvite_acks: VecDeque::new(),
+            a_resend: None,
+            session_timer: None,
+            ring_deadline: None,
+            attempt_timeout: None,
+            advancing: false,
+            transferring: false,
+            refer_pending: false,
+            challenges_answered: 0,
+            caller_id: None,
+            originated: false,
+            second: None,
+            origin_op: None,
+            answered_at: None,
+            cause: None,
+            ended: false,
+            actions: VecDeque::new(),
+        }
+    }
+
     pub(super) fn on_media_allocated(&mut self, now: Instant, b_offer: Vec<u8>) {
         if self.media != MediaState::Allocating {
             return;
@@ -168,7 +184,7 @@ impl<K: Clone> Call<K> {
         self.media = MediaState::Allocated;
         self.last_b_sdp = b_offer.clone();
         self.b_offer = b_offer;
-        if self.b_state == BState::NotStarted && self.a_state == AState::Proceeding {
+        if self.b_state == BState::NotStarted && self.awaiting_answer() {
             self.start_b(now);
         }
     }
@@ -283,7 +299,11 @@ impl<K: Clone> Call<K> {
         };
         let is_2xx_invite = matches!(
             record.method,
-            TxMethod::Invite | TxMethod::ForkInvite | TxMethod::ReInvite | TxMethod::RefreshInvite
+            TxMethod::Invite
+                | TxMethod::ForkInvite
+                | TxMethod::ReInvite
+                | TxMethod::RefreshInvite
+                | TxMethod::OriginInvite
         ) && (200..300).contains(&status);
         if status >= 200 && !is_2xx_invite {
             self.client_txs.retain(|t| t.id != tx);
@@ -296,7 +316,12 @@ impl<K: Clone> Call<K> {
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, Some(response));
             }
-            TxMethod::Bye | TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify => {}
+            TxMethod::OriginInvite if (200..300).contains(&status) => self.ack_first_party_again(),
+            TxMethod::Bye
+            | TxMethod::Cancel
+            | TxMethod::StrayBye
+            | TxMethod::Notify
+            | TxMethod::OriginInvite => {}
         }
     }
 
@@ -328,6 +353,9 @@ impl<K: Clone> Call<K> {
             };
             if cancel == CancelState::Wanted {
                 self.send_cancel();
+            }
+            if self.originated && cancel == CancelState::NotWanted && status >= 180 {
+                self.actions.push_back(Action::Progress { status: 180 });
             }
         }
         let room = self.upstream.len() < MAX_QUEUED_UPSTREAM;
@@ -380,10 +408,18 @@ impl<K: Clone> Call<K> {
         self.cancel_forks();
         // A 2xx crossing the CANCEL of a hunt's attempt timeout: that member answered after all.
         let cancelled = cancelled && !self.advancing;
+        if self.a_state == AState::Originating && !cancelled {
+            self.on_first_party_answered(now, response);
+            return;
+        }
         if self.transferring && !cancelled && self.a_state == AState::Confirmed {
             // The transfer target answered: the node's B side now faces it; A hears it at once.
             self.transferring = false;
             self.media_update(response.body());
+            if self.originated && self.answered_at.is_none() {
+                self.answered_at = Some(now);
+                self.actions.push_back(Action::Progress { status: 200 });
+            }
             return;
         }
         if cancelled || self.a_state != AState::Proceeding {
@@ -449,7 +485,7 @@ impl<K: Clone> Call<K> {
         if let Some(d) = self.b_dialog.as_mut() {
             d.terminate();
         }
-        if self.a_state == AState::Proceeding {
+        if self.awaiting_answer() {
             self.note_branch_failure(status);
             // A parallel branch still ringing takes the failed primary's place.
             if self.cause.is_none() && self.promote_fork() {
@@ -468,12 +504,12 @@ impl<K: Clone> Call<K> {
                 }
             }
             self.set_cause(EndCause::Rejected { b_status: status });
-            self.end_a(mapped.status, mapped.reason.to_owned());
-        } else if self.transferring {
-            // The transfer target refused: the caller, left alone, is hung up.
-            self.transferring = false;
-            self.set_cause(EndCause::Rejected { b_status: status });
-            self.hangup_a();
+            if std::mem::take(&mut self.transferring) {
+                // The transfer target (or second party) refused: A, left alone, is hung up.
+                self.hangup_a();
+            } else {
+                self.end_a(mapped.status, mapped.reason.to_owned());
+            }
         }
         self.ring_deadline = None;
         self.finish(now);

@@ -14,7 +14,7 @@ impl<K: Clone> Call<K> {
     pub(super) fn abort(&mut self, now: Instant, cause: EndCause, status: u16, reason: &str) {
         self.set_cause(cause);
         self.end_relays(487);
-        if self.a_state == AState::Proceeding {
+        if matches!(self.a_state, AState::Proceeding | AState::Originating) {
             self.end_a(status, reason.to_owned());
         } else {
             self.hangup_a();
@@ -23,9 +23,10 @@ impl<K: Clone> Call<K> {
         self.finish(now);
     }
 
-    /// Sends a final non-2xx to the A-leg INVITE; the A leg is then done.
+    /// Sends a final non-2xx to the A-leg INVITE; the A leg is then done. (An originated call
+    /// that never reached its first party just records `status`.)
     pub(super) fn end_a(&mut self, status: u16, reason: String) {
-        if self.a_state != AState::Proceeding {
+        if !matches!(self.a_state, AState::Proceeding | AState::Originating) {
             return;
         }
         self.upstream.clear();
@@ -263,7 +264,7 @@ impl<K: Clone> Call<K> {
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, None)
             }
-            TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify => {}
+            TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify | TxMethod::OriginInvite => {}
         }
     }
 

@@ -263,7 +263,7 @@ impl Driver {
                     .unwrap();
             }
             Action::SendAck { request, .. } => self.to_b.push(request),
-            Action::AllocateMedia { .. } => {
+            Action::AllocateMedia { .. } | Action::OfferMedia => {
                 let b_offer = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
                 self.call()
                     .handle(now, CallEvent::MediaAllocated { b_offer });
@@ -272,7 +272,10 @@ impl Driver {
                 let sdp = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
                 self.call().handle(now, CallEvent::MediaUpdated { op, sdp });
             }
-            Action::ReleaseMedia | Action::Ended { .. } | Action::Transfer { .. } => {}
+            Action::ReleaseMedia
+            | Action::Ended { .. }
+            | Action::Transfer { .. }
+            | Action::Progress { .. } => {}
         }
     }
 

@@ -8,6 +8,7 @@ mod failures;
 mod fork;
 mod indialog;
 mod invariants;
+mod originate;
 mod timer;
 mod transfer;
 mod update_info;
@@ -87,17 +88,20 @@ impl Harness {
 
     pub(super) fn with_route(text: &str, route: RouteTarget) -> Harness {
         let now = Instant::now();
-        let mut config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1:5060");
-        config.ring_timeout = Duration::from_secs(30);
         let call = Call::new(
             now,
-            config,
+            test_config(),
             parse(text),
             1,
             addr(A_SOURCE),
             route,
             Box::new(SequentialTokens::new("r")),
         );
+        Harness::of(call, now)
+    }
+
+    /// A harness around `call`, started at `now`.
+    pub(super) fn of(call: Call<u32>, now: Instant) -> Harness {
         Harness {
             call,
             now,
@@ -286,6 +290,13 @@ Max-Forwards: 70\r\nFrom: {};tag=b-tag-1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 BYE
         let bye = self.a_in_dialog("BYE", 999, &self.a_tag());
         assert!(self.a_request(bye).1.is_empty(), "nothing after Ended");
     }
+}
+
+/// Our addresses, with a 30 s ring timeout.
+pub(super) fn test_config() -> CallConfig {
+    let mut config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1:5060");
+    config.ring_timeout = Duration::from_secs(30);
+    config
 }
 
 /// Statuses of the responses sent to the A-leg INVITE (server transaction 1).
