@@ -1,0 +1,269 @@
+//! Relay benchmark: the media node versus a minimal UDP forwarder (one socket per leg, one task
+//! per stream) and versus a direct path with no relay, all driven in the same run by the same
+//! load generator.
+//!
+//! Run: `cargo bench -p switchboard-media --bench relay` (about 2 minutes). The relay under test
+//! (the node's worker thread or the baseline's thread) is pinned to core 1; every other thread of
+//! the process, including the generator/receiver loop, to core 0 (`taskset` on thread ids).
+//!
+//! 1. Latency: `LAT_STREAMS` (1000) streams x 50 packets/s for `LAT_SECS` (3) s, paced so stream
+//!    `i` sends at `i * 20 ms / LAT_STREAMS` into each 20 ms period; the send time (monotonic
+//!    clock) travels in the payload. Measured through the relay and on the direct path
+//!    (generator -> receiver socket) right before it: added latency = through minus direct.
+//! 2. Saturation: over `SAT_STREAMS` (1000) streams, the offered rate starts at `STEP_START`
+//!    (30000) packets/s and rises by `STEP_PPS` (10000) per `STEP_SECS` (1) s step until a step
+//!    loses packets (retried once), then the gap is refined in quarter steps; at most `MAX_STEPS`
+//!    (16) steps per path. Reports the highest 0-loss step, its 50-pps stream equivalent and the
+//!    relay thread's CPU per packet. The direct path's search shows the generator's own ceiling.
+//! 3. Resident memory per node session (`MEM_SESSIONS`, 1000 sessions).
+//!
+//! Every loop is bounded in count and time; this is a benchmark: it prints, it asserts nothing.
+
+mod load;
+mod search;
+mod setup;
+mod sys;
+
+use std::net::SocketAddr;
+
+use load::{Load, Outcome};
+use search::{End, Knobs, Path, Search};
+use switchboard_media::{Node, NodeConfig, PortRange};
+
+/// Resident memory a relayed session may cost (issue 3).
+const RSS_TARGET: f64 = 4096.0;
+
+fn env_or(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Every figure of one path.
+struct Measured {
+    direct: Outcome,
+    through: Outcome,
+    sat: Search,
+}
+
+struct Plan {
+    lat_streams: usize,
+    lat_secs: f64,
+    sat_streams: usize,
+    knobs: Knobs,
+}
+
+impl Plan {
+    fn from_env() -> Self {
+        Plan {
+            lat_streams: env_or("LAT_STREAMS", 1000.0).clamp(1.0, 5000.0) as usize,
+            lat_secs: env_or("LAT_SECS", 3.0).clamp(0.1, 60.0),
+            sat_streams: env_or("SAT_STREAMS", 1000.0).clamp(1.0, 5000.0) as usize,
+            knobs: Knobs {
+                step_secs: env_or("STEP_SECS", 1.0).clamp(0.1, 30.0),
+                start: env_or("STEP_START", 30000.0).max(100.0),
+                step: env_or("STEP_PPS", 10000.0).max(100.0),
+                max_steps: env_or("MAX_STEPS", 16.0).clamp(1.0, 100.0) as usize,
+            },
+        }
+    }
+
+    fn streams(&self) -> usize {
+        self.lat_streams.max(self.sat_streams)
+    }
+}
+
+/// Latency runs then the saturation search on one path (`targets` has one address per stream).
+fn measure(
+    load: &mut Load,
+    plan: &Plan,
+    name: &'static str,
+    targets: &[SocketAddr],
+    tid: &str,
+) -> Measured {
+    let lat = &targets[..plan.lat_streams];
+    let rate = 50.0 * plan.lat_streams as f64;
+    load.run(lat, rate, 0.3, false); // warm-up: latching, caches, socket buffers
+    let direct_targets = vec![load.rx_addr(); plan.lat_streams];
+    let direct = load.run(&direct_targets, rate, plan.lat_secs, true);
+    let through = load.run(lat, rate, plan.lat_secs, true);
+    println!(
+        "  {name:9} latency: through p50 {:.1} us p99 {:.1} us (loss {}), direct p50 {:.1} us p99 {:.1} us",
+        through.latency_us(0.5),
+        through.latency_us(0.99),
+        through.lost(),
+        direct.latency_us(0.5),
+        direct.latency_us(0.99)
+    );
+    let path = Path {
+        name,
+        targets: &targets[..plan.sat_streams],
+        tid: Some(tid),
+        ingress_ports: targets.iter().map(SocketAddr::port).collect(),
+    };
+    let sat = search::search(load, &path, &plan.knobs);
+    Measured {
+        direct,
+        through,
+        sat,
+    }
+}
+
+fn node_config(streams: usize) -> NodeConfig {
+    // Below the kernel's ephemeral range (32768+), with slack for ports other programs hold.
+    let base = 20000 + (std::process::id() % 10) as u16 * 200;
+    let span = (4 * streams + 401).min(12000) as u16;
+    NodeConfig {
+        ports: PortRange::new(base, base + span).expect("range"),
+        workers: 1,
+        max_sessions: 2 * streams as u32 + 10,
+        ..NodeConfig::default()
+    }
+}
+
+fn main() {
+    let plan = Plan::from_env();
+    sys::pin_process(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let mut load = Load::new().expect("generator sockets");
+    let me = std::process::id().to_string();
+    println!(
+        "relay benchmark: {} bytes/packet; generator+receiver on CPU {}; load {}",
+        load::PKT,
+        sys::allowed_cpus(&me),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+
+    let direct_targets = vec![load.rx_addr(); plan.sat_streams];
+    let direct = search::search(
+        &mut load,
+        &Path {
+            name: "direct",
+            targets: &direct_targets,
+            tid: None,
+            ingress_ports: Vec::new(),
+        },
+        &plan.knobs,
+    );
+
+    let node = Node::new(node_config(plan.streams())).expect("node");
+    let node_tid = sys::tid_of("media-relay-0").expect("relay thread");
+    println!(
+        "  node relay thread on CPU {}",
+        sys::pin_thread(&node_tid, 1)
+    );
+    let rss = rt.block_on(setup::session_memory(
+        &node,
+        env_or("MEM_SESSIONS", 1000.0).clamp(10.0, 5000.0) as usize,
+    ));
+    let ingress = rt.block_on(setup::node_streams(
+        &node,
+        plan.streams(),
+        load.tx_addr(),
+        load.rx_addr(),
+    ));
+    let node_m = measure(&mut load, &plan, "node", &ingress, &node_tid);
+    rt.block_on(node.release_all("bench done"));
+
+    let base = setup::Baseline::start(plan.streams(), load.rx_addr());
+    let base_tid = sys::tid_of("baseline").expect("baseline thread");
+    println!("  baseline thread on CPU {}", sys::pin_thread(&base_tid, 1));
+    let ingress = base.ingress.clone();
+    let base_m = measure(&mut load, &plan, "baseline", &ingress, &base_tid);
+    base.stop();
+
+    summary(&plan, &direct, &node_m, &base_m, rss);
+}
+
+fn end_note(end: End) -> &'static str {
+    match end {
+        End::Loss => "the next step lost packets at the relay",
+        End::Generator => "a lower bound: the generator could not offer the next step",
+        End::Receiver => "a lower bound: the next step's loss was at the receiver's socket",
+        End::Steps => "a lower bound: step limit reached",
+    }
+}
+
+fn saturation_line(name: &str, s: &Search) -> f64 {
+    let Some(b) = s.best() else {
+        println!("  {name:9} no step without loss ({})", end_note(s.end));
+        return 0.0;
+    };
+    println!(
+        "  {name:9} {:>7.0} pkt/s = {:>5.0} streams @50pps; relay CPU {:>5.0} ns/pkt ({:.0} % busy) ({})",
+        b.rate,
+        b.rate / 50.0,
+        b.cpu_per_pkt(),
+        100.0 * b.busy(),
+        end_note(s.end)
+    );
+    b.rate
+}
+
+/// Added latency (through minus direct) at quantile `p`, microseconds.
+fn added(m: &Measured, p: f64) -> f64 {
+    m.through.latency_us(p) - m.direct.latency_us(p)
+}
+
+fn summary(plan: &Plan, direct: &Search, node: &Measured, base: &Measured, rss: f64) {
+    println!(
+        "summary (relay pinned to CPU 1, generator/receiver to CPU 0; load {}):",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    println!(
+        "latency, {} streams x 50 pps paced over each 20 ms, one-way (us): through p50/p99, direct p50/p99, added p50/p99",
+        plan.lat_streams
+    );
+    for (name, m) in [("node", node), ("baseline", base)] {
+        println!(
+            "  {name:9} {:>7.1} {:>7.1}   {:>6.1} {:>6.1}   {:>7.1} {:>7.1}   (loss {} of {})",
+            m.through.latency_us(0.5),
+            m.through.latency_us(0.99),
+            m.direct.latency_us(0.5),
+            m.direct.latency_us(0.99),
+            added(m, 0.5),
+            added(m, 0.99),
+            m.through.lost(),
+            m.through.sent
+        );
+    }
+    let ratio = |p: f64| {
+        let b = added(base, p);
+        if b > 0.0 {
+            format!("{:.2}", added(node, p) / b)
+        } else {
+            "n/a".into()
+        }
+    };
+    println!(
+        "  target: node added p50 < 100 us ({:.1}), p99 < 1000 us ({:.1}); node/baseline added latency p50 {} p99 {}",
+        added(node, 0.5),
+        added(node, 0.99),
+        ratio(0.5),
+        ratio(0.99)
+    );
+    println!(
+        "highest 0-loss step over {} streams, {} s steps:",
+        plan.sat_streams, plan.knobs.step_secs
+    );
+    saturation_line("direct", direct);
+    let n = saturation_line("node", &node.sat);
+    let b = saturation_line("baseline", &base.sat);
+    println!(
+        "  ratio node/baseline 0-loss packets/s: {:.1} % (target >= 85 %)",
+        100.0 * n / b.max(1.0)
+    );
+    println!(
+        "node RSS per session: {rss:.0} bytes, target < {RSS_TARGET:.0} (VmRSS delta over idle sessions after their first stats publish)"
+    );
+}

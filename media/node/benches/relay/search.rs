@@ -1,0 +1,178 @@
+//! The stepped 0-loss saturation search: the offered rate rises in fixed steps until a step loses
+//! packets, then the gap below that step is refined in quarter steps. Bounded by `max_steps`
+//! measured steps (each `step_secs` plus at most 1 s of drain, a lossy step measured twice).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::load::Load;
+use crate::sys;
+
+/// Search parameters (from the environment, see `main`).
+pub(crate) struct Knobs {
+    /// Seconds each step sends for.
+    pub(crate) step_secs: f64,
+    /// First offered rate, packets/s.
+    pub(crate) start: f64,
+    /// Coarse increment, packets/s.
+    pub(crate) step: f64,
+    /// Most steps measured per relay.
+    pub(crate) max_steps: usize,
+}
+
+/// The path under test.
+pub(crate) struct Path<'a> {
+    /// Name printed in front of each line.
+    pub(crate) name: &'static str,
+    /// One generator target per stream.
+    pub(crate) targets: &'a [SocketAddr],
+    /// The relay's thread (for its CPU time), none for the direct path.
+    pub(crate) tid: Option<&'a str>,
+    /// The relay's ingress ports (for their receive-queue drops).
+    pub(crate) ingress_ports: Vec<u16>,
+}
+
+/// One measured step.
+pub(crate) struct Step {
+    /// Rate asked for, packets/s.
+    pub(crate) rate: f64,
+    /// Rate the generator achieved, packets/s.
+    pub(crate) offered: f64,
+    /// Packets received.
+    pub(crate) got: u64,
+    /// Packets sent and not received.
+    pub(crate) lost: u64,
+    /// Of those, dropped at the receiver's socket (a measurement limit, not the relay's).
+    pub(crate) rx_drops: u64,
+    /// Of those, dropped at the relay's ingress sockets (the relay did not keep up).
+    pub(crate) relay_drops: u64,
+    /// Relay thread CPU time during the step, ns.
+    pub(crate) cpu_ns: u64,
+    /// Wall time of the step (sending and draining), ns.
+    pub(crate) wall_ns: u64,
+}
+
+impl Step {
+    /// The generator delivered (almost) the rate asked for.
+    fn on_rate(&self) -> bool {
+        self.offered >= 0.98 * self.rate
+    }
+
+    /// Relay CPU per relayed packet, ns.
+    pub(crate) fn cpu_per_pkt(&self) -> f64 {
+        self.cpu_ns as f64 / self.got.max(1) as f64
+    }
+
+    /// Fraction of the step the relay thread was on a CPU.
+    pub(crate) fn busy(&self) -> f64 {
+        self.cpu_ns as f64 / self.wall_ns.max(1) as f64
+    }
+}
+
+/// Why a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The relay lost packets (at the refined step above the best one).
+    Loss,
+    /// The generator could not offer the step's rate: the measurement's ceiling, not the relay's.
+    Generator,
+    /// Every lost packet was dropped at the receiver's socket: the measurement's ceiling.
+    Receiver,
+    /// `max_steps` reached without loss.
+    Steps,
+}
+
+/// A finished search.
+pub(crate) struct Search {
+    /// Every step that counted (a retried step appears once, with its second measurement).
+    pub(crate) steps: Vec<Step>,
+    /// Index of the highest step with 0 loss.
+    pub(crate) best: Option<usize>,
+    /// Why it ended.
+    pub(crate) end: End,
+}
+
+impl Search {
+    /// The highest 0-loss step.
+    pub(crate) fn best(&self) -> Option<&Step> {
+        self.best.and_then(|i| self.steps.get(i))
+    }
+}
+
+fn measure(load: &mut Load, path: &Path<'_>, rate: f64, secs: f64) -> Step {
+    let drops0 = sys::udp_drops();
+    let cpu0 = path.tid.map_or(0, sys::thread_cpu_ns);
+    let t = Instant::now();
+    let out = load.run(path.targets, rate, secs, false);
+    let wall_ns = t.elapsed().as_nanos() as u64;
+    let cpu_ns = path.tid.map_or(0, sys::thread_cpu_ns).saturating_sub(cpu0);
+    let drops1 = sys::udp_drops();
+    let delta =
+        |ports: &[u16]| sys::drops_of(&drops1, ports).saturating_sub(sys::drops_of(&drops0, ports));
+    Step {
+        rate,
+        offered: out.offered(),
+        got: out.got,
+        lost: out.lost(),
+        rx_drops: delta(&[load.rx_addr().port()]),
+        relay_drops: delta(&path.ingress_ports),
+        cpu_ns,
+        wall_ns,
+    }
+}
+
+fn print(path: &Path<'_>, s: &Step, note: &str) {
+    let cpu = if path.tid.is_some() {
+        format!(
+            ", relay CPU {:>5.0} ns/pkt, {:>3.0} % busy",
+            s.cpu_per_pkt(),
+            100.0 * s.busy()
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "  {:9} step {:>7.0} pkt/s: offered {:>7.0}, lost {:>6} (receiver drops {}, relay ingress drops {}){cpu}{note}",
+        path.name, s.rate, s.offered, s.lost, s.rx_drops, s.relay_drops
+    );
+}
+
+/// Runs the search on `path`, printing every step.
+pub(crate) fn search(load: &mut Load, path: &Path<'_>, k: &Knobs) -> Search {
+    let (mut steps, mut best, mut end) = (Vec::new(), None, End::Steps);
+    let (mut rate, mut inc, mut ceiling) = (k.start, k.step, f64::INFINITY);
+    let mut measured = 0;
+    while measured < k.max_steps && rate < ceiling - 1.0 {
+        let mut s = measure(load, path, rate, k.step_secs);
+        measured += 1;
+        if s.lost > 0 && s.on_rate() && measured < k.max_steps {
+            // One retry tells a transient (another process on the relay's core) from the limit.
+            print(path, &s, " -> retried");
+            s = measure(load, path, rate, k.step_secs);
+            measured += 1;
+        }
+        print(path, &s, "");
+        let (lost, rx_bound, on_rate) = (s.lost, s.lost > 0 && s.rx_drops >= s.lost, s.on_rate());
+        steps.push(s);
+        if !on_rate {
+            end = End::Generator;
+            break;
+        }
+        if lost == 0 {
+            best = Some(steps.len() - 1);
+            rate += inc;
+            continue;
+        }
+        end = if rx_bound { End::Receiver } else { End::Loss };
+        if rx_bound || ceiling.is_finite() {
+            break;
+        }
+        ceiling = rate;
+        inc /= 4.0;
+        rate = best.map_or(inc, |i: usize| steps[i].rate + inc);
+    }
+    if best.is_some_and(|i| i + 1 == steps.len()) && ceiling.is_finite() {
+        end = End::Loss; // refined up to the lossy step
+    }
+    Search { steps, best, end }
+}
