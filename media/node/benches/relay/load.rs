@@ -21,8 +21,8 @@ pub(crate) const PKT: usize = 172;
 const SOCKET_BUFFER: usize = 4 << 20;
 /// How long the receiver keeps draining after the last send, at most.
 const DRAIN_MAX: Duration = Duration::from_millis(1000);
-/// A quiet receiver for this long ends the drain early.
-const DRAIN_QUIET: Duration = Duration::from_millis(50);
+/// A quiet receiver for this long ends the drain early (long enough to outlast a preempted relay).
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
 /// Packets sent back to back, at most, when the generator is behind schedule.
 const SEND_BATCH: usize = 8;
 /// A run whose sends fall this far behind schedule stops (the generator is the bottleneck).

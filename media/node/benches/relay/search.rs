@@ -46,8 +46,16 @@ pub(crate) struct Step {
     pub(crate) rx_drops: u64,
     /// Of those, dropped at the relay's ingress sockets (the relay did not keep up).
     pub(crate) relay_drops: u64,
+    /// Of those, dropped at a full loopback input backlog (machine-wide counter).
+    pub(crate) backlog_drops: u64,
     /// Relay thread CPU time during the step, ns.
     pub(crate) cpu_ns: u64,
+    /// Generator thread CPU time during the step, ns.
+    pub(crate) gen_cpu_ns: u64,
+    /// Times the relay thread was preempted by another task during the step.
+    pub(crate) relay_preempted: u64,
+    /// Times the generator thread was preempted during the step.
+    pub(crate) gen_preempted: u64,
     /// Wall time of the step (sending and draining), ns.
     pub(crate) wall_ns: u64,
 }
@@ -100,13 +108,18 @@ impl Search {
 }
 
 fn measure(load: &mut Load, path: &Path<'_>, rate: f64, secs: f64) -> Step {
-    let drops0 = sys::udp_drops();
-    let cpu0 = path.tid.map_or(0, sys::thread_cpu_ns);
+    let me = std::process::id().to_string();
+    let threads = |f: fn(&str) -> u64| (path.tid.map_or(0, f), f(&me));
+    let (drops0, backlog0) = (sys::udp_drops(), sys::backlog_drops());
+    let (cpu0, pre0) = (threads(sys::thread_cpu_ns), threads(sys::preemptions));
     let t = Instant::now();
     let out = load.run(path.targets, rate, secs, false);
     let wall_ns = t.elapsed().as_nanos() as u64;
-    let cpu_ns = path.tid.map_or(0, sys::thread_cpu_ns).saturating_sub(cpu0);
-    let drops1 = sys::udp_drops();
+    let (cpu1, pre1, drops1) = (
+        threads(sys::thread_cpu_ns),
+        threads(sys::preemptions),
+        sys::udp_drops(),
+    );
     let delta =
         |ports: &[u16]| sys::drops_of(&drops1, ports).saturating_sub(sys::drops_of(&drops0, ports));
     Step {
@@ -116,24 +129,37 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, secs: f64) -> Step {
         lost: out.lost(),
         rx_drops: delta(&[load.rx_addr().port()]),
         relay_drops: delta(&path.ingress_ports),
-        cpu_ns,
+        backlog_drops: sys::backlog_drops().saturating_sub(backlog0),
+        cpu_ns: cpu1.0.saturating_sub(cpu0.0),
+        gen_cpu_ns: cpu1.1.saturating_sub(cpu0.1),
+        relay_preempted: pre1.0.saturating_sub(pre0.0),
+        gen_preempted: pre1.1.saturating_sub(pre0.1),
         wall_ns,
     }
 }
 
 fn print(path: &Path<'_>, s: &Step, note: &str) {
-    let cpu = if path.tid.is_some() {
+    let relay = if path.tid.is_some() {
         format!(
-            ", relay CPU {:>5.0} ns/pkt, {:>3.0} % busy",
+            "; relay {:>4.0} ns/pkt, {:>3.0} % busy, preempted {}",
             s.cpu_per_pkt(),
-            100.0 * s.busy()
+            100.0 * s.busy(),
+            s.relay_preempted
         )
     } else {
         String::new()
     };
     println!(
-        "  {:9} step {:>7.0} pkt/s: offered {:>7.0}, lost {:>6} (receiver drops {}, relay ingress drops {}){cpu}{note}",
-        path.name, s.rate, s.offered, s.lost, s.rx_drops, s.relay_drops
+        "  {:9} step {:>7.0} pkt/s: offered {:>7.0}, lost {:>5} (at receiver {}, at relay {}, in backlog {}); generator {:>3.0} % busy, preempted {}{relay}{note}",
+        path.name,
+        s.rate,
+        s.offered,
+        s.lost,
+        s.rx_drops,
+        s.relay_drops,
+        s.backlog_drops,
+        100.0 * s.gen_cpu_ns as f64 / s.wall_ns.max(1) as f64,
+        s.gen_preempted
     );
 }
 
