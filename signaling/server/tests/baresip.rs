@@ -1,64 +1,202 @@
-//! An independent softphone (baresip, Debian package) registers to Switchboard with digest auth.
+//! Independent softphones (baresip, Debian package) against Switchboard: one registers with digest
+//! auth; two call each other through it with audio flowing both ways through the media node.
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Server, TempDir, config_with};
+use support::baresip::Phone;
+use support::{Server, config_with, health_until_idle_within, http_request};
 
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
+const TOKEN: &str = "baresip-test-token-0123456789";
+
+/// The example users (1001, 1002), with the test's API token.
+fn server_with_token() -> Server {
+    Server::start(&config_with("").replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    ))
+}
+
+/// `GET path` on the REST API with the token; the body as JSON.
+fn api_get(server: &Server, path: &str) -> serde_json::Value {
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, body) = http_request(
+        server.http,
+        "GET",
+        path,
+        &[("Authorization", bearer.as_str())],
+        "",
+    );
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+}
+
+/// Every phone's output and the server's log, for failure messages.
+fn context(server: &Server, phones: &[&Phone]) -> String {
+    let mut text: String = phones.iter().map(|p| p.output() + "\n").collect();
+    text.push_str("--- server ---\n");
+    text.push_str(&server.log());
+    text
+}
+
+/// Polls `check` every 100 ms until it gives a value, or panics with `what` and the context once
+/// `limit` has passed.
+fn poll<T>(
+    limit: Duration,
+    what: &str,
+    context: impl Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} (waited {limit:?})\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_registrations(server: &Server, phones: &[&Phone], count: usize) {
+    let wanted = format!("\"registrations\":{count}");
+    poll(
+        Duration::from_secs(20),
+        &format!("{count} registration(s) on /health"),
+        || context(server, phones),
+        || server.http_get("/health").1.contains(&wanted).then_some(()),
+    );
 }
 
 #[test]
 fn baresip_registers_with_digest_auth() {
     let server = Server::start(&config_with(""));
-    let dir = TempDir::new("baresip");
-    let port = free_udp_port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "poll_method\tepoll\nnet_interface\t127.0.0.1\nsip_listen\t127.0.0.1:{port}\nmodule_path\t/usr/lib/baresip/modules\n\
-             module\tg711.so\nmodule_app\taccount.so\nmodule_app\tmenu.so\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!(
-            "<sip:1001@{sip};transport=udp>;auth_pass=1001pass;regint=120\n",
-            sip = server.sip
-        ),
-    )
-    .expect("accounts");
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(dir.path())
-        .args(["-t", "30", "-s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start baresip (apt-get install baresip)");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut registered = false;
-    while Instant::now() < deadline {
-        let (_, body) = server.http_get("/health");
-        if body.contains("\"registrations\":1") {
-            registered = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let phone = Phone::start("1001", "1001pass", server.sip, 440);
+    wait_registrations(&server, &[&phone], 1);
+}
+
+/// Both legs' RTP counters at the media node: received from the caller, from the callee, sent to
+/// the caller, sent to the callee.
+fn leg_packets(call: &serde_json::Value) -> Option<[u64; 4]> {
+    let legs = &call["legs"];
+    Some([
+        legs["a"]["packets"].as_u64()?,
+        legs["b"]["packets"].as_u64()?,
+        legs["a"]["packets_out"].as_u64()?,
+        legs["b"]["packets_out"].as_u64()?,
+    ])
+}
+
+#[test]
+fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
+    let server = server_with_token();
+    let callee = Phone::start("1002", "1002pass", server.sip, 880);
+    wait_registrations(&server, &[&callee], 1);
+    let caller = Phone::start("1001", "1001pass", server.sip, 440);
+    wait_registrations(&server, &[&caller, &callee], 2);
+    let ctx = || context(&server, &[&caller, &callee]);
+
+    let dialled = format!("sip:1002@{}", server.sip);
+    if let Err(why) = caller.command("dial", &dialled) {
+        panic!("dial {dialled}: {why}\n{}", ctx());
     }
-    let _ = phone.kill();
-    let out = phone.wait_with_output().expect("baresip output");
-    assert!(
-        registered,
-        "baresip did not register within 15 s\n--- baresip ---\n{}{}\n--- server ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
+    // The callee answers by itself (answermode=auto); the API lists the call answered.
+    let call = poll(
+        Duration::from_secs(20),
+        "no answered call in GET /api/v1/calls",
+        ctx,
+        || {
+            let calls = api_get(&server, "/api/v1/calls");
+            calls
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["state"] == "answered"))
+                .cloned()
+        },
     );
+    assert_eq!(
+        (call["from"].as_str(), call["to"].as_str()),
+        (Some("1001"), Some("1002")),
+        "{call}\n{}",
+        ctx()
+    );
+    let uuid = call["uuid"].as_str().expect("uuid").to_owned();
+
+    // Audio both ways: each leg's packets in and out at the media node keep growing (G.711 at
+    // 20 ms is 50 packets a second, so +100 is about two seconds more audio on every counter).
+    let path = format!("/api/v1/calls/{uuid}");
+    let first = poll(
+        Duration::from_secs(20),
+        "no media statistics for the call",
+        ctx,
+        || leg_packets(&api_get(&server, &path)),
+    );
+    let grown = poll(
+        Duration::from_secs(30),
+        &format!(
+            "RTP counters [from 1001, from 1002, to 1001, to 1002] did not all grow by 100 from {first:?}"
+        ),
+        ctx,
+        || {
+            let now = leg_packets(&api_get(&server, &path))?;
+            now.iter()
+                .zip(first)
+                .all(|(n, f)| *n >= f + 100)
+                .then_some(now)
+        },
+    );
+    eprintln!(
+        "RTP packets at the media node [from 1001, from 1002, to 1001, to 1002]: {first:?} -> {grown:?}"
+    );
+
+    // The caller hangs up: the callee gets the BYE, the call and its media session are gone.
+    if let Err(why) = caller.command("hangup", "") {
+        panic!("hangup: {why}\n{}", ctx());
+    }
+    if callee
+        .wait_event("CALL_CLOSED", Duration::from_secs(15))
+        .is_none()
+    {
+        panic!(
+            "the callee's call was not closed by the caller's hang-up\n{}",
+            ctx()
+        );
+    }
+    poll(
+        Duration::from_secs(15),
+        "GET /api/v1/calls did not become empty",
+        ctx,
+        || {
+            api_get(&server, "/api/v1/calls")
+                .as_array()
+                .is_some_and(|c| c.is_empty())
+                .then_some(())
+        },
+    );
+    health_until_idle_within(&server, Duration::from_secs(15), &ctx());
+
+    // Each phone heard the other's tone (not its own echo, not silence).
+    for (phone, heard_hz) in [(&caller, 880.0), (&callee, 440.0)] {
+        let wav = poll(
+            Duration::from_secs(10),
+            "no received audio dumped",
+            ctx,
+            || phone.received_audio(),
+        );
+        let (seconds, peak, tone) = (wav.seconds(), wav.peak(), wav.tone_hz());
+        eprintln!(
+            "{} received {seconds:.1} s of audio: peak {peak}, tone {tone:.0} Hz",
+            phone.user
+        );
+        assert!(
+            seconds >= 1.0 && peak > 1000 && (tone - heard_hz).abs() < heard_hz * 0.1,
+            "{} should hear over a second of a {heard_hz} Hz tone, got {seconds:.1} s, \
+             peak {peak}, {tone:.0} Hz\n{}",
+            phone.user,
+            ctx()
+        );
+    }
 }
