@@ -24,7 +24,7 @@ const DRAIN_MAX: Duration = Duration::from_millis(1000);
 /// A quiet receiver for this long ends the drain early (long enough to outlast a preempted relay).
 const DRAIN_QUIET: Duration = Duration::from_millis(250);
 /// Packets sent back to back, at most, when the generator is behind schedule.
-const SEND_BATCH: usize = 8;
+const SEND_BATCH: u64 = 8;
 /// A run whose sends fall this far behind schedule stops (the generator is the bottleneck).
 const MAX_BEHIND: Duration = Duration::from_millis(2000);
 
@@ -36,6 +36,8 @@ pub(crate) struct Outcome {
     pub(crate) got: u64,
     /// Wall time of the sending phase, in seconds.
     pub(crate) send_secs: f64,
+    /// Packets sent and not yet received when the last one was sent: what the relay is behind.
+    pub(crate) in_flight: u64,
     /// One-way latency of every received packet, in nanoseconds (kept only when asked).
     pub(crate) latency_ns: Vec<u32>,
 }
@@ -105,13 +107,13 @@ impl Load {
     }
 
     /// Sends `rate` packets/s in total for `secs` seconds, round-robin over `targets` (one per
-    /// stream), receiving meanwhile, then drains what is still in flight. Bounded by
+    /// stream), in groups of `burst` packets sent back to back (1: every packet at its own
+    /// time), receiving meanwhile, then drains what is still in flight. Bounded by
     /// `rate * secs` packets and by `secs` plus 2 s of lag plus 1 s of drain.
     pub(crate) fn run(
         &mut self,
         targets: &[SocketAddr],
-        rate: f64,
-        secs: f64,
+        (rate, secs, burst): (f64, f64, u64),
         keep_latency: bool,
     ) -> Outcome {
         self.tag = self.tag.wrapping_add(1);
@@ -120,21 +122,23 @@ impl Load {
             sent: 0,
             got: 0,
             send_secs: 0.0,
+            in_flight: 0,
             latency_ns: Vec::with_capacity(if keep_latency { total as usize } else { 0 }),
         };
         let interval = 1e9 / rate;
         let start = self.now_ns();
         let give_up = start + ((secs * 1e9) as u64) + MAX_BEHIND.as_nanos() as u64;
-        let mut k = 0u64;
+        let (mut k, burst) = (0u64, burst.max(1));
+        let due = |k: u64| start + ((k / burst * burst) as f64 * interval) as u64;
         while k < total {
             let now = self.now_ns();
             if now > give_up {
                 break;
             }
-            // Every packet that is due, up to a small batch when behind schedule (on schedule,
-            // that is one packet per due time and the receiver is polled between sends).
+            // Every packet that is due, up to a batch when behind schedule (on schedule, that is
+            // one burst per due time and the receiver is polled between bursts).
             let mut batch = 0;
-            while k < total && batch < SEND_BATCH && now >= start + (k as f64 * interval) as u64 {
+            while k < total && batch < SEND_BATCH.max(burst) && now >= due(k) {
                 let stream = (k % targets.len() as u64) as usize;
                 self.stamp(stream, k / targets.len() as u64, self.now_ns());
                 if self.tx.send_to(&self.pkt, targets[stream]).is_ok() {
@@ -146,6 +150,7 @@ impl Load {
             self.poll_rx(&mut out, keep_latency);
         }
         out.send_secs = (self.now_ns() - start) as f64 / 1e9;
+        out.in_flight = out.sent.saturating_sub(out.got);
         self.drain(&mut out, keep_latency);
         out.latency_ns.sort_unstable();
         out

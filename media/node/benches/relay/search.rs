@@ -18,6 +18,10 @@ pub(crate) struct Knobs {
     pub(crate) step: f64,
     /// Most steps measured per relay.
     pub(crate) max_steps: usize,
+    /// Packets sent back to back per due time.
+    pub(crate) burst: u64,
+    /// A step whose relay is further behind than this when sending stops fails, lost or not.
+    pub(crate) max_behind_ms: f64,
 }
 
 /// The path under test.
@@ -42,6 +46,12 @@ pub(crate) struct Step {
     pub(crate) got: u64,
     /// Packets sent and not received.
     pub(crate) lost: u64,
+    /// The step passed: nothing lost and not too far behind (set by the search).
+    pub(crate) passed: bool,
+    /// How far the relay was behind when sending stopped, in milliseconds of offered traffic
+    /// (packets in flight / rate): a relay that cannot keep up builds a queue in its socket
+    /// buffers before it drops anything.
+    pub(crate) behind_ms: f64,
     /// Of those, dropped at the receiver's socket (a measurement limit, not the relay's).
     pub(crate) rx_drops: u64,
     /// Of those, dropped at the relay's ingress sockets (the relay did not keep up).
@@ -61,6 +71,11 @@ pub(crate) struct Step {
 }
 
 impl Step {
+    /// Nothing lost, and the relay kept up: at most `max_behind_ms` of traffic in flight.
+    fn ok(&self, max_behind_ms: f64) -> bool {
+        self.lost == 0 && self.behind_ms <= max_behind_ms
+    }
+
     /// The generator delivered (almost) the rate asked for.
     fn on_rate(&self) -> bool {
         self.offered >= 0.98 * self.rate
@@ -80,7 +95,7 @@ impl Step {
 /// Why a search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
-    /// The relay lost packets (at the refined step above the best one).
+    /// The relay lost packets or fell behind (at the refined step above the best one).
     Loss,
     /// The generator could not offer the step's rate: the measurement's ceiling, not the relay's.
     Generator,
@@ -107,13 +122,13 @@ impl Search {
     }
 }
 
-fn measure(load: &mut Load, path: &Path<'_>, rate: f64, secs: f64) -> Step {
+fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
     let me = std::process::id().to_string();
     let threads = |f: fn(&str) -> u64| (path.tid.map_or(0, f), f(&me));
     let (drops0, backlog0) = (sys::udp_drops(), sys::backlog_drops());
     let (cpu0, pre0) = (threads(sys::thread_cpu_ns), threads(sys::preemptions));
     let t = Instant::now();
-    let out = load.run(path.targets, rate, secs, false);
+    let out = load.run(path.targets, (rate, k.step_secs, k.burst), false);
     let wall_ns = t.elapsed().as_nanos() as u64;
     let (cpu1, pre1, drops1) = (
         threads(sys::thread_cpu_ns),
@@ -127,6 +142,8 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, secs: f64) -> Step {
         offered: out.offered(),
         got: out.got,
         lost: out.lost(),
+        passed: false,
+        behind_ms: out.in_flight as f64 * 1000.0 / rate,
         rx_drops: delta(&[load.rx_addr().port()]),
         relay_drops: delta(&path.ingress_ports),
         backlog_drops: sys::backlog_drops().saturating_sub(backlog0),
@@ -150,7 +167,7 @@ fn print(path: &Path<'_>, s: &Step, note: &str) {
         String::new()
     };
     println!(
-        "  {:9} step {:>7.0} pkt/s: offered {:>7.0}, lost {:>5} (at receiver {}, at relay {}, in backlog {}); generator {:>3.0} % busy, preempted {}{relay}{note}",
+        "  {:9} step {:>7.0} pkt/s: offered {:>7.0}, lost {:>5} (at receiver {}, at relay {}, in backlog {}), behind {:>5.2} ms; generator {:>3.0} % busy, preempted {}{relay}{note}",
         path.name,
         s.rate,
         s.offered,
@@ -158,6 +175,7 @@ fn print(path: &Path<'_>, s: &Step, note: &str) {
         s.rx_drops,
         s.relay_drops,
         s.backlog_drops,
+        s.behind_ms,
         100.0 * s.gen_cpu_ns as f64 / s.wall_ns.max(1) as f64,
         s.gen_preempted
     );
@@ -169,22 +187,24 @@ pub(crate) fn search(load: &mut Load, path: &Path<'_>, k: &Knobs) -> Search {
     let (mut rate, mut inc, mut ceiling) = (k.start, k.step, f64::INFINITY);
     let mut measured = 0;
     while measured < k.max_steps && rate < ceiling - 1.0 {
-        let mut s = measure(load, path, rate, k.step_secs);
+        let mut s = measure(load, path, rate, k);
         measured += 1;
-        if s.lost > 0 && s.on_rate() && measured < k.max_steps {
+        if !s.ok(k.max_behind_ms) && s.on_rate() && measured < k.max_steps {
             // One retry tells a transient (another process on the relay's core) from the limit.
             print(path, &s, " -> retried");
-            s = measure(load, path, rate, k.step_secs);
+            s = measure(load, path, rate, k);
             measured += 1;
         }
-        print(path, &s, "");
-        let (lost, rx_bound, on_rate) = (s.lost, s.lost > 0 && s.rx_drops >= s.lost, s.on_rate());
+        let (ok, on_rate) = (s.ok(k.max_behind_ms), s.on_rate());
+        s.passed = ok && on_rate;
+        print(path, &s, if s.passed { "" } else { " -> fails" });
+        let rx_bound = s.lost > 0 && s.rx_drops >= s.lost;
         steps.push(s);
         if !on_rate {
             end = End::Generator;
             break;
         }
-        if lost == 0 {
+        if ok {
             best = Some(steps.len() - 1);
             rate += inc;
             continue;
@@ -201,4 +221,27 @@ pub(crate) fn search(load: &mut Load, path: &Path<'_>, k: &Knobs) -> Search {
         end = End::Loss; // refined up to the lossy step
     }
     Search { steps, best, end }
+}
+
+/// Mean of `a`'s over `b`'s relay CPU per packet at the rates both searches passed, and how
+/// many such rates there were.
+pub(crate) fn cpu_ratio(a: &Search, b: &Search) -> Option<(f64, usize)> {
+    let passed = |s: &Search| -> Vec<(u64, f64)> {
+        s.steps
+            .iter()
+            .filter(|st| st.passed)
+            .map(|st| (st.rate as u64, st.cpu_per_pkt()))
+            .collect()
+    };
+    let (pa, pb) = (passed(a), passed(b));
+    let ratios: Vec<f64> = pa
+        .iter()
+        .filter_map(|(rate, ca)| pb.iter().find(|(r, _)| r == rate).map(|(_, cb)| ca / cb))
+        .collect();
+    (!ratios.is_empty()).then(|| {
+        (
+            ratios.iter().sum::<f64>() / ratios.len() as f64,
+            ratios.len(),
+        )
+    })
 }
