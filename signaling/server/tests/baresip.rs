@@ -91,26 +91,29 @@ fn leg_packets(call: &serde_json::Value) -> Option<[u64; 4]> {
     ])
 }
 
-#[test]
-fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
+/// A server with the test's token and two registered phones: 1001 sends a 440 Hz tone, 1002
+/// (answering by itself) an 880 Hz one.
+fn server_and_phones() -> (Server, Phone, Phone) {
     let server = server_with_token();
     let callee = Phone::start("1002", "1002pass", server.sip, 880);
     wait_registrations(&server, &[&callee], 1);
     let caller = Phone::start("1001", "1001pass", server.sip, 440);
     wait_registrations(&server, &[&caller, &callee], 2);
-    let ctx = || context(&server, &[&caller, &callee]);
+    (server, caller, callee)
+}
 
+/// 1001 dials 1002 and the API lists the call answered; returns its UUID.
+fn call_answered(server: &Server, caller: &Phone, ctx: &dyn Fn() -> String) -> String {
     let dialled = format!("sip:1002@{}", server.sip);
     if let Err(why) = caller.command("dial", &dialled) {
         panic!("dial {dialled}: {why}\n{}", ctx());
     }
-    // The callee answers by itself (answermode=auto); the API lists the call answered.
     let call = poll(
         Duration::from_secs(20),
         "no answered call in GET /api/v1/calls",
         ctx,
         || {
-            let calls = api_get(&server, "/api/v1/calls");
+            let calls = api_get(server, "/api/v1/calls");
             calls
                 .as_array()
                 .and_then(|c| c.iter().find(|c| c["state"] == "answered"))
@@ -123,16 +126,20 @@ fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
         "{call}\n{}",
         ctx()
     );
-    let uuid = call["uuid"].as_str().expect("uuid").to_owned();
+    call["uuid"].as_str().expect("uuid").to_owned()
+}
 
-    // Audio both ways: each leg's packets in and out at the media node keep growing (G.711 at
-    // 20 ms is 50 packets a second, so +100 is about two seconds more audio on every counter).
+/// Waits until audio flows both ways through the media node: every RTP counter of the call (in
+/// and out on both legs) is above zero, then grows by 100 more (G.711 at 20 ms is 50 packets a
+/// second, so about two seconds more audio on every counter). Returns the last reading.
+fn audio_flows_both_ways(server: &Server, uuid: &str, ctx: &dyn Fn() -> String) -> [u64; 4] {
     let path = format!("/api/v1/calls/{uuid}");
+    let counters = || leg_packets(&api_get(server, &path));
     let first = poll(
         Duration::from_secs(20),
-        "no media statistics for the call",
+        "RTP counters [from 1001, from 1002, to 1001, to 1002] did not all start",
         ctx,
-        || leg_packets(&api_get(&server, &path)),
+        || counters().filter(|c| c.iter().all(|n| *n > 0)),
     );
     let grown = poll(
         Duration::from_secs(30),
@@ -140,43 +147,52 @@ fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
             "RTP counters [from 1001, from 1002, to 1001, to 1002] did not all grow by 100 from {first:?}"
         ),
         ctx,
-        || {
-            let now = leg_packets(&api_get(&server, &path))?;
-            now.iter()
-                .zip(first)
-                .all(|(n, f)| *n >= f + 100)
-                .then_some(now)
-        },
+        || counters().filter(|now| now.iter().zip(first).all(|(n, f)| *n >= f + 100)),
     );
     eprintln!(
         "RTP packets at the media node [from 1001, from 1002, to 1001, to 1002]: {first:?} -> {grown:?}"
     );
+    grown
+}
 
-    // The caller hangs up: the callee gets the BYE, the call and its media session are gone.
-    if let Err(why) = caller.command("hangup", "") {
-        panic!("hangup: {why}\n{}", ctx());
-    }
-    if callee
-        .wait_event("CALL_CLOSED", Duration::from_secs(15))
-        .is_none()
-    {
-        panic!(
-            "the callee's call was not closed by the caller's hang-up\n{}",
-            ctx()
-        );
-    }
+/// The call is gone from the API and `/health` shows no call and no media session.
+fn no_call_left(server: &Server, ctx: &dyn Fn() -> String) {
     poll(
         Duration::from_secs(15),
         "GET /api/v1/calls did not become empty",
         ctx,
         || {
-            api_get(&server, "/api/v1/calls")
+            api_get(server, "/api/v1/calls")
                 .as_array()
                 .is_some_and(|c| c.is_empty())
                 .then_some(())
         },
     );
-    health_until_idle_within(&server, Duration::from_secs(15), &ctx());
+    health_until_idle_within(server, Duration::from_secs(15), &ctx());
+}
+
+fn wait_closed(phone: &Phone, why: &str, ctx: &dyn Fn() -> String) {
+    if phone
+        .wait_event("CALL_CLOSED", Duration::from_secs(15))
+        .is_none()
+    {
+        panic!("{}'s call was not closed by {why}\n{}", phone.user, ctx());
+    }
+}
+
+#[test]
+fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
+    let (server, caller, callee) = server_and_phones();
+    let ctx = || context(&server, &[&caller, &callee]);
+    let uuid = call_answered(&server, &caller, &ctx);
+    audio_flows_both_ways(&server, &uuid, &ctx);
+
+    // The caller hangs up: the callee gets the BYE, the call and its media session are gone.
+    if let Err(why) = caller.command("hangup", "") {
+        panic!("hangup: {why}\n{}", ctx());
+    }
+    wait_closed(&callee, "the caller's hang-up", &ctx);
+    no_call_left(&server, &ctx);
 
     // Each phone heard the other's tone (not its own echo, not silence).
     for (phone, heard_hz) in [(&caller, 880.0), (&callee, 440.0)] {
@@ -199,4 +215,42 @@ fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
             ctx()
         );
     }
+}
+
+#[test]
+fn baresip_hold_and_resume_pass_through_and_an_operator_hang_up_reaches_both_phones() {
+    let (server, caller, callee) = server_and_phones();
+    let ctx = || context(&server, &[&caller, &callee]);
+    let uuid = call_answered(&server, &caller, &ctx);
+    audio_flows_both_ways(&server, &uuid, &ctx);
+    let path = format!("/api/v1/calls/{uuid}");
+
+    // The caller's hold re-INVITE (a=sendonly) is relayed to the callee and answered; its resume
+    // (a=sendrecv) brings the audio back both ways.
+    for (command, held) in [("hold", true), ("resume", false)] {
+        if let Err(why) = caller.command(command, "") {
+            panic!("{command}: {why}\n{}", ctx());
+        }
+        poll(
+            Duration::from_secs(15),
+            &format!("the API never showed the caller's leg on_hold={held} after {command}"),
+            ctx,
+            || (api_get(&server, &path)["on_hold"][0] == held).then_some(()),
+        );
+    }
+    audio_flows_both_ways(&server, &uuid, &ctx);
+
+    // The operator hangs up: both phones get a BYE.
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, body) = http_request(
+        server.http,
+        "DELETE",
+        &path,
+        &[("Authorization", bearer.as_str())],
+        "",
+    );
+    assert_eq!(status, 200, "DELETE {path}: {body}\n{}", ctx());
+    wait_closed(&caller, "the operator's hang-up", &ctx);
+    wait_closed(&callee, "the operator's hang-up", &ctx);
+    no_call_left(&server, &ctx);
 }
