@@ -4,8 +4,9 @@
 //! `{"command": "hangup", "uuid": "…"}`; the reply is `{"ok": true, "node": "…", "result": …}` or
 //! `{"ok": false, "node": "…", "error": {"code", "message", "field"}}`.
 //!
-//! Commands: `status`, `hangup {uuid}`, `dtmf {uuid, leg, digits}`, `drain {node}`,
-//! `undrain {node}`, `reload`. The connection is retried with backoff while the server is away.
+//! Commands: `status`, `hangup {uuid}`, `dtmf {uuid, leg, digits}`, `transfer {uuid, target}`,
+//! `originate {from, to, domain?}` (on the per-node subject, or on the broadcast subject with a
+//! `"node"`, so one node places the call), `drain {media_node}`, `undrain {media_node}`, `reload`. The connection is retried with backoff while the server is away.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::Core;
 use crate::core::inspect::CallActionError;
+use crate::core::originate::OriginateInput;
 use crate::reload::Reloader;
 
 /// What a command request may hold.
@@ -30,6 +32,9 @@ struct Request {
     digits: Option<String>,
     media_node: Option<String>,
     target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    domain: Option<String>,
 }
 
 /// A typed command error.
@@ -127,7 +132,15 @@ async fn answer(
             if !direct && req.node.as_deref().is_some_and(|n| n != node) {
                 return None;
             }
-            execute(&req, core, reloader).await
+            if !direct && req.node.is_none() && req.command == "originate" {
+                // Every node would place the call.
+                Err(CommandError::field(
+                    "node",
+                    "originate on the broadcast subject needs the node to place the call",
+                ))
+            } else {
+                execute(&req, core, reloader).await
+            }
         }
         Err(e) => {
             let text = e.to_string();
@@ -183,6 +196,11 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
             code: "no_route",
             message: format!("the dialplan answers {code} {reason}"),
             field: Some("target".into()),
+        },
+        CallActionError::Unroutable(field, code, reason) => CommandError {
+            code: "no_route",
+            message: format!("the dialplan answers {code} {reason}"),
+            field: Some(field.into()),
         },
     };
     match req.command.as_str() {
@@ -262,15 +280,25 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
                 field: Some("dialplan.file".into()),
             }),
         },
-        "originate" => Err(CommandError {
-            code: "not_implemented",
-            message: format!("{} is not implemented yet", req.command),
-            field: Some("command".into()),
-        }),
+        "originate" => {
+            let required = |v: &Option<String>, name: &'static str| {
+                v.clone()
+                    .ok_or_else(|| CommandError::field(name, "required"))
+            };
+            let input = OriginateInput {
+                from: required(&req.from, "from")?,
+                to: required(&req.to, "to")?,
+                domain: req.domain.clone(),
+            };
+            let (from, to) = (input.from.clone(), input.to.clone());
+            let uuid = core.originate(input).await.map_err(call_error)?;
+            Ok(json!({"uuid": uuid, "from": from, "to": to}))
+        }
         other => Err(CommandError::field(
             "command",
             format!(
-                "{other:?} is not one of status, hangup, transfer, dtmf, drain, undrain, reload"
+                "{other:?} is not one of status, hangup, transfer, originate, dtmf, drain, \
+                 undrain, reload"
             ),
         )),
     }

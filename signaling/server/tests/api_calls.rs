@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     Server, SippUas, caller_sipp_args, config_with, free_port, health_until_idle, register_user,
-    sipp,
+    sipp, sse_until,
 };
 
 const TOKEN: &str = "api-calls-test-token-0123456789";
@@ -44,27 +44,6 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-/// Reads the SSE stream at `path` until `done(text)` or 10 s pass.
-fn sse_until(addr: SocketAddr, path: &str, done: impl Fn(&str) -> bool) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-    )
-    .expect("write");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut text = String::new();
-    let mut buf = [0u8; 8192];
-    while !done(&text) && Instant::now() < deadline {
-        if let Ok(n) = s.read(&mut buf) {
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
-    text
 }
 
 /// The example users, with the test's API token.
@@ -166,6 +145,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
     // The call's events, replayed from the journal: created … answered … ended, call_seq 1, 2, 3, …
     let text = sse_until(
         server.http,
+        TOKEN,
         &format!("/api/v1/events?after=0&call_uuid={uuid}"),
         |t| t.contains("event: call_ended"),
     );
@@ -255,9 +235,12 @@ fn cdr_carries_the_media_quality_of_the_call() {
     let uas = uas.finish(Duration::from_secs(15));
     assert!(caller.success, "{}\n{}", caller.output, server.log());
     assert!(uas.success, "{}", uas.output);
-    let text = sse_until(server.http, "/api/v1/events?after=0&type=call_ended", |t| {
-        t.contains("event: call_ended")
-    });
+    let text = sse_until(
+        server.http,
+        TOKEN,
+        "/api/v1/events?after=0&type=call_ended",
+        |t| t.contains("event: call_ended"),
+    );
     let cdr = text
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
@@ -339,6 +322,7 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
     assert_eq!(status, 404, "the call is over");
     let text = sse_until(
         server.http,
+        TOKEN,
         &format!("/api/v1/events?after=0&call_uuid={uuid}"),
         |t| t.contains("event: call_ended"),
     );
@@ -370,6 +354,7 @@ fn rfc3515_callee_refer_transfers_the_caller_to_the_refer_to_target() {
     health_until_idle(&server);
     let text = sse_until(
         server.http,
+        TOKEN,
         "/api/v1/events?after=0&type=call_transferred",
         |t| t.contains("event: call_transferred"),
     );

@@ -1,4 +1,5 @@
-//! `/api/v1/calls`: live calls with both legs, media node and quality; hang up; send DTMF.
+//! `/api/v1/calls`: live calls with both legs, media node and quality; originate; hang up; blind
+//! transfer; send DTMF.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiState, json_body};
 use crate::core::call_registry::CallRecord;
 use crate::core::inspect::{CallActionError, LegsView};
+use crate::core::originate::OriginateInput;
 
 /// A call with its legs' media statistics.
 #[derive(Debug, Serialize)]
@@ -78,7 +80,51 @@ fn action_error(uuid: &str, e: CallActionError) -> ApiError {
         CallActionError::NoRoute(code, reason) => {
             ApiError::field("target", format!("the dialplan answers {code} {reason}"))
         }
+        CallActionError::Unroutable(field, code, reason) => {
+            ApiError::field(field, format!("the dialplan answers {code} {reason}"))
+        }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginateBody {
+    from: String,
+    to: String,
+    domain: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Originated {
+    uuid: String,
+    from: String,
+    to: String,
+}
+
+/// `POST /api/v1/calls`: originate a call; `201` with its UUID once the first party is rung.
+pub(super) async fn originate(
+    State(s): State<ApiState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Originated>), ApiError> {
+    let b: OriginateBody = json_body(&body)?;
+    let input = OriginateInput {
+        from: b.from.clone(),
+        to: b.to.clone(),
+        domain: b.domain,
+    };
+    let uuid = s
+        .core
+        .originate(input)
+        .await
+        .map_err(|e| action_error("", e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Originated {
+            uuid,
+            from: b.from,
+            to: b.to,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

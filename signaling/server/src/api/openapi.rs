@@ -99,7 +99,22 @@ pub(super) fn document() -> Value {
                     r
                 }, "400", "an invalid query or Last-Event-ID")
             }},
-            "/api/v1/calls": {"get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, negotiated codec, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())}},
+            "/api/v1/calls": {
+                "get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, negotiated codec, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())},
+                "post": {
+                    "summary": "Originate a call: ring `from` (a registered user or a number, routed by the dialplan as if `to` dialled it) with our own G.711/telephone-event offer, and once it answers call `to` (routed as if `from` dialled it) and connect them on one media session; if `to` refuses or does not answer, `from` is hung up. Progress comes as call events and in the calls list",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["from", "to"], "additionalProperties": false,
+                        "properties": {"from": {"type": "string", "pattern": "^[A-Za-z0-9+*#._-]{1,64}$"},
+                                       "to": {"type": "string", "pattern": "^[A-Za-z0-9+*#._-]{1,64}$"},
+                                       "domain": {"type": "string", "description": "SIP domain of both parties; default: the first registrar domain, else our SIP address"}}}}}},
+                    "responses": {
+                        "201": {"description": "the first party is being called: `{uuid, from, to}`", "content": {"application/json": {"schema": object.clone()}}},
+                        "400": error_response("an invalid field, or a party the dialplan does not route (field `from` or `to`)"),
+                        "401": error_response("missing or wrong bearer token")
+                    }
+                }
+            },
             "/api/v1/calls/{uuid}": {
                 "get": {"summary": "One live call", "parameters": path_param("uuid", "call UUID"),
                         "responses": with(ok("the call", object.clone()), "404", "no such live call")},

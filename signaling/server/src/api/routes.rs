@@ -31,6 +31,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/dialplan/simulate"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/calls"),
+    ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{uuid}"),
     ("delete", "/api/v1/calls/{uuid}"),
     ("post", "/api/v1/calls/{uuid}/dtmf"),
@@ -52,7 +53,10 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/dialplan/reload", post(reload))
         .route("/api/v1/dialplan/simulate", post(simulate))
         .route("/api/v1/events", get(super::stream::events))
-        .route("/api/v1/calls", get(super::calls::list))
+        .route(
+            "/api/v1/calls",
+            get(super::calls::list).post(super::calls::originate),
+        )
         .route(
             "/api/v1/calls/{uuid}",
             get(super::calls::get).delete(super::calls::hang_up),

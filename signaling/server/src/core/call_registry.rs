@@ -189,6 +189,13 @@ impl CallDirectory {
         }
     }
 
+    /// The A-leg Call-ID of an originated call, known once its first party answered.
+    pub(crate) fn a_leg(&self, uuid: &str, a_call_id: &str) {
+        if let Some(mut c) = self.calls.get_mut(uuid) {
+            c.a_call_id = a_call_id.to_owned();
+        }
+    }
+
     pub(crate) fn b_leg(&self, uuid: &str, b_call_id: &str) {
         if let Some(mut c) = self.calls.get_mut(uuid) {
             c.b_call_id = Some(b_call_id.to_owned());

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use switchboard_b2bua::{
-    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, RandomSource, RouteTarget,
+    Action, Call, CallConfig, CallEvent, ClientTxId, Leg, Parties, RandomSource, RouteTarget,
+    SecondParty,
 };
 use switchboard_media_pool::proto as pb;
 use switchboard_sip::{HeaderName, Message};
@@ -75,7 +76,8 @@ struct Entry {
     /// Client transactions the call started and its A-leg INVITE's server transaction, to unindex
     /// them when the call goes without scanning every call's.
     client_keys: Vec<TransactionKey>,
-    a_key: TransactionKey,
+    /// `None` for a call we originate.
+    a_key: Option<TransactionKey>,
     /// The media session the call released, whose final statistics complete the CDR.
     releasing: Option<String>,
 }
@@ -186,21 +188,66 @@ impl Calls {
         let a_key = tx.key.clone();
         let a_target = tx.target.clone();
         let rng = Box::new(WorkerTokens(self.worker));
-        let mut call = Call::new(now, config, invite, tx, source, route, rng);
-        for other in fallbacks {
-            if parallel {
-                call.add_parallel_route(other);
-            } else {
-                call.add_fallback_route(other);
-            }
-        }
-        if let Some(t) = attempt_timeout {
-            call.set_attempt_timeout(t);
-        }
-        if let Some(id) = caller_id {
-            call.set_caller_id(id);
-        }
+        let call = Call::new(now, config, invite, tx, source, route, rng);
+        let call = with_plan(call, fallbacks, parallel, attempt_timeout, caller_id);
         self.by_call_id.insert(a_call_id.clone(), n);
+        self.install(n, uuid, call, a_target, Some(a_key), vec![a_call_id]);
+        self.pump(n, now, layer);
+    }
+
+    /// Starts a call we originate between `parties` (see `Call::originate`): the first party is
+    /// rung by `first`, the second by `second` once the first answered. Returns the call's UUID,
+    /// or which of `"first"`, `"second"`, `"domain"` does not make a SIP URI.
+    pub(crate) fn originate(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer<SipMsg>,
+        config: CallConfig,
+        parties: &Parties,
+        first: Admitted,
+        second: Admitted,
+    ) -> Result<String, &'static str> {
+        let second = SecondParty {
+            route: second.route,
+            others: second.fallbacks,
+            parallel: second.parallel,
+            caller_id: second.caller_id,
+        };
+        let rng = Box::new(WorkerTokens(self.worker));
+        let call = Call::originate(config, parties, first.route, second, rng)?;
+        let call = with_plan(
+            call,
+            first.fallbacks,
+            first.parallel,
+            first.attempt_timeout,
+            first.caller_id,
+        );
+        let n = self.next;
+        self.next += 1;
+        let uuid = b_leg_token(self.worker);
+        tracing::info!(
+            call_uuid = uuid,
+            first = parties.first,
+            second = parties.second,
+            "originated call started"
+        );
+        self.directory
+            .created(&uuid, &parties.first, &parties.second, "");
+        self.install(n, uuid.clone(), call, None, None, Vec::new());
+        self.pump(n, now, layer);
+        Ok(uuid)
+    }
+
+    /// Indexes a new call `n` and counts it.
+    fn install(
+        &mut self,
+        n: u64,
+        uuid: String,
+        call: Call<ServerTx>,
+        a_target: Option<Target>,
+        a_key: Option<TransactionKey>,
+        call_ids: Vec<String>,
+    ) {
         self.by_uuid.insert(uuid.clone(), n);
         self.entries.insert(
             n,
@@ -209,7 +256,7 @@ impl Calls {
                 uuid,
                 a_target,
                 media: MediaState::None,
-                call_ids: vec![a_call_id],
+                call_ids,
                 hold: [false; 2],
                 client_keys: Vec::new(),
                 a_key,
@@ -217,7 +264,6 @@ impl Calls {
             },
         );
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        self.pump(n, now, layer);
     }
 
     /// Feeds an event to call `n` and carries out what it asks.
@@ -398,6 +444,10 @@ impl Calls {
                 // Routed by the worker before it gets here (`Worker::on_transfer`).
                 let _ = reply.send(Err(super::media::TransferRefusal::NotFound));
             }
+            MediaResult::Originate { reply, .. } => {
+                // Started by the worker before it gets here.
+                let _ = reply.send(Err("worker"));
+            }
             MediaResult::Hangup { call_uuid } => {
                 if let Some(n) = self.by_uuid(&call_uuid) {
                     tracing::info!(call_uuid, "operator hang-up");
@@ -527,7 +577,18 @@ impl Calls {
                 }
                 Action::AllocateMedia { offer } => {
                     e.media = MediaState::Allocating { release: false };
-                    self.media.allocate(n, e.uuid.clone(), offer);
+                    self.media.allocate(n, e.uuid.clone(), Some(offer));
+                }
+                Action::OfferMedia => {
+                    e.media = MediaState::Allocating { release: false };
+                    self.media.allocate(n, e.uuid.clone(), None);
+                }
+                Action::Progress { status } => {
+                    self.directory.a_invite_response(&e.uuid, status, false);
+                    if status == 200 {
+                        // The first party's dialog is the A leg now.
+                        self.directory.a_leg(&e.uuid, e.call.a_call_id());
+                    }
                 }
                 Action::UpdateMedia { op, leg, sdp } => match &e.media {
                     MediaState::Ready(session) => {
@@ -597,8 +658,8 @@ impl Calls {
                 self.client.remove(key);
             }
         }
-        if self.a_tx.get(&e.a_key) == Some(&n) {
-            self.a_tx.remove(&e.a_key);
+        if let Some(key) = e.a_key.filter(|k| self.a_tx.get(k) == Some(&n)) {
+            self.a_tx.remove(&key);
         }
         if let Some(t) = self.timer_of.remove(&n) {
             self.timers.remove(&(t, n));
@@ -611,6 +672,31 @@ impl Calls {
         }
         self.counters.calls.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// `call` with the rest of its dialplan plan: further routes (rung with the first when
+/// `parallel`, else as serial fallbacks), a hunt's per-route ring time and a caller-ID rewrite.
+fn with_plan(
+    mut call: Call<ServerTx>,
+    others: Vec<RouteTarget>,
+    parallel: bool,
+    attempt_timeout: Option<std::time::Duration>,
+    caller_id: Option<String>,
+) -> Call<ServerTx> {
+    for other in others {
+        if parallel {
+            call.add_parallel_route(other);
+        } else {
+            call.add_fallback_route(other);
+        }
+    }
+    if let Some(t) = attempt_timeout {
+        call.set_attempt_timeout(t);
+    }
+    if let Some(id) = caller_id {
+        call.set_caller_id(id);
+    }
+    call
 }
 
 /// Where a request to `leg` goes: B over UDP to the route's next hop; A back the way its INVITE

@@ -109,17 +109,47 @@ impl Dialing {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
         };
-        let (route, routes) = self.route(&request, registrar, wall);
+        self.plan(&request, registrar, wall)
+            .map_err(|(status, reason)| refuse(status, &reason))
+    }
+
+    /// Where a call from `calling` to `called` in `domain` goes, for a call we originate (the
+    /// dialplan sees it as dialled by user `calling` from loopback). `Err`: the status and reason
+    /// the plan answers.
+    pub(crate) fn originate_plan(
+        &self,
+        called: &str,
+        calling: &str,
+        domain: &str,
+        registrar: &Mutex<Registrar>,
+    ) -> Result<Admitted, (u16, String)> {
+        let wall = SystemTime::now();
+        self.plan(
+            &as_dialled_by(called, calling, domain, wall),
+            registrar,
+            wall,
+        )
+    }
+
+    /// The matched rule's routes as an [`Admitted`] plan, or the status (and reason) to answer.
+    fn plan(
+        &self,
+        request: &RouteRequest<'_>,
+        registrar: &Mutex<Registrar>,
+        wall: SystemTime,
+    ) -> Result<Admitted, (u16, String)> {
+        let (called, calling) = (request.called, request.calling);
+        let (route, routes) = self.route(request, registrar, wall);
         let Some(route) = route else {
-            tracing::info!(called = %called, calling = %calling, "no dialplan rule matches");
-            return Err(refuse(404, "No Route"));
+            tracing::info!(called, calling, "no dialplan rule matches");
+            return Err((404, "No Route".to_owned()));
         };
         tracing::debug!(
             rule = route.rule,
             called = route.called,
             "dialplan rule matched"
         );
-        let routes = routes.map_err(|(status, reason)| refuse(status, &reason))?;
+        let routes = routes?;
         let attempt_timeout = match &route.action {
             Action::Hunt { timeout, .. } | Action::RingGroup { timeout, .. } => Some(*timeout),
             _ => None,
@@ -146,7 +176,7 @@ impl Dialing {
                 attempt_timeout,
                 caller_id,
             }),
-            None => Err(refuse(480, "Temporarily Unavailable")),
+            None => Err((480, "Temporarily Unavailable".to_owned())),
         }
     }
 
@@ -170,18 +200,7 @@ impl Dialing {
             .ok()
             .and_then(|f| f.uri.user_decoded().map(|u| u.into_owned()))
             .unwrap_or_default();
-        let request = RouteRequest {
-            called: target,
-            calling: &calling,
-            domain: &domain,
-            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-            origin: PlanOrigin::User(&calling),
-            headers: Vec::new(),
-            unix_time: wall
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
-        };
+        let request = as_dialled_by(target, &calling, &domain, wall);
         let (_, routes) = self.route(&request, registrar, wall);
         routes?
             .into_iter()
@@ -256,5 +275,27 @@ impl Dialing {
                 Ok(routes)
             }
         }
+    }
+}
+
+/// The routing facts of a call Switchboard places itself (a transfer, an originated call): user
+/// `calling` dialling `called` in `domain`, from loopback, without headers.
+fn as_dialled_by<'a>(
+    called: &'a str,
+    calling: &'a str,
+    domain: &'a str,
+    wall: SystemTime,
+) -> RouteRequest<'a> {
+    RouteRequest {
+        called,
+        calling,
+        domain,
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        origin: PlanOrigin::User(calling),
+        headers: Vec::new(),
+        unix_time: wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
     }
 }

@@ -279,6 +279,21 @@ pub enum CallActionError {
     NotAnswered,
     /// The dialplan has no way to the target: its status and reason.
     NoRoute(u16, String),
+    /// The dialplan has no way to the party in a field (name, status, reason).
+    Unroutable(&'static str, u16, String),
+}
+
+/// A number or user name as an operator gives it (transfer target, originate parties): 1 to 64
+/// of letters, digits and `+ * # - _ .`; `Invalid` names `field` otherwise.
+pub(super) fn check_number(field: &'static str, value: &str) -> Result<(), CallActionError> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "+*#-_.".contains(c);
+    if value.is_empty() || value.len() > 64 || !value.chars().all(valid) {
+        return Err(CallActionError::Invalid(
+            field,
+            "1 to 64 of letters, digits and + * # - _ .".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Core {
@@ -348,13 +363,7 @@ impl Core {
     /// or user, routed by the dialplan as if the caller had dialled it). Returns the new callee's
     /// Request-URI once its INVITE is on its way.
     pub async fn transfer(&self, uuid: &str, target: &str) -> Result<String, CallActionError> {
-        let valid = |c: char| c.is_ascii_alphanumeric() || "+*#-_.".contains(c);
-        if target.is_empty() || target.len() > 64 || !target.chars().all(valid) {
-            return Err(CallActionError::Invalid(
-                "target",
-                "1 to 64 of letters, digits and + * # - _ .".into(),
-            ));
-        }
+        check_number("target", target)?;
         if self.directory.get(uuid).is_none() {
             return Err(CallActionError::NotFound);
         }

@@ -63,6 +63,20 @@ pub(crate) enum MediaResult {
         target: String,
         reply: tokio::sync::oneshot::Sender<Result<String, TransferRefusal>>,
     },
+    /// An operator originates a call (REST API, NATS), already routed; the worker starts it and
+    /// replies with its UUID, or which part does not make a SIP URI.
+    Originate {
+        request: Box<OriginateRequest>,
+        reply: tokio::sync::oneshot::Sender<Result<String, &'static str>>,
+    },
+}
+
+/// A call to originate: who, and the dialplan's plan for each party.
+#[derive(Debug)]
+pub(crate) struct OriginateRequest {
+    pub(crate) parties: switchboard_b2bua::Parties,
+    pub(crate) first: super::dialplan_glue::Admitted,
+    pub(crate) second: super::dialplan_glue::Admitted,
 }
 
 /// Why a transfer was not started.
@@ -110,12 +124,18 @@ impl MediaClient {
         }
     }
 
-    /// Allocates a session for `call`, points leg A at the caller's offer and rewrites the offer for B.
-    pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Vec<u8>) {
+    /// Allocates a session for `call`, points leg A at the caller's offer and rewrites the offer for
+    /// B; without an offer (a call we originate), makes our own offer on leg A instead.
+    pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Option<Vec<u8>>) {
         let (pool, results) = (self.pool.clone(), self.results.clone());
         let rtp_timeout_ms = self.rtp_timeout_ms;
         tokio::spawn(async move {
-            let work = allocate(&pool, &call_uuid, &offer, rtp_timeout_ms);
+            let work = async {
+                match &offer {
+                    Some(offer) => allocate(&pool, &call_uuid, offer, rtp_timeout_ms).await,
+                    None => allocate_offering(&pool, &call_uuid, rtp_timeout_ms).await,
+                }
+            };
             let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
                 Ok(Ok((session, b_offer))) => MediaResult::Allocated {
                     call,
@@ -354,6 +374,43 @@ async fn allocate(
     };
     match rest.await {
         Ok(b_offer) => Ok((session, b_offer)),
+        Err(e) => {
+            let _ = pool.release(&session.id).await;
+            Err(e)
+        }
+    }
+}
+
+/// Our offer for a call we originate (before anchoring on the node): G.711 both laws and RFC 4733
+/// events, as every SIP phone and trunk takes.
+const OUR_OFFER: &str = "v=0\r\no=switchboard 1 1 IN IP4 192.0.2.1\r\ns=switchboard\r\n\
+c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
+a=sendrecv\r\n";
+
+/// Allocates a session for a call we originate and returns our offer anchored on its leg A (no
+/// leg is pointed anywhere until the parties answer).
+async fn allocate_offering(
+    pool: &MediaPool,
+    call_uuid: &str,
+    rtp_timeout_ms: u32,
+) -> Result<(Session, Vec<u8>), MediaTaskError> {
+    let leg = pb::LegOptions {
+        rtp_timeout_ms,
+        ..pb::LegOptions::default()
+    };
+    let options = AllocateOptions {
+        leg_a: leg.clone(),
+        leg_b: leg,
+    };
+    let allocation = pool.allocate(call_uuid, options).await?;
+    let session = Session {
+        id: allocation.session_id,
+        leg_a: allocation.leg_a,
+        leg_b: allocation.leg_b,
+    };
+    match anchor(parse(OUR_OFFER.as_bytes())?, 0, &session.leg_a, "A") {
+        Ok(offer) => Ok((session, offer)),
         Err(e) => {
             let _ = pool.release(&session.id).await;
             Err(e)

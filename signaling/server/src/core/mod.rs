@@ -19,6 +19,7 @@ pub mod events_glue;
 mod handler;
 pub mod inspect;
 mod media;
+pub mod originate;
 mod registrar_glue;
 pub mod routing;
 mod sip_msg;

@@ -330,6 +330,11 @@ impl Registrar {
     /// RFC 3261 §16.5 in miniature: where a call to `user@domain` goes, one route per registered
     /// contact (highest q, then most recently registered, first). 404 for an unknown user or a foreign domain,
     /// 480 for a known user without a usable binding.
+    /// The first configured registrar domain, if any (where users are registered).
+    pub(crate) fn home_domain(&self) -> Option<String> {
+        self.domains.first().cloned()
+    }
+
     pub(crate) fn user_routes(
         &self,
         user: &str,

@@ -19,7 +19,7 @@ use super::Counters;
 use super::calls::{Calls, ServerTx};
 use super::dialplan_glue::Dialing;
 use super::handler::{Handler, Origin, SERVER};
-use super::media::{MediaResult, TransferRefusal};
+use super::media::{MediaResult, OriginateRequest, TransferRefusal};
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
@@ -143,6 +143,14 @@ impl Worker {
                 Some(result) = media.recv() => match result {
                     MediaResult::Transfer { call_uuid, target, reply } => {
                         let outcome = self.on_transfer(&call_uuid, &target, Instant::now());
+                        let _ = reply.send(outcome);
+                    }
+                    MediaResult::Originate { request, reply } => {
+                        let OriginateRequest { parties, first, second } = *request;
+                        let config = self.call_config.clone();
+                        let (now, layer) = (Instant::now(), &mut self.layer);
+                        let outcome =
+                            self.calls.originate(now, layer, config, &parties, first, second);
                         let _ = reply.send(outcome);
                     }
                     other => self.calls.on_media(other, Instant::now(), &mut self.layer),

@@ -686,6 +686,28 @@ pub fn http_request(
     (status, String::from_utf8_lossy(&raw).into_owned())
 }
 
+/// Reads the SSE stream at `path` (with bearer `token`) until `done(text)` or 10 s pass.
+pub fn sse_until(addr: SocketAddr, token: &str, path: &str, done: impl Fn(&str) -> bool) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    let mut buf = [0u8; 8192];
+    while !done(&text) && Instant::now() < deadline {
+        if let Ok(n) = s.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    text
+}
+
 /// User 1001 INVITEs `called` from a raw UDP peer, answering the 407 challenge; returns the
 /// final response (ACKed).
 pub fn invite_final(server: &Server, called: &str) -> String {
