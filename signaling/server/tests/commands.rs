@@ -1,5 +1,6 @@
 //! Operator commands over NATS request-reply against a real `nats-server` (Debian `nats-server`)
-//! started on a free loopback port: status, drain, typed errors naming the field, node filtering.
+//! started on a free loopback port: status, drain, typed errors naming the field (originate's
+//! parties too), node filtering.
 
 mod support;
 
@@ -135,11 +136,34 @@ async fn commands_answer_over_nats_with_results_and_typed_errors() {
             "colour",
         ),
         (r#"{"node": "sig-a"}"#, "invalid_field", "command"),
+        (
+            r#"{"command": "originate", "to": "1002"}"#,
+            "invalid_field",
+            "from",
+        ),
+        // 1001 is a user but not registered: the dialplan answers 480.
+        (
+            r#"{"command": "originate", "from": "1001", "to": "1002"}"#,
+            "no_route",
+            "from",
+        ),
     ] {
         let reply = request(&client, "switchboard.commands.sig-a", body).await;
         assert_eq!(reply["ok"], false, "{body}: {reply}");
         assert_eq!(reply["error"]["code"], code, "{body}: {reply}");
         assert_eq!(reply["error"]["field"], field, "{body}: {reply}");
     }
+    // Every node would place a broadcast originate: it must name the node.
+    let reply = request(
+        &client,
+        "switchboard.commands",
+        r#"{"command": "originate", "from": "1001", "to": "1002"}"#,
+    )
+    .await;
+    assert_eq!(
+        (reply["ok"].as_bool(), reply["error"]["field"].as_str()),
+        (Some(false), Some("node")),
+        "{reply}"
+    );
     drop(server);
 }
