@@ -1,6 +1,7 @@
 //! Seeded random event sequences: whatever happens, in whatever order, the call never panics, and once
 //! the driver has finished every transaction it started, the call has ended exactly once with both
-//! legs done and media released exactly once (none when the allocation itself failed).
+//! legs done and media released exactly once (none when the allocation itself failed). Some
+//! sequences start from an answered call, a session timer, a second branch or an originated call.
 
 use std::time::Duration;
 
@@ -139,7 +140,7 @@ fn in_dialog_step(h: &mut Harness, rng: &mut Rng) {
 
 #[test]
 fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
-    let mut relayed = 0;
+    let (mut relayed, mut second_parties) = (0, 0);
     for seed in 1..=1000u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         // A third of the sequences start from an answered call, so in-dialog requests matter.
@@ -151,6 +152,14 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
             .0
         } else if seed % 3 == 0 {
             Harness::answered()
+        } else if seed % 7 == 2 {
+            // A call we originate: the first party, then the second, on the B-leg machinery
+            // (half of them from the first party's answer on).
+            let mut h = super::originate::originated();
+            if seed % 2 == 1 {
+                super::originate::first_party_answers(&mut h);
+            }
+            h
         } else {
             Harness::new()
         };
@@ -230,6 +239,12 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                     && matches!(request.method(), Some(Method::Invite | Method::Update | Method::Info)))
         });
         relayed += usize::from(relays);
+        // The second party's INVITE carries the first party's answer as rewritten by the node.
+        let second_rung = h.all.contains(&Action::OfferMedia)
+            && sent(&h.all, Leg::B, Method::Invite)
+                .iter()
+                .any(|(_, r)| r.to().ok().and_then(|t| t.tag()).is_none() && r.body() == A_ANSWER);
+        second_parties += usize::from(second_rung);
         for &tx in &h.live_requests {
             let got = finals.get(&tx).cloned().unwrap_or_default();
             let first = got.first().copied();
@@ -251,6 +266,10 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
     assert!(
         relayed >= 20,
         "only {relayed} sequences relayed an in-dialog request"
+    );
+    assert!(
+        second_parties >= 3,
+        "only {second_parties} originated sequences reached the second party"
     );
 }
 

@@ -12,7 +12,7 @@ const OUR_OFFER: &[u8] = b"v=0\r\no=sb 1 1 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP
 const FIRST_ANSWER: &str = "v=0\r\no=first 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n";
 const SECOND_OFFER: &[u8] = b"v=0\r\no=sb 1 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 30002 RTP/AVP 8\r\n";
 
-fn originated() -> Harness {
+pub(super) fn originated() -> Harness {
     let parties = Parties {
         first: "1001".to_owned(),
         second: "5551234".to_owned(),
@@ -41,7 +41,7 @@ fn originated() -> Harness {
 }
 
 /// The first party is rung with our offer and answers; returns its INVITE.
-fn first_party_answers(h: &mut Harness) -> Message<'static> {
+pub(super) fn first_party_answers(h: &mut Harness) -> Message<'static> {
     let out = h.event(CallEvent::MediaAllocated {
         b_offer: OUR_OFFER.to_vec(),
     });
