@@ -2,9 +2,9 @@
 //!
 //! Files: `token` (the token: configured, read from its file, or generated there with mode 0600),
 //! `routes` (the route table; handlers for stats, registrations, media nodes, dialplan), `calls`
-//! (live calls, hang-up, DTMF), `stream` (the event stream as
-//! Server-Sent Events, resumable), `openapi` (the document served
-//! at `/api/v1/openapi.json`, checked against the router by a test).
+//! (live calls, hang-up, DTMF), `stream` (the event stream: query, resume and filter shared by
+//! both transports, and Server-Sent Events), `ws` (the same stream over a WebSocket), `openapi`
+//! (the document served at `/api/v1/openapi.json`, checked against the router by a test).
 //!
 //! Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a 4xx/5xx status;
 //! `field` names the offending request field when there is one.
@@ -14,6 +14,7 @@ mod openapi;
 mod routes;
 mod stream;
 pub mod token;
+mod ws;
 
 use std::sync::Arc;
 
@@ -134,13 +135,14 @@ fn unauthorized(message: &str) -> Response {
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let text = e.to_string();
-        let field = text
-            .split('`')
-            .nth(1)
-            .filter(|_| text.contains("field"))
-            .unwrap_or("body");
+        let field = serde_field(&text).unwrap_or("body");
         ApiError::field(field, format!("invalid JSON body: {text}"))
     })
+}
+
+/// The field a serde error message names first (``missing field `x` ``, ``unknown field `x`, …``).
+pub(crate) fn serde_field(text: &str) -> Option<&str> {
+    text.split('`').nth(1).filter(|_| text.contains("field"))
 }
 
 #[cfg(test)]

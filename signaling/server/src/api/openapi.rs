@@ -27,6 +27,17 @@ fn path_param(name: &str, description: &str) -> Value {
             "schema": {"type": "string"}}])
 }
 
+/// Query and header parameters of the event stream (SSE and WebSocket).
+fn stream_parameters() -> Value {
+    json!([
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "start after this journal seq (replay from the journal, then live)"},
+        {"name": "last_event_id", "in": "query", "schema": {"type": "string"}, "description": "start after this event id (for clients that cannot set `Last-Event-ID`)"},
+        {"name": "type", "in": "query", "schema": {"type": "string"}, "description": "event type prefix, e.g. `call_`"},
+        {"name": "call_uuid", "in": "query", "schema": {"type": "string"}, "description": "only the events of this call"},
+        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}, "description": "start after this event id; wins over `last_event_id` and `after`"}
+    ])
+}
+
 /// The document.
 pub(super) fn document() -> Value {
     let object = json!({"type": "object"});
@@ -86,18 +97,23 @@ pub(super) fn document() -> Value {
                 "responses": with(ok("the new plan", object.clone()), "422", "the file was refused")
             }},
             "/api/v1/events": {"get": {
-                "summary": "The event stream (Server-Sent Events): one message per journaled event, `id` = event id, `event` = type, `data` = envelope JSON. Resume without gaps with `Last-Event-ID` or `after`; `type` (prefix) and `call_uuid` filter. A `lagged` message reports events the journal no longer holds.",
-                "parameters": [
-                    {"name": "after", "in": "query", "schema": {"type": "integer"}, "description": "start after this journal seq"},
-                    {"name": "type", "in": "query", "schema": {"type": "string"}, "description": "event type prefix, e.g. `call_`"},
-                    {"name": "call_uuid", "in": "query", "schema": {"type": "string"}},
-                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}
-                ],
+                "summary": "The event stream (Server-Sent Events): one message per journaled event, `id` = event id, `event` = type, `data` = envelope JSON. Resume without gaps with `Last-Event-ID` (header or query) or `after`; without either, new events only; `type` (prefix) and `call_uuid` filter. A `lagged` message (`data` = `{\"type\":\"lagged\",\"missed_from\":N,\"resumed_at\":M}`) reports events the journal no longer holds. A comment every 15 s keeps the connection alive.",
+                "parameters": stream_parameters(),
                 "responses": with({
                     let mut r = ok("event stream", json!({"type": "string"}));
                     r["200"]["content"] = json!({"text/event-stream": {"schema": {"type": "string"}}});
                     r
-                }, "400", "an invalid query or Last-Event-ID")
+                }, "400", "an invalid query or Last-Event-ID (`field` names it)")
+            }},
+            "/api/v1/events/ws": {"get": {
+                "summary": "The event stream over a WebSocket, with the query, resume and filter semantics of `/api/v1/events`. Each event is one text frame holding the envelope JSON (as SSE `data`); a hole is the text frame `{\"type\":\"lagged\",\"missed_from\":N,\"resumed_at\":M}`. The server pings every 15 s and drops a client that answers nothing for two intervals or takes no frame for 30 s; frames from the client are ignored; Close is answered. On shutdown the server closes with 1001. Errors come before the upgrade, as JSON.",
+                "parameters": stream_parameters(),
+                "responses": {
+                    "101": {"description": "switching to the WebSocket protocol; then one text frame per event"},
+                    "400": error_response("an invalid query or Last-Event-ID (`field` names it), or not a WebSocket handshake"),
+                    "401": error_response("missing or wrong bearer token"),
+                    "426": error_response("the connection cannot be upgraded")
+                }
             }},
             "/api/v1/calls": {
                 "get": {"summary": "Live calls: uuid, state (setup, ringing, early_media, answered), from, to, both Call-IDs, start and answer time, duration, media node and session, legs on hold, negotiated codec, per-leg media statistics (packets, loss, jitter)", "responses": ok("calls", array.clone())},

@@ -30,6 +30,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/dialplan/reload"),
     ("post", "/api/v1/dialplan/simulate"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/events/ws"),
     ("get", "/api/v1/calls"),
     ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{uuid}"),
@@ -53,6 +54,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/dialplan/reload", post(reload))
         .route("/api/v1/dialplan/simulate", post(simulate))
         .route("/api/v1/events", get(super::stream::events))
+        .route("/api/v1/events/ws", get(super::ws::events_ws))
         .route(
             "/api/v1/calls",
             get(super::calls::list).post(super::calls::originate),

@@ -384,7 +384,7 @@ async fn event_stream_replays_from_a_seq_and_resumes_after_last_event_id() {
         .await;
     assert_eq!(
         (status, err["error"]["field"].clone()),
-        (StatusCode::BAD_REQUEST, "query".into())
+        (StatusCode::BAD_REQUEST, "after".into())
     );
     api.stop().await;
 }
