@@ -103,6 +103,11 @@ impl NodeState {
         self.failures = self.failures.saturating_add(1);
         self.last_error = Some(error);
         if self.failures >= down_after.max(1) {
+            // A node that stops answering is treated as lost with its sessions (signaling moves
+            // or ends their calls), so it no longer counts them.
+            if let Some(h) = self.health.as_mut() {
+                h.sessions = 0;
+            }
             self.set(NodeStatus::Down)
         } else {
             None
@@ -265,14 +270,20 @@ mod tests {
     #[test]
     fn down_after_consecutive_failures_and_back_when_healthy() {
         let mut s = NodeState::new();
-        assert_eq!(s.on_health(health(0, 10, 10)), Some(NodeStatus::Up));
+        assert_eq!(s.on_health(health(3, 10, 10)), Some(NodeStatus::Up));
         assert_eq!(s.on_health_error("refused".into(), 2), None);
         assert_eq!(s.status, NodeStatus::Up);
+        assert_eq!(s.health.as_ref().map(|h| h.sessions), Some(3));
         assert_eq!(
             s.on_health_error("refused".into(), 2),
             Some(NodeStatus::Down)
         );
         assert!(Candidate::of("n", 1, &s).is_none());
+        assert_eq!(
+            s.health.as_ref().map(|h| h.sessions),
+            Some(0),
+            "a lost node's sessions are gone"
+        );
         assert_eq!(s.on_health(health(0, 10, 10)), Some(NodeStatus::Up));
         assert_eq!(s.failures, 0);
     }

@@ -1,6 +1,7 @@
-//! A remote media node from `[[media.nodes]]` (the real `switchboard-media` binary, no embedded
-//! node): a call's media is anchored on it, and when it dies mid-call the call is ended on both legs
-//! with a media-failure cause and nothing is left behind.
+//! Remote media nodes from `[[media.nodes]]` (the real `switchboard-media` binary, no embedded
+//! node): a call's media is anchored on one; when it dies mid-call the call moves to another node by
+//! re-INVITE on both legs, or, with no other node, is ended on both legs with a media-failure cause;
+//! nothing is left behind.
 
 mod support;
 
@@ -147,7 +148,11 @@ fn call_on_a_remote_node_that_dies_is_ended_on_both_legs_and_readiness_drops() {
         "callee did not get a BYE:\n{}\n{log}",
         uas.output
     );
-    assert!(log.contains("media node down: ending the call"), "{log}");
+    assert!(
+        log.contains("media node down: moving or ending the call")
+            && log.contains("no media node took the session"),
+        "no other node to move to: {log}"
+    );
     let byes = support::sipp_received(&uas.output, "BYE ");
     assert!(
         byes.first().is_some_and(|b| b.contains("Reason: Q.850")),
@@ -164,4 +169,88 @@ fn call_on_a_remote_node_that_dies_is_ended_on_both_legs_and_readiness_drops() {
     }
     let (status, ready) = server.http_get("/health/ready");
     assert_eq!(status, 503, "not ready without a media node: {ready}");
+}
+
+#[test]
+fn answered_call_on_a_node_that_dies_moves_to_the_other_node_by_reinvite() {
+    const TOKEN: &str = "media-nodes-test-token-0123456789";
+    let mut nodes = [MediaNode::start(), MediaNode::start()];
+    let config = config_with(&format!(
+        "[[media.nodes]]\nname = \"m1\"\ngrpc_uri = \"http://{}\"\n\
+         [[media.nodes]]\nname = \"m2\"\ngrpc_uri = \"http://{}\"\n",
+        nodes[0].grpc, nodes[1].grpc
+    ))
+    .replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    );
+    let server = Server::start(&config);
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    let uas = SippUas::start(
+        "call_uas_moved.xml",
+        uas_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let sip = server.sip;
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let caller = std::thread::spawn(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_moved.xml", sip, "udp", &refs)
+    });
+
+    // The answered call's node, from the API; then that node dies.
+    let auth = format!("Bearer {TOKEN}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let node = loop {
+        let (_, body) = support::http_request(
+            server.http,
+            "GET",
+            "/api/v1/calls",
+            &[("Authorization", &auth)],
+            "",
+        );
+        let calls: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if calls[0]["state"] == "answered" {
+            break calls[0]["media_node"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answered call: {body}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let dead = usize::from(node == "m2");
+    nodes[dead].kill();
+
+    let caller = caller.join().expect("caller");
+    let uas = uas.finish(Duration::from_secs(30));
+    let log = server.log();
+    assert!(
+        caller.success,
+        "caller did not follow the move:\n{}\n{log}",
+        caller.output
+    );
+    assert!(
+        uas.success,
+        "callee did not follow the move:\n{}\n{log}",
+        uas.output
+    );
+    assert!(
+        log.contains("moving the call to another media node"),
+        "{log}"
+    );
+    // The new session (the only one released: the dead one is gone) relayed both ways.
+    let (to_a, to_b) = support::released_rtp(&server);
+    assert!(
+        to_a > 10 && to_b > 10,
+        "after the move: to A {to_a}, to B {to_b}\n{log}"
+    );
+    support::health_until_idle(&server);
 }

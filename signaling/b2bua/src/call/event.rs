@@ -115,6 +115,18 @@ pub enum CallEvent<K> {
         /// The rewritten SDP.
         sdp: Vec<u8>,
     },
+    /// The media node holding the session died. An answered, idle call moves to another node
+    /// ([`Action::MoveMedia`], then a re-INVITE on each leg); any other call ends as for
+    /// [`CallEvent::MediaFailed`].
+    MediaLost,
+    /// A new session took the call over after [`Action::MoveMedia`]: `a_offer` and `b_offer` are
+    /// the re-INVITE offers for each leg (the other leg's SDP anchored on the new node).
+    MediaMoved {
+        /// SDP for the re-INVITE to A.
+        a_offer: Vec<u8>,
+        /// SDP for the re-INVITE to B.
+        b_offer: Vec<u8>,
+    },
     /// The allocation failed (node down, refused, deadline exceeded), or an update whose id the
     /// driver does not know. Ends the call (503 up, or BYE on both legs once answered).
     MediaFailed,
@@ -215,6 +227,23 @@ pub enum Action<K> {
     /// leg A for the first party; answer [`CallEvent::MediaAllocated`] with that offer as
     /// `b_offer`, or [`CallEvent::MediaFailed`]. Counts as an allocation for [`Action::ReleaseMedia`].
     OfferMedia,
+    /// The session's node died: allocate a new session on another node, point its leg A at
+    /// `a_sdp` and its leg B at `b_sdp` (each leg's last SDP, still where its media goes), and
+    /// answer [`CallEvent::MediaMoved`] with `b_sdp` anchored on the new leg A (for A) and `a_sdp`
+    /// anchored on the new leg B (for B), each with the `o=` of the SDP last sent to that leg
+    /// (`sent_a`, `sent_b`) and its version one higher (RFC 3264 §8); or
+    /// [`CallEvent::MediaFailed`]. The dead session needs no release; the new one is released
+    /// by the call's one [`Action::ReleaseMedia`].
+    MoveMedia {
+        /// A's last SDP.
+        a_sdp: Vec<u8>,
+        /// B's last SDP.
+        b_sdp: Vec<u8>,
+        /// The SDP last sent to A.
+        sent_a: Vec<u8>,
+        /// The SDP last sent to B.
+        sent_b: Vec<u8>,
+    },
     /// Progress of a call we originate, in the terms of the responses a caller would have got:
     /// `180` when a party rings, `200` when both parties are connected.
     Progress {

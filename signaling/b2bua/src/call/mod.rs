@@ -6,6 +6,7 @@ mod auth;
 mod event;
 mod fork;
 mod indialog;
+mod migrate;
 mod originate;
 mod relay;
 mod setup;
@@ -143,6 +144,8 @@ enum TxMethod {
     /// The INVITE that reached an originated call's first party, now the A leg: a 2xx
     /// retransmission is ACKed again.
     OriginInvite,
+    /// Our re-INVITE moving this leg's media to a new node (2xx retransmissions ACKed again).
+    MoveInvite,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -220,6 +223,8 @@ pub struct Call<K> {
     second: Option<Box<(SecondParty, Message<'static>)>>,
     /// The media update turning the first party's answer into the second party's offer.
     origin_op: Option<MediaOp>,
+    /// The call is moving to another media node after its node died.
+    moving: Option<migrate::Moving>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
     ended: bool,
@@ -372,6 +377,8 @@ impl<K: Clone> Call<K> {
                 }
             }
             CallEvent::MediaFailed => self.on_media_failed(now),
+            CallEvent::MediaLost => self.on_media_lost(now),
+            CallEvent::MediaMoved { a_offer, b_offer } => self.on_media_moved(a_offer, b_offer),
             CallEvent::MediaUpdateFailed { op } => {
                 if !self.on_relay_media(now, op, None) {
                     self.on_media_failed(now);

@@ -170,6 +170,7 @@ impl<K: Clone> Call<K> {
             originated: false,
             second: None,
             origin_op: None,
+            moving: None,
             answered_at: None,
             cause: None,
             ended: false,
@@ -304,6 +305,7 @@ impl<K: Clone> Call<K> {
                 | TxMethod::ReInvite
                 | TxMethod::RefreshInvite
                 | TxMethod::OriginInvite
+                | TxMethod::MoveInvite
         ) && (200..300).contains(&status);
         if status >= 200 && !is_2xx_invite {
             self.client_txs.retain(|t| t.id != tx);
@@ -317,6 +319,7 @@ impl<K: Clone> Call<K> {
                 self.on_refresh_done(now, tx, Some(response));
             }
             TxMethod::OriginInvite if (200..300).contains(&status) => self.ack_first_party_again(),
+            TxMethod::MoveInvite => self.on_move_response(now, tx, Some(response)),
             TxMethod::Bye
             | TxMethod::Cancel
             | TxMethod::StrayBye

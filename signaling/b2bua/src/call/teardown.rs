@@ -264,6 +264,7 @@ impl<K: Clone> Call<K> {
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
                 self.on_refresh_done(now, tx, None)
             }
+            TxMethod::MoveInvite => self.on_move_response(now, tx, None),
             TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify | TxMethod::OriginInvite => {}
         }
     }

@@ -275,6 +275,7 @@ impl Driver {
             Action::ReleaseMedia
             | Action::Ended { .. }
             | Action::Transfer { .. }
+            | Action::MoveMedia { .. }
             | Action::Progress { .. } => {}
         }
     }

@@ -386,20 +386,20 @@ impl Calls {
                 session,
                 b_offer,
             } => {
-                let Some(e) = self.entries.get_mut(&call) else {
-                    self.media.release(session.id);
-                    return;
-                };
-                if let MediaState::Allocating { release: true } = e.media {
-                    e.media = MediaState::Released;
-                    self.media.release(session.id);
-                    return;
+                if self.take_session(call, session) {
+                    self.handle(call, now, CallEvent::MediaAllocated { b_offer }, layer);
                 }
-                tracing::debug!(call_uuid = e.uuid, session = session.id, "media allocated");
-                let node = self.media.node_of(&session.id);
-                self.directory.media(&e.uuid, node, &session.id);
-                e.media = MediaState::Ready(session);
-                self.handle(call, now, CallEvent::MediaAllocated { b_offer }, layer);
+            }
+            MediaResult::Moved {
+                call,
+                session,
+                a_offer,
+                b_offer,
+            } => {
+                if self.take_session(call, session) {
+                    let moved = CallEvent::MediaMoved { a_offer, b_offer };
+                    self.handle(call, now, moved, layer);
+                }
             }
             MediaResult::Updated {
                 call,
@@ -435,9 +435,14 @@ impl Calls {
             MediaResult::MediaLost { call_uuid } => {
                 let found = self.by_uuid(&call_uuid);
                 if let Some((n, e)) = found.and_then(|n| Some((n, self.entries.get_mut(&n)?))) {
-                    // The session died with its node: nothing to release.
+                    // The session died with its node: nothing to release. The call moves to
+                    // another node (Action::MoveMedia) or ends.
+                    let event = match e.media {
+                        MediaState::Ready(_) => CallEvent::MediaLost,
+                        _ => CallEvent::MediaFailed,
+                    };
                     e.media = MediaState::Released;
-                    self.handle(n, now, CallEvent::MediaFailed, layer);
+                    self.handle(n, now, event, layer);
                 }
             }
             MediaResult::Transfer { reply, .. } => {
@@ -467,6 +472,25 @@ impl Calls {
                 self.handle(call, now, event, layer);
             }
         }
+    }
+
+    /// A session allocated for call `call` becomes its media session (released at once when the
+    /// call is gone or asked for its release meanwhile); whether the call should be told.
+    fn take_session(&mut self, call: u64, session: Session) -> bool {
+        let Some(e) = self.entries.get_mut(&call) else {
+            self.media.release(session.id);
+            return false;
+        };
+        if let MediaState::Allocating { release: true } = e.media {
+            e.media = MediaState::Released;
+            self.media.release(session.id);
+            return false;
+        }
+        tracing::debug!(call_uuid = e.uuid, session = session.id, "media allocated");
+        let node = self.media.node_of(&session.id);
+        self.directory.media(&e.uuid, node, &session.id);
+        e.media = MediaState::Ready(session);
+        true
     }
 
     /// The earliest call timer (ring, ACK, 2xx retransmission, session timer).
@@ -578,6 +602,22 @@ impl Calls {
                 Action::AllocateMedia { offer } => {
                     e.media = MediaState::Allocating { release: false };
                     self.media.allocate(n, e.uuid.clone(), Some(offer));
+                }
+                Action::MoveMedia {
+                    a_sdp,
+                    b_sdp,
+                    sent_a,
+                    sent_b,
+                } => {
+                    tracing::warn!(call_uuid = e.uuid, "moving the call to another media node");
+                    e.media = MediaState::Allocating { release: false };
+                    let sdps = super::media::MoveSdps {
+                        a_sdp,
+                        b_sdp,
+                        sent_a,
+                        sent_b,
+                    };
+                    self.media.relocate(n, e.uuid.clone(), sdps);
                 }
                 Action::OfferMedia => {
                     e.media = MediaState::Allocating { release: false };

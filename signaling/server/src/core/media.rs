@@ -47,6 +47,14 @@ pub(crate) enum MediaResult {
         sdp: Vec<u8>,
         hold: bool,
     },
+    /// A new session took over call `call` after its node died: `a_offer` / `b_offer` are the
+    /// re-INVITE offers for each leg.
+    Moved {
+        call: u64,
+        session: Session,
+        a_offer: Vec<u8>,
+        b_offer: Vec<u8>,
+    },
     /// Allocation (`op` None) or update `op` failed (the reason is logged).
     Failed { call: u64, op: Option<MediaOp> },
     /// A leg of the call `call_uuid` was silent longer than its RTP timeout (a node event).
@@ -156,6 +164,36 @@ impl MediaClient {
                 results.send(result)
             {
                 // The worker is gone (shutdown): nothing will release it otherwise.
+                let _ = pool.release(&session.id).await;
+            }
+        });
+    }
+
+    /// Moves call `call` to a new session after its node died (see `Action::MoveMedia`).
+    pub(crate) fn relocate(&self, call: u64, call_uuid: String, sdps: MoveSdps) {
+        let (pool, results) = (self.pool.clone(), self.results.clone());
+        let rtp_timeout_ms = self.rtp_timeout_ms;
+        tokio::spawn(async move {
+            let work = relocate(&pool, &call_uuid, &sdps, rtp_timeout_ms);
+            let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
+                Ok(Ok((session, a_offer, b_offer))) => MediaResult::Moved {
+                    call,
+                    session,
+                    a_offer,
+                    b_offer,
+                },
+                Ok(Err(e)) => {
+                    tracing::warn!(call_uuid, error = %e, "moving the call's media failed");
+                    MediaResult::Failed { call, op: None }
+                }
+                Err(_) => {
+                    tracing::warn!(call_uuid, "moving the call's media missed its deadline");
+                    MediaResult::Failed { call, op: None }
+                }
+            };
+            if let Err(mpsc::error::SendError(MediaResult::Moved { session, .. })) =
+                results.send(result)
+            {
                 let _ = pool.release(&session.id).await;
             }
         });
@@ -400,7 +438,7 @@ async fn allocate_offering(
         ..pb::LegOptions::default()
     };
     let options = AllocateOptions {
-        leg_a: leg.clone(),
+        leg_a: leg,
         leg_b: leg,
     };
     let allocation = pool.allocate(call_uuid, options).await?;
@@ -416,6 +454,72 @@ async fn allocate_offering(
             Err(e)
         }
     }
+}
+
+/// What moving a call needs: each leg's last SDP and the SDP last sent to each leg.
+#[derive(Debug, Clone)]
+pub(crate) struct MoveSdps {
+    pub(crate) a_sdp: Vec<u8>,
+    pub(crate) b_sdp: Vec<u8>,
+    pub(crate) sent_a: Vec<u8>,
+    pub(crate) sent_b: Vec<u8>,
+}
+
+/// A new session pointed at both legs' last SDPs, and the re-INVITE offers for A and B: the other
+/// leg's SDP anchored on the new session, carrying the `o=` last sent to that leg, one version up.
+async fn relocate(
+    pool: &MediaPool,
+    call_uuid: &str,
+    sdps: &MoveSdps,
+    rtp_timeout_ms: u32,
+) -> Result<(Session, Vec<u8>, Vec<u8>), MediaTaskError> {
+    let (a, b) = (parse(&sdps.a_sdp)?, parse(&sdps.b_sdp)?);
+    let (remote_a, remote_b) = (remote_of(&a)?, remote_of(&b)?);
+    let leg = |rtcp_mux| pb::LegOptions {
+        rtcp_mux,
+        rtp_timeout_ms,
+        ..pb::LegOptions::default()
+    };
+    let options = AllocateOptions {
+        leg_a: leg(remote_a.rtcp_mux),
+        leg_b: leg(remote_b.rtcp_mux),
+    };
+    let allocation = pool.allocate(call_uuid, options).await?;
+    let session = Session {
+        id: allocation.session_id,
+        leg_a: allocation.leg_a,
+        leg_b: allocation.leg_b,
+    };
+    let rest = async {
+        for (node_leg, remote) in [(pb::Leg::A, &remote_a), (pb::Leg::B, &remote_b)] {
+            if !remote.address.is_unspecified() {
+                pool.update_leg(update_request(&session.id, node_leg, remote))
+                    .await?;
+            }
+        }
+        let for_a = continue_origin(b, &sdps.sent_a);
+        let for_b = continue_origin(a, &sdps.sent_b);
+        Ok::<_, MediaTaskError>((
+            anchor(for_a, remote_b.index, &session.leg_a, "A")?,
+            anchor(for_b, remote_a.index, &session.leg_b, "B")?,
+        ))
+    };
+    match rest.await {
+        Ok((a_offer, b_offer)) => Ok((session, a_offer, b_offer)),
+        Err(e) => {
+            let _ = pool.release(&session.id).await;
+            Err(e)
+        }
+    }
+}
+
+/// `sdp` with the `o=` line of `sent` (what the leg last got from us), so the anchoring's version
+/// bump makes it the next version of that leg's session (RFC 3264 §8).
+fn continue_origin(mut sdp: SessionDescription, sent: &[u8]) -> SessionDescription {
+    if let Ok(previous) = SessionDescription::parse_bytes(sent) {
+        sdp.origin = previous.origin;
+    }
+    sdp
 }
 
 /// Points the node's `leg` at `sdp` (unless it holds with an unspecified address) and anchors it on

@@ -435,8 +435,9 @@ async fn media_events(
     }
 }
 
-/// A media node went down: every call anchored on it has lost its media and is ended by its worker
-/// (BYE on both legs with a media-failure cause, or 503 while still being set up).
+/// A media node went down: every call anchored on it has lost its media; its worker moves an
+/// answered call to another node (re-INVITE on both legs) or ends it (BYE on both legs with a
+/// media-failure cause, or 503 while still being set up).
 fn media_lost(
     node: &str,
     directory: &call_registry::CallDirectory,
@@ -449,7 +450,7 @@ fn media_lost(
         tracing::warn!(
             call_uuid = call.uuid,
             node,
-            "media node down: ending the call"
+            "media node down: moving or ending the call"
         );
         let worker = crate::shard::b_leg_worker(call.uuid.as_bytes(), workers.len());
         if let Some(tx) = worker.and_then(|w| workers.get(w)) {

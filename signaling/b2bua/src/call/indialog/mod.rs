@@ -215,7 +215,9 @@ impl<K: Clone> Call<K> {
         }
         // Our own 2xx to A's first INVITE is still waiting for its ACK, or our session refresh
         // re-INVITE to A is unanswered: an INVITE is in progress.
-        if matches!(self.a_state, AState::AwaitingAck { .. }) || self.refresh_invite_pending() {
+        // Or the call is moving to another media node (our re-INVITEs are out).
+        let busy = self.refresh_invite_pending() || self.moving.is_some();
+        if matches!(self.a_state, AState::AwaitingAck { .. }) || busy {
             return Some((491, false));
         }
         let pending = self.relays.iter().find(|r| r.offer_answer())?;

@@ -99,11 +99,22 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
             h.call.handle_timeout(h.now);
             h.drain();
         }
-        _ => {
-            if rng.below(6) == 0 {
+        _ => match rng.below(8) {
+            0 => {
                 h.event(CallEvent::Hangup);
             }
-        }
+            // The node dies; the call may move (a new session, re-INVITEs on both legs).
+            1 => {
+                h.event(CallEvent::MediaLost);
+            }
+            2 => {
+                h.event(CallEvent::MediaMoved {
+                    a_offer: A_ANSWER.to_vec(),
+                    b_offer: B_OFFER.to_vec(),
+                });
+            }
+            _ => {}
+        },
     }
 }
 

@@ -8,6 +8,7 @@ mod failures;
 mod fork;
 mod indialog;
 mod invariants;
+mod migrate;
 mod originate;
 mod timer;
 mod transfer;
