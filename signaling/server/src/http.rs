@@ -4,6 +4,10 @@
 //! Slow clients cannot hold connections: request headers must arrive within [`HEADER_TIMEOUT`], a
 //! request (body included) must complete within [`REQUEST_TIMEOUT`], and bodies are capped at
 //! [`MAX_BODY`].
+//!
+//! Connections are served `with_upgrades`, so `GET /api/v1/events/ws` can switch to a WebSocket.
+//! An upgraded connection leaves hyper (and [`REQUEST_TIMEOUT`], which ends with the `101`): its
+//! task ([`crate::api`]'s `ws`) runs until the client goes or the event bus shuts down.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

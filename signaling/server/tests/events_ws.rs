@@ -3,7 +3,7 @@
 //! frame per event, in order, with gapless per-call sequence numbers and the same bytes as the SSE
 //! stream; a reconnect with `?after=` replays exactly the rest; `?type=` filters; auth and query
 //! errors come as JSON before the upgrade; pings go both ways; a client's Close is answered and its
-//! subscription ends.
+//! subscription ends, as does that of a client that vanished or went silent.
 
 mod support;
 
@@ -299,8 +299,12 @@ async fn missing_token_and_bad_queries_are_refused_as_json_before_the_upgrade() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pings_go_both_ways_and_a_closed_or_vanished_client_ends_its_subscription() {
+async fn pings_go_both_ways_and_a_closed_vanished_or_silent_client_ends_its_subscription() {
     let server = server_with_token();
+    // A client that never reads (so never answers the server's pings), as a half-open connection.
+    let silent = connect(server.http, "", Some(TOKEN))
+        .await
+        .expect("connect");
     let mut socket = connect(server.http, "", Some(TOKEN))
         .await
         .expect("connect");
@@ -335,31 +339,33 @@ async fn pings_go_both_ways_and_a_closed_or_vanished_client_ends_its_subscriptio
         answered |= matches!(frame, Ok(Message::Close(_)));
     }
     assert!(answered, "no Close frame came back");
-    wait_for_log(&server, "ending=ClientClosed", 1);
+    wait_for_log(&server, "ending=ClientClosed", 1, Duration::from_secs(10));
 
     // A client that vanishes without a Close (TCP connection dropped) ends its task too.
     let socket = connect(server.http, "", Some(TOKEN))
         .await
         .expect("connect");
     drop(socket);
-    wait_for_log(&server, "ending=ClientClosed", 2);
-    assert_eq!(
-        server
-            .log()
-            .matches("event stream WebSocket opened")
-            .count(),
-        2
-    );
+    wait_for_log(&server, "ending=ClientClosed", 2, Duration::from_secs(10));
+
+    // The silent client is dropped once two pings in a row went unanswered (at ~45 s).
+    wait_for_log(&server, "ending=Silent", 1, Duration::from_secs(60));
+    let opened = server
+        .log()
+        .matches("event stream WebSocket opened")
+        .count();
+    assert_eq!(opened, 3);
+    drop(silent);
 }
 
-/// Waits (10 s at most) until the server logged `needle` in `count` closed-stream lines.
-fn wait_for_log(server: &Server, needle: &str, count: usize) {
+/// Waits (`limit` at most) until the server logged `needle` in `count` closed-stream lines.
+fn wait_for_log(server: &Server, needle: &str, count: usize, limit: Duration) {
     let closed = |log: &str| {
         log.lines()
             .filter(|l| l.contains("event stream WebSocket closed") && l.contains(needle))
             .count()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + limit;
     while closed(&server.log()) < count && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
