@@ -1,5 +1,8 @@
 //! Independent softphones (baresip, Debian package) against Switchboard: one registers with digest
-//! auth; two call each other through it with audio flowing both ways through the media node.
+//! auth; two call each other through it with audio flowing both ways through the media node (each
+//! hears the other's tone), hold and resume, RFC 4733 digits both ways, and hang up from a phone or
+//! through the REST API. Asserted from outside: the REST API, `/health`, the event stream, and what
+//! each phone reports and records.
 
 mod support;
 
@@ -18,16 +21,24 @@ fn server_with_token() -> Server {
     ))
 }
 
+/// One request to the REST API with the token; returns status and body.
+fn api(server: &Server, method: &str, path: &str, body: &str) -> (u16, String) {
+    let bearer = format!("Bearer {TOKEN}");
+    http_request(
+        server.http,
+        method,
+        path,
+        &[
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    )
+}
+
 /// `GET path` on the REST API with the token; the body as JSON.
 fn api_get(server: &Server, path: &str) -> serde_json::Value {
-    let bearer = format!("Bearer {TOKEN}");
-    let (status, body) = http_request(
-        server.http,
-        "GET",
-        path,
-        &[("Authorization", bearer.as_str())],
-        "",
-    );
+    let (status, body) = api(server, "GET", path, "");
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
 }
@@ -180,6 +191,45 @@ fn wait_closed(phone: &Phone, why: &str, ctx: &dyn Fn() -> String) {
     }
 }
 
+/// Reads the server's event stream at `path` until `done(text)` or 15 s pass; returns the text.
+fn sse_until(server: &Server, path: &str, done: impl Fn(&str) -> bool) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.http).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+        server.http
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut text = String::new();
+    let mut buf = [0u8; 8192];
+    while !done(&text) && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {}
+        }
+    }
+    text
+}
+
+/// The caller's baresip reports the RFC 4733 `digit` (sent by `whom`).
+fn dtmf_heard(phone: &Phone, digit: &str, whom: &str, ctx: &dyn Fn() -> String) {
+    if phone
+        .wait_event_param("CALL_DTMF_START", digit, Duration::from_secs(15))
+        .is_none()
+    {
+        panic!(
+            "{} did not receive the DTMF digit {digit} {whom}\n{}",
+            phone.user,
+            ctx()
+        );
+    }
+}
+
 #[test]
 fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
     let (server, caller, callee) = server_and_phones();
@@ -218,7 +268,7 @@ fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
 }
 
 #[test]
-fn baresip_hold_and_resume_pass_through_and_an_operator_hang_up_reaches_both_phones() {
+fn baresip_hold_resume_and_dtmf_pass_through_and_an_operator_hang_up_reaches_both_phones() {
     let (server, caller, callee) = server_and_phones();
     let ctx = || context(&server, &[&caller, &callee]);
     let uuid = call_answered(&server, &caller, &ctx);
@@ -240,15 +290,33 @@ fn baresip_hold_and_resume_pass_through_and_an_operator_hang_up_reaches_both_pho
     }
     audio_flows_both_ways(&server, &uuid, &ctx);
 
-    // The operator hangs up: both phones get a BYE.
-    let bearer = format!("Bearer {TOKEN}");
-    let (status, body) = http_request(
-        server.http,
-        "DELETE",
-        &path,
-        &[("Authorization", bearer.as_str())],
-        "",
+    // RFC 4733 both ways: the callee's key press reaches the caller through the media node and
+    // is reported as a call event; a digit sent through the API reaches the caller.
+    if let Err(why) = callee.command("sndcode", "5") {
+        panic!("sndcode: {why}\n{}", ctx());
+    }
+    dtmf_heard(&caller, "5", "from 1002", &ctx);
+    let events = sse_until(
+        &server,
+        &format!("/api/v1/events?after=0&call_uuid={uuid}"),
+        |t| t.contains(r#""type":"call_dtmf""#),
     );
+    assert!(
+        events.contains(r#""leg":"b","digit":"5""#),
+        "no call_dtmf event for 1002's key press: {events}\n{}",
+        ctx()
+    );
+    let (status, body) = api(
+        &server,
+        "POST",
+        &format!("{path}/dtmf"),
+        r#"{"leg": "a", "digits": "7"}"#,
+    );
+    assert_eq!(status, 202, "POST {path}/dtmf: {body}\n{}", ctx());
+    dtmf_heard(&caller, "7", "sent through the API", &ctx);
+
+    // The operator hangs up: both phones get a BYE.
+    let (status, body) = api(&server, "DELETE", &path, "");
     assert_eq!(status, 200, "DELETE {path}: {body}\n{}", ctx());
     wait_closed(&caller, "the operator's hang-up", &ctx);
     wait_closed(&callee, "the operator's hang-up", &ctx);

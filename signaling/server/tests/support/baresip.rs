@@ -132,6 +132,19 @@ impl Phone {
         self.wait_message(limit, |m| m["event"] == true && m["type"] == kind)
     }
 
+    /// Waits (up to `limit`) for a call event of `kind` whose `param` is `param` (the digit of a
+    /// `CALL_DTMF_START`).
+    pub fn wait_event_param(
+        &self,
+        kind: &str,
+        param: &str,
+        limit: Duration,
+    ) -> Option<serde_json::Value> {
+        self.wait_message(limit, |m| {
+            m["event"] == true && m["type"] == kind && m["param"] == param
+        })
+    }
+
     fn wait_message(
         &self,
         limit: Duration,
