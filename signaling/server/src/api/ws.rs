@@ -7,9 +7,9 @@
 //! Text and binary frames from the client are ignored (and capped at [`MAX_CLIENT_MESSAGE`]);
 //! its pings are answered; its Close is answered and ends the stream.
 //!
-//! Liveness: the server pings every [`PING_INTERVAL`]; a client that sends nothing (not even the
-//! pong) for [`MISSED_PINGS`] intervals in a row, or does not take a frame within [`SEND_TIMEOUT`],
-//! is dropped. One frame at a time is in flight, so a slow client costs one journal read batch,
+//! Liveness: the server pings every [`PING_INTERVAL`]; a client that answers [`MISSED_PINGS`] pings
+//! in a row with no frame at all (not even the pong) is dropped at the next tick (45 s of silence
+//! with these values), and one that does not take a frame within [`SEND_TIMEOUT`] at once. One frame at a time is in flight, so a slow client costs one journal read batch,
 //! never an unbounded buffer, and never holds up call handling. When the server shuts down the
 //! client gets Close `1001`. Dropping the connection drops its journal subscription.
 
@@ -69,7 +69,7 @@ enum Ending {
     WriteFailed,
     /// The client took no frame within [`SEND_TIMEOUT`].
     Stalled,
-    /// Nothing from the client for [`MISSED_PINGS`] ping intervals.
+    /// No frame from the client after [`MISSED_PINGS`] pings in a row.
     Silent,
     /// The event bus shut down.
     Shutdown,
