@@ -263,3 +263,43 @@ fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
         digits[0]
     );
 }
+
+#[test]
+fn rfc3262_callee_ringing_reliably_gets_its_prack_and_the_call_completes() {
+    let server = Server::start(&config_with(""));
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    let uas = SippUas::start(
+        "call_uas_100rel.xml",
+        uas_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee (PRACK expected):\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
+    // The caller's 180 is unreliable: it never offered 100rel.
+    let ringing = support::sipp_received(&uac.output, "SIP/2.0 180");
+    assert!(
+        ringing.first().is_some_and(|r| !r.contains("RSeq")),
+        "{ringing:?}"
+    );
+    health_until_idle(&server);
+}

@@ -51,7 +51,12 @@ impl<K: Clone> Call<K> {
         let Some(status) = r.status() else { return };
         match status {
             100 => {}
-            101..=199 => self.on_fork_provisional(i),
+            101..=199 => {
+                let (invite, hop) = (self.forks[i].invite.clone(), self.forks[i].route.next_hop);
+                if self.accept_provisional(&invite, r, hop) {
+                    self.on_fork_provisional(i);
+                }
+            }
             200..=299 => self.on_fork_success(now, i, r),
             _ => self.on_fork_failure(now, i, status),
         }

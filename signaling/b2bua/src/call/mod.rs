@@ -8,6 +8,7 @@ mod fork;
 mod indialog;
 mod migrate;
 mod originate;
+mod prack;
 mod relay;
 mod setup;
 mod teardown;
@@ -146,6 +147,8 @@ enum TxMethod {
     OriginInvite,
     /// Our re-INVITE moving this leg's media to a new node (2xx retransmissions ACKed again).
     MoveInvite,
+    /// A PRACK for a callee's reliable provisional response: its outcome does not matter.
+    Prack,
 }
 
 /// One B2BUA call. `K` is the driver's server transaction key (cloned into [`Action::Respond`]).
@@ -225,6 +228,8 @@ pub struct Call<K> {
     origin_op: Option<MediaOp>,
     /// The call is moving to another media node after its node died.
     moving: Option<migrate::Moving>,
+    /// Callees' early dialogs that sent reliable provisional responses (RFC 3262).
+    early: Vec<prack::Early>,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
     ended: bool,

@@ -171,6 +171,7 @@ impl<K: Clone> Call<K> {
             second: None,
             origin_op: None,
             moving: None,
+            early: Vec::new(),
             answered_at: None,
             cause: None,
             ended: false,
@@ -276,6 +277,8 @@ impl<K: Clone> Call<K> {
             HeaderName::Contact,
             format!("<{}>", self.config.contact_uri),
         );
+        // RFC 3262: callees may send reliable provisional responses (we PRACK them).
+        m.push_header(HeaderName::Supported, "100rel");
         m.set_body(Some("application/sdp"), b_offer);
         Ok(m)
     }
@@ -324,6 +327,7 @@ impl<K: Clone> Call<K> {
             | TxMethod::Cancel
             | TxMethod::StrayBye
             | TxMethod::Notify
+            | TxMethod::Prack
             | TxMethod::OriginInvite => {}
         }
     }
@@ -348,6 +352,11 @@ impl<K: Clone> Call<K> {
         };
         if response.to().ok().and_then(|t| t.tag()).is_some() {
             self.update_b_dialog(response);
+        }
+        let invite = self.b_invite.clone();
+        let hop = self.route.next_hop;
+        if invite.is_some_and(|i| !self.accept_provisional(&i, response, hop)) {
+            return;
         }
         if !provisional {
             self.b_state = BState::Calling {
@@ -528,7 +537,17 @@ impl<K: Clone> Call<K> {
                     let _ = d.update_from_response(response);
                 }
             }
-            (None, Some(invite)) => self.b_dialog = Dialog::new_uac(invite, response).ok(),
+            (None, Some(invite)) => {
+                let tag = response.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                let call_id = invite.call_id().unwrap_or_default().to_owned();
+                // A fork that PRACKed goes on in its early dialog (its CSeq counts the PRACKs).
+                let early = tag.and_then(|t| self.take_early_dialog(&call_id, &t));
+                self.b_dialog = match (early, self.b_invite.as_ref()) {
+                    (Some(mut d), _) => d.update_from_response(response).ok().map(|()| d),
+                    (None, Some(invite)) => Dialog::new_uac(invite, response).ok(),
+                    (None, None) => None,
+                };
+            }
             (None, None) => {}
         }
     }

@@ -265,7 +265,11 @@ impl<K: Clone> Call<K> {
                 self.on_refresh_done(now, tx, None)
             }
             TxMethod::MoveInvite => self.on_move_response(now, tx, None),
-            TxMethod::Cancel | TxMethod::StrayBye | TxMethod::Notify | TxMethod::OriginInvite => {}
+            TxMethod::Cancel
+            | TxMethod::StrayBye
+            | TxMethod::Notify
+            | TxMethod::Prack
+            | TxMethod::OriginInvite => {}
         }
     }
 

@@ -5,11 +5,11 @@ use switchboard_sip::{HeaderName, Method};
 
 use super::*;
 
-const FORK_HOP: &str = "198.51.100.88:5070";
+pub(super) const FORK_HOP: &str = "198.51.100.88:5070";
 
 /// A call with one parallel branch besides the primary; both INVITEs sent. Returns the harness,
 /// the primary's (tx, INVITE) and the branch's.
-fn forked() -> (
+pub(super) fn forked() -> (
     Harness,
     (ClientTxId, Message<'static>),
     (ClientTxId, Message<'static>),

@@ -10,6 +10,7 @@ mod indialog;
 mod invariants;
 mod migrate;
 mod originate;
+mod prack;
 mod timer;
 mod transfer;
 mod update_info;
