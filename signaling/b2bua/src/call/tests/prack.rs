@@ -28,7 +28,7 @@ fn rfc3262_reliable_provisionals_are_pracked_once_each_and_relayed_unreliably() 
     assert!(
         invite
             .supported()
-            .is_ok_and(|s| s.iter().any(|t| *t == "100rel")),
+            .is_ok_and(|s| s.contains(&"100rel")),
         "our INVITE offers 100rel"
     );
     let r183 = reliable(&h, 183, 7, Some(B_ANSWER));
