@@ -120,6 +120,7 @@
 //!     request_uri: "sip:bob@198.51.100.20".into(),
 //!     next_hop: "198.51.100.20:5060".parse().expect("addr"),
 //!     auth: None,
+//!     transport: Default::default(),
 //! };
 //! let config = CallConfig::new("203.0.113.1:5060", "UDP", "sip:sb@203.0.113.1");
 //! let rng = Box::new(SequentialTokens::new("x"));
@@ -142,8 +143,8 @@ mod failure;
 mod random;
 
 pub use call::{
-    Action, Call, CallConfig, CallEvent, ChallengeAnswer, ClientTxId, Leg, MediaOp, Parties,
-    RouteAuth, RouteTarget, SecondParty, answer_challenge,
+    Action, Call, CallConfig, CallEvent, ChallengeAnswer, ClientTxId, Leg, LegTransport, MediaOp,
+    Parties, RouteAuth, RouteTarget, SecondParty, answer_challenge,
 };
 pub use dialog::{Dialog, DialogError, DialogId, DialogState, RequestRejection};
 pub use failure::{EndCause, FailureSide, HangupCause, MappedFailure, map_failure};

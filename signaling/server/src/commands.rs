@@ -144,13 +144,7 @@ async fn answer(
         }
         Err(e) => {
             let text = e.to_string();
-            // serde names the field first: "missing field `command`", "unknown field `x`, …".
-            let field = text
-                .split('`')
-                .nth(1)
-                .filter(|_| text.contains("field"))
-                .unwrap_or("body")
-                .to_owned();
+            let field = crate::api::serde_field(&text).unwrap_or("body").to_owned();
             Err(CommandError::field(
                 field,
                 format!("invalid JSON command: {text}"),

@@ -143,6 +143,18 @@ fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
         server.log()
     );
     assert!(uas.success, "callee failed:\n{}", uas.output);
+    // RFC 3261 §19.1.1: the caller is told to reach us over TCP for the rest of the dialog, and
+    // the callee's BYE relayed to it says TCP in its Via.
+    let ok = support::sipp_received(&uac.output, "SIP/2.0 200");
+    assert!(
+        ok.first().is_some_and(|m| m.contains(";transport=tcp>")),
+        "200 Contact: {ok:?}"
+    );
+    let bye = support::sipp_received(&uac.output, "BYE ");
+    assert!(
+        bye.first().is_some_and(|m| m.contains("Via: SIP/2.0/TCP ")),
+        "{bye:?}"
+    );
     health_until_idle(&server);
 }
 

@@ -4,6 +4,7 @@
 //!   only one, and it comes back up when a peer answers again.
 //! - Outbound digest authentication: a carrier that challenges our INVITE gets it again with the
 //!   trunk's credentials (verified by sipp) and answers.
+//! - A trunk with `transport = "tcp"`: the call and its BYE reach it over TCP.
 
 mod support;
 
@@ -255,4 +256,54 @@ fn rfc3261_s10_registration_to_a_carrier_is_authenticated_and_refreshed_halfway(
         metrics.contains("switchboard_trunk_registered{trunk=\"carrier\"} 1"),
         "{metrics}"
     );
+}
+
+#[test]
+fn rfc3261_s18_calls_to_a_tcp_trunk_go_over_tcp_both_ways() {
+    let carrier = free_port();
+    let media = free_port().to_string();
+    let trunk = SippUas::start(
+        "call_uas_answer.xml",
+        carrier,
+        &["-t", "t1", "-mi", "127.0.0.1", "-mp", &media],
+    );
+    let dir = TempDir::new("sb-tcp-trunk");
+    let plan = dir.path().join("dialplan.toml");
+    std::fs::write(&plan, PLAN).expect("write plan");
+    let extra = format!(
+        "[dialplan]\nfile = \"{}\"\n\
+         [[trunks]]\nname = \"primary\"\naddress = \"127.0.0.1:{carrier}\"\ntransport = \"tcp\"\n\
+         [[trunks]]\nname = \"secondary\"\naddress = \"127.0.0.1:{}\"\n",
+        plan.display(),
+        free_port()
+    );
+    let server = Server::start(&config_with(&extra));
+    let args = caller_sipp_args(&server, "95551234", &free_port().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let uac = sipp("call_uac_auth.xml", server.sip, "udp", &refs);
+    let trunk = trunk.finish(Duration::from_secs(15));
+    assert!(uac.success, "caller:\n{}\n{}", uac.output, server.log());
+    assert!(
+        trunk.success,
+        "TCP trunk:\n{}\n{}",
+        trunk.output,
+        server.log()
+    );
+    // Our INVITE and the relayed BYE both came over TCP, saying so, with a Contact to reach us
+    // over TCP (RFC 3261 §18.1.1, §19.1.1).
+    for method in ["INVITE ", "BYE "] {
+        let got = sipp_received(&trunk.output, method);
+        let m = got
+            .first()
+            .unwrap_or_else(|| panic!("no {method}: {}", trunk.output));
+        assert!(m.contains("Via: SIP/2.0/TCP "), "{m}");
+    }
+    let invite = sipp_received(&trunk.output, "INVITE ");
+    assert!(
+        invite
+            .first()
+            .is_some_and(|m| m.contains(";transport=tcp>")),
+        "Contact over TCP: {invite:?}"
+    );
+    health_until_idle(&server);
 }

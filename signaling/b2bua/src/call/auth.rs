@@ -43,7 +43,7 @@ impl<K: Clone> Call<K> {
             return false;
         }
         let (header, value) = (answer.header, answer.value);
-        let via = self.via();
+        let via = self.via(Leg::B);
         invite.set_header(HeaderName::Via, via);
         invite.set_header(HeaderName::CSeq, format!("{} INVITE", seq + 1));
         invite.remove_header(&header);

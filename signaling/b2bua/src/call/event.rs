@@ -29,7 +29,8 @@ pub struct MediaOp(pub u32);
 pub struct CallConfig {
     /// Our Via sent-by (`host[:port]`) on the B leg and on requests we send to the A leg.
     pub via_sent_by: String,
-    /// Via transport token (`UDP`, `TCP`, `TLS`).
+    /// Via transport token (`UDP`, `TCP`) of requests to an A leg whose INVITE's Via names none
+    /// we know; otherwise each leg's requests use its own transport (A: its INVITE's, B: the route's).
     pub via_transport: String,
     /// Our Contact URI (`sip:switchboard@203.0.113.1:5060`), on both legs.
     pub contact_uri: String,
@@ -64,6 +65,35 @@ impl CallConfig {
     }
 }
 
+/// The transport of one leg's requests (its Via and our Contact say it; the driver sends by it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LegTransport {
+    /// UDP.
+    #[default]
+    Udp,
+    /// TCP (RFC 3261 §18: the driver opens or reuses a connection to the next hop).
+    Tcp,
+}
+
+impl LegTransport {
+    /// The Via transport token.
+    pub fn as_via(self) -> &'static str {
+        match self {
+            LegTransport::Udp => "UDP",
+            LegTransport::Tcp => "TCP",
+        }
+    }
+
+    /// From a Via transport token (`TCP`, `tcp`); anything else is UDP.
+    pub fn from_via(token: &str) -> LegTransport {
+        if token.eq_ignore_ascii_case("tcp") {
+            LegTransport::Tcp
+        } else {
+            LegTransport::Udp
+        }
+    }
+}
+
 /// The dialplan's decision for this call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTarget {
@@ -73,6 +103,8 @@ pub struct RouteTarget {
     pub next_hop: SocketAddr,
     /// Digest credentials for a challenge (401/407) from this route, e.g. a carrier trunk.
     pub auth: Option<RouteAuth>,
+    /// The transport of every request to this route.
+    pub transport: LegTransport,
 }
 
 /// Credentials the B leg answers a digest challenge with (RFC 3261 §22.2) — only a challenge whose

@@ -52,7 +52,9 @@ impl<K: Clone> Call<K> {
         match status {
             100 => {}
             101..=199 => {
-                let (invite, hop) = (self.forks[i].invite.clone(), self.forks[i].route.next_hop);
+                let route = &self.forks[i].route;
+                let hop = (route.next_hop, route.transport);
+                let invite = self.forks[i].invite.clone();
                 if self.accept_provisional(&invite, r, hop) {
                     self.on_fork_provisional(i);
                 }
@@ -215,7 +217,7 @@ impl<K: Clone> Call<K> {
         let Ok(mut dialog) = Dialog::new_uac(&fork.invite, r) else {
             return;
         };
-        let via = self.via();
+        let via = self.via_over(fork.route.transport);
         if let Ok(ack) = dialog.ack(&via) {
             self.actions.push_back(super::Action::SendAck {
                 leg: Leg::B,
@@ -223,7 +225,7 @@ impl<K: Clone> Call<K> {
                 next_hop: fork.route.next_hop,
             });
         }
-        let via = self.via();
+        let via = self.via_over(fork.route.transport);
         if let Ok(bye) = dialog.new_request(Method::Bye, &via, None) {
             self.send_request_to(Leg::B, TxMethod::StrayBye, bye, fork.route.next_hop);
         }

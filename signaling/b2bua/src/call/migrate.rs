@@ -51,8 +51,8 @@ impl<K: Clone> Call<K> {
         }
         let mut pending = Vec::new();
         for (leg, offer) in [(Leg::A, a_offer), (Leg::B, b_offer)] {
-            let via = self.via();
-            let contact = self.config.contact_uri.clone();
+            let via = self.via(leg);
+            let contact = self.contact(leg);
             let request = match leg {
                 Leg::A => Some(&mut self.a_dialog),
                 Leg::B => self.b_dialog.as_mut(),

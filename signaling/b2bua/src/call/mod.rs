@@ -26,7 +26,9 @@ use crate::random::RandomSource;
 use indialog::{ReinviteAck, Relay};
 
 pub use auth::{ChallengeAnswer, answer_challenge};
-pub use event::{Action, CallConfig, CallEvent, ClientTxId, Leg, MediaOp, RouteAuth, RouteTarget};
+pub use event::{
+    Action, CallConfig, CallEvent, ClientTxId, Leg, LegTransport, MediaOp, RouteAuth, RouteTarget,
+};
 pub use originate::{Parties, SecondParty};
 
 #[cfg(test)]
@@ -461,13 +463,36 @@ impl<K: Clone> Call<K> {
         }
     }
 
-    fn via(&mut self) -> String {
+    /// The transport of requests to `leg`.
+    fn transport(&self, leg: Leg) -> LegTransport {
+        match leg {
+            Leg::A => self
+                .a_invite
+                .top_via()
+                .map(|v| LegTransport::from_via(v.transport))
+                .unwrap_or_else(|_| LegTransport::from_via(&self.config.via_transport)),
+            Leg::B => self.route.transport,
+        }
+    }
+
+    /// A fresh Via for a request to `leg`.
+    fn via(&mut self, leg: Leg) -> String {
+        self.via_over(self.transport(leg))
+    }
+
+    /// A fresh Via naming `transport`.
+    fn via_over(&mut self, transport: LegTransport) -> String {
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{};rport",
-            self.config.via_transport,
+            transport.as_via(),
             self.config.via_sent_by,
             self.rng.token()
         )
+    }
+
+    /// Our Contact URI towards `leg` (`;transport=tcp` on a TCP leg, RFC 3261 §19.1.1).
+    fn contact(&self, leg: Leg) -> String {
+        contact_over(&self.config.contact_uri, self.transport(leg))
     }
 
     fn new_tx(&mut self, leg: Leg, method: TxMethod) -> ClientTxId {
@@ -519,10 +544,7 @@ impl<K: Clone> Call<K> {
             for rr in self.a_invite.header_all(&HeaderName::RecordRoute) {
                 r.push_header(HeaderName::RecordRoute, rr.to_owned());
             }
-            r.push_header(
-                HeaderName::Contact,
-                format!("<{}>", self.config.contact_uri),
-            );
+            r.push_header(HeaderName::Contact, format!("<{}>", self.contact(Leg::A)));
         }
         if let Some(sdp) = sdp {
             r.set_body(Some("application/sdp"), sdp);
@@ -536,6 +558,14 @@ impl<K: Clone> Call<K> {
         };
         let response = self.a_response(status, reason, sdp);
         self.actions.push_back(Action::Respond { tx, response });
+    }
+}
+
+/// `contact` with `;transport=tcp` for a TCP leg.
+fn contact_over(contact: &str, transport: LegTransport) -> String {
+    match transport {
+        LegTransport::Udp => contact.to_owned(),
+        LegTransport::Tcp => format!("{contact};transport=tcp"),
     }
 }
 

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use switchboard_sip::{HeaderName, Message, Method, Uri};
 
-use super::{AState, Action, BState, Call, CallConfig, Leg, MediaState, RouteTarget, TxMethod};
+use super::{
+    AState, Action, BState, Call, CallConfig, Leg, LegTransport, MediaState, RouteTarget, TxMethod,
+};
 use crate::dialog::Dialog;
 use crate::failure::{EndCause, FailureSide};
 use crate::random::RandomSource;
@@ -63,8 +65,10 @@ impl<K: Clone> Call<K> {
         // then the first party calls the second.
         let (one, two) = (&parties.first, &parties.second);
         Uri::parse(&format!("sip:{}", parties.domain)).map_err(|_| "domain")?;
-        let invite = standing_invite(&config, two, one, &parties.domain, &mut *rng)?;
-        let then = standing_invite(&config, one, two, &parties.domain, &mut *rng)?;
+        let domain = (parties.domain.as_str(), first.transport);
+        let invite = standing_invite(&config, (two, one), domain, &mut *rng)?;
+        // Its Via names the A leg's transport once the first party is the A leg: its route's.
+        let then = standing_invite(&config, (one, two), domain, &mut *rng)?;
         Uri::parse(&first.request_uri).map_err(|_| "first")?;
         Uri::parse(&second.route.request_uri).map_err(|_| "second")?;
         let tag = rng.token();
@@ -144,7 +148,7 @@ impl<K: Clone> Call<K> {
     /// A retransmitted 2xx of the INVITE that reached the first party: ACK it again (RFC 3261
     /// §13.2.2.4).
     pub(super) fn ack_first_party_again(&mut self) {
-        let via = self.via();
+        let via = self.via(Leg::A);
         let seq = self.a_dialog.invite_seq();
         if let Ok(ack) = self.a_dialog.ack_for(seq, &via) {
             let next_hop = self.a_source;
@@ -161,9 +165,8 @@ impl<K: Clone> Call<K> {
 /// (its From and To are what the next B-leg INVITE shows; it is never sent).
 fn standing_invite(
     config: &CallConfig,
-    from: &str,
-    to: &str,
-    domain: &str,
+    (from, to): (&str, &str),
+    (domain, transport): (&str, LegTransport),
     rng: &mut (dyn RandomSource + Send),
 ) -> Result<Message<'static>, &'static str> {
     let uri = |user: &str| format!("sip:{}@{domain}", switchboard_sip::escape_user(user));
@@ -174,7 +177,7 @@ fn standing_invite(
         HeaderName::Via,
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{}",
-            config.via_transport,
+            transport.as_via(),
             config.via_sent_by,
             rng.token()
         ),

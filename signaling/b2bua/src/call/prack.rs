@@ -7,7 +7,7 @@
 
 use switchboard_sip::{HeaderName, Message, Method};
 
-use super::{Call, Leg, TxMethod};
+use super::{Call, Leg, LegTransport, TxMethod};
 use crate::dialog::Dialog;
 
 /// At most this many early dialogs (forks) are tracked for PRACK; later ones are not
@@ -25,13 +25,14 @@ pub(super) struct Early {
 }
 
 impl<K: Clone> Call<K> {
-    /// A provisional response to the INVITE `invite` (sent to `next_hop`'s route): PRACKs it when
-    /// it is reliable and next in its dialog. `false`: a reliable response to drop unprocessed.
+    /// A provisional response to the INVITE `invite` (sent to `next_hop` over `transport`): PRACKs
+    /// it when it is reliable and next in its dialog. `false`: a reliable response to drop
+    /// unprocessed.
     pub(super) fn accept_provisional(
         &mut self,
         invite: &Message<'static>,
         response: &Message<'_>,
-        next_hop: std::net::SocketAddr,
+        (next_hop, transport): (std::net::SocketAddr, LegTransport),
     ) -> bool {
         let reliable = response
             .require()
@@ -79,7 +80,7 @@ impl<K: Clone> Call<K> {
         };
         self.early[i].last_rseq = rseq;
         let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
-        let via = self.via();
+        let via = self.via_over(transport);
         let prack = match self.early[i].dialog.as_mut() {
             Some(d) => d.new_request(Method::Prack, &via, None),
             None => match self.b_dialog.as_mut() {

@@ -263,7 +263,7 @@ impl<K: Clone> Call<K> {
             None => bare_name_addr(&a_from),
         };
         let to = bare_name_addr(&self.a_invite.to()?);
-        let via = self.via();
+        let via = self.via_over(route.transport);
         let call_id = self.rng.token();
         let from_tag = self.rng.token();
         let mut m = Message::new_request(Method::Invite, route.request_uri.clone())?;
@@ -275,7 +275,10 @@ impl<K: Clone> Call<K> {
         m.push_header(HeaderName::CSeq, "1 INVITE");
         m.push_header(
             HeaderName::Contact,
-            format!("<{}>", self.config.contact_uri),
+            format!(
+                "<{}>",
+                super::contact_over(&self.config.contact_uri, route.transport)
+            ),
         );
         // RFC 3262: callees may send reliable provisional responses (we PRACK them).
         m.push_header(HeaderName::Supported, "100rel");
@@ -354,7 +357,7 @@ impl<K: Clone> Call<K> {
             self.update_b_dialog(response);
         }
         let invite = self.b_invite.clone();
-        let hop = self.route.next_hop;
+        let hop = (self.route.next_hop, self.route.transport);
         if invite.is_some_and(|i| !self.accept_provisional(&i, response, hop)) {
             return;
         }
@@ -399,7 +402,7 @@ impl<K: Clone> Call<K> {
             self.on_b_failure(now, 500);
             return;
         }
-        let via = self.via();
+        let via = self.via(Leg::B);
         if let Some(Ok(ack)) = self.b_dialog.as_ref().map(|d| d.ack(&via)) {
             let next_hop = self.next_hop(Leg::B);
             self.actions.push_back(Action::SendAck {
@@ -463,7 +466,7 @@ impl<K: Clone> Call<K> {
             }
             self.stray_forks += 1;
         }
-        let via = self.via();
+        let via = self.via(Leg::B);
         let dialog = match (same_dialog, self.b_dialog.as_ref(), self.b_invite.as_ref()) {
             (true, Some(d), _) => Some(d.clone()),
             (false, _, Some(invite)) => Dialog::new_uac(invite, response).ok(),
@@ -479,7 +482,7 @@ impl<K: Clone> Call<K> {
             });
         }
         if !same_dialog {
-            let via = self.via();
+            let via = self.via(Leg::B);
             if let Ok(bye) = dialog.new_request(Method::Bye, &via, None) {
                 self.send_request(Leg::B, TxMethod::StrayBye, bye);
             }

@@ -41,8 +41,8 @@ impl<K: Clone> Call<K> {
         if !matches!(self.a_state, AState::AwaitingAck { .. } | AState::Confirmed) {
             return;
         }
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
+        let via = self.via(Leg::A);
+        let contact = self.contact(Leg::A);
         match self.a_dialog.new_request(Method::Bye, &via, Some(&contact)) {
             Ok(mut bye) => {
                 self.add_reason(&mut bye);
@@ -106,8 +106,8 @@ impl<K: Clone> Call<K> {
 
     /// A new request in the B-leg dialog with a fresh Via and our Contact; `None` without one.
     fn b_request(&mut self, method: Method<'static>) -> Option<Message<'static>> {
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
+        let via = self.via(Leg::B);
+        let contact = self.contact(Leg::B);
         self.b_dialog
             .as_mut()
             .and_then(|d| d.new_request(method, &via, Some(&contact)).ok())

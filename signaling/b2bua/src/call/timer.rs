@@ -171,8 +171,8 @@ impl<K: Clone> Call<K> {
             Some(_) => (Method::Invite, TxMethod::RefreshInvite),
             None => (Method::Update, TxMethod::RefreshUpdate),
         };
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
+        let via = self.via(Leg::A);
+        let contact = self.contact(Leg::A);
         let Ok(mut request) = self.a_dialog.new_request(method, &via, Some(&contact)) else {
             return;
         };

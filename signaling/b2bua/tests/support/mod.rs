@@ -124,6 +124,7 @@ impl Driver {
                     request_uri: "sip:bob@198.51.100.20".to_owned(),
                     next_hop: "198.51.100.20:5060".parse().unwrap(),
                     auth: None,
+                    transport: Default::default(),
                 };
                 let rng = Box::new(SequentialTokens::new("t"));
                 let source = "192.0.2.10:5060".parse().unwrap();

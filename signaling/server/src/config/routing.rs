@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_b2bua::RouteAuth;
+use switchboard_b2bua::{LegTransport, RouteAuth};
 use switchboard_dialplan::{Dialplan, IpRange, PlanContext, PlanError};
 
 use super::ConfigIssue;
@@ -32,7 +32,7 @@ pub struct TrunkSection {
     pub name: String,
     /// Where outbound calls go, `IP:port`.
     pub address: String,
-    /// `udp` (the only transport for trunks so far).
+    /// `udp` (default) or `tcp`: how calls, OPTIONS and REGISTERs reach the trunk.
     #[serde(default)]
     pub transport: Option<String>,
     /// Host part of the Request-URI of outbound calls (default: the address, `IP:port`).
@@ -88,6 +88,8 @@ pub struct TrunkConfig {
     pub keepalive: Option<Keepalive>,
     /// Credentials for the trunk's digest challenges.
     pub auth: Option<RouteAuth>,
+    /// How requests reach the trunk.
+    pub transport: LegTransport,
     /// Registration time asked for, when we register to the trunk.
     pub register_expires: Option<u32>,
 }
@@ -126,14 +128,15 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                 format!("`{}` is not an address like 192.0.2.10:5060", t.address),
             );
         }
-        if let Some(tr) = t.transport.as_deref() {
-            if !tr.eq_ignore_ascii_case("udp") {
-                issue(
-                    "transport",
-                    format!("`{tr}`: only \"udp\" is supported for trunks so far"),
-                );
+        let transport = match t.transport.as_deref() {
+            None => LegTransport::Udp,
+            Some(tr) if tr.eq_ignore_ascii_case("udp") => LegTransport::Udp,
+            Some(tr) if tr.eq_ignore_ascii_case("tcp") => LegTransport::Tcp,
+            Some(tr) => {
+                issue("transport", format!("`{tr}`: must be \"udp\" or \"tcp\""));
+                LegTransport::Udp
             }
-        }
+        };
         let mut inbound = Vec::new();
         for (j, ip) in t.inbound_ips.iter().enumerate() {
             match IpRange::parse(ip) {
@@ -218,6 +221,7 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                         failures,
                     }),
                     auth,
+                    transport,
                     register_expires: t.register.then_some(register_expires),
                 });
             }

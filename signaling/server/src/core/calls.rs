@@ -565,7 +565,7 @@ impl Calls {
                     request,
                     next_hop,
                 } => {
-                    let target = leg_target(leg, next_hop, e.a_target.as_ref());
+                    let target = leg_target(leg, next_hop, e.a_target.as_ref(), &request);
                     let Some(key) = client_key(&request) else {
                         e.call.handle(now, CallEvent::ClientTimedOut { tx });
                         continue;
@@ -596,7 +596,7 @@ impl Calls {
                     request,
                     next_hop,
                 } => {
-                    let target = leg_target(leg, next_hop, e.a_target.as_ref());
+                    let target = leg_target(leg, next_hop, e.a_target.as_ref(), &request);
                     self.direct.push((target, Bytes::from(request.encode())));
                 }
                 Action::AllocateMedia { offer } => {
@@ -739,20 +739,26 @@ fn with_plan(
     call
 }
 
-/// Where a request to `leg` goes: B over UDP to the route's next hop; A back the way its INVITE
-/// came (same transport and connection), to the address the call names.
-fn leg_target(leg: Leg, next_hop: SocketAddr, a: Option<&Target>) -> Target {
+/// Where `request` to `leg` goes: A back the way its INVITE came (same transport and connection),
+/// to the address the call names; B (and the A leg of a call we originated) to the next hop over
+/// the transport its Via names (the route's: UDP, or TCP over an open or new connection).
+fn leg_target(leg: Leg, next_hop: SocketAddr, a: Option<&Target>, request: &Message<'_>) -> Target {
     match (leg, a) {
         (Leg::A, Some(a)) => Target {
             dest: next_hop,
             ..a.clone()
         },
-        _ => Target {
-            dest: next_hop,
-            transport: Transport::Udp,
-            local: None,
-            conn: None,
-        },
+        _ => {
+            let tcp = request
+                .top_via()
+                .is_ok_and(|v| v.transport.eq_ignore_ascii_case("tcp"));
+            Target {
+                dest: next_hop,
+                transport: if tcp { Transport::Tcp } else { Transport::Udp },
+                local: None,
+                conn: None,
+            }
+        }
     }
 }
 
@@ -805,7 +811,7 @@ From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n",
     }
 
     #[test]
-    fn requests_to_a_follow_its_transport_requests_to_b_go_over_udp() {
+    fn requests_to_a_follow_its_transport_requests_to_b_the_transport_their_via_names() {
         let hop: SocketAddr = "192.0.2.7:5070".parse().expect("addr");
         let a = Target {
             dest: "192.0.2.7:40000".parse().expect("addr"),
@@ -813,9 +819,22 @@ From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n",
             local: None,
             conn: None,
         };
-        let to_a = leg_target(Leg::A, hop, Some(&a));
+        let over = |t: &str| {
+            Message::parse(
+                format!(
+                    "BYE sip:b@y SIP/2.0\r\nVia: SIP/2.0/{t} 203.0.113.1;branch=z9hG4bKq\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("parse")
+            .into_owned()
+        };
+        let to_a = leg_target(Leg::A, hop, Some(&a), &over("UDP"));
         assert_eq!((to_a.dest, to_a.transport), (hop, Transport::Tcp));
-        let to_b = leg_target(Leg::B, hop, Some(&a));
+        let to_b = leg_target(Leg::B, hop, Some(&a), &over("UDP"));
         assert_eq!((to_b.dest, to_b.transport), (hop, Transport::Udp));
+        let to_b = leg_target(Leg::B, hop, Some(&a), &over("TCP"));
+        assert_eq!((to_b.dest, to_b.transport), (hop, Transport::Tcp));
     }
 }

@@ -254,6 +254,7 @@ impl Dialing {
                         ),
                         next_hop: t.address,
                         auth: t.auth.clone(),
+                        transport: t.transport,
                     })
                     .collect();
                 if routes.is_empty() && !names.is_empty() {

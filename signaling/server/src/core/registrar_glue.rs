@@ -356,6 +356,7 @@ impl Registrar {
                     request_uri: b.uri.clone(),
                     next_hop,
                     auth: None,
+                    transport: transport_of(&b.uri),
                 }),
                 None => {
                     tracing::warn!(
@@ -375,6 +376,18 @@ impl Registrar {
 
 /// The address a contact URI names: its IP literal host and port (5060 by default). Contacts with a
 /// domain name are not resolved yet.
+/// The transport a contact URI asks for (`;transport=tcp`), else UDP (RFC 3263 §4.1 for a
+/// numeric host without one).
+fn transport_of(contact: &str) -> switchboard_b2bua::LegTransport {
+    switchboard_sip::Uri::parse(contact)
+        .ok()
+        .and_then(|u| {
+            u.param("transport")
+                .map(switchboard_b2bua::LegTransport::from_via)
+        })
+        .unwrap_or_default()
+}
+
 fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
     let uri = switchboard_sip::Uri::parse(contact).ok()?;
     let ip: std::net::IpAddr = match uri.host? {
@@ -402,7 +415,21 @@ fn secret() -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::next_hop;
+    use super::{next_hop, transport_of};
+    use switchboard_b2bua::LegTransport;
+
+    #[test]
+    fn rfc3263_s4_1_a_contact_names_its_transport_else_udp() {
+        assert_eq!(
+            transport_of("sip:1002@127.0.0.1:5062;transport=tcp"),
+            LegTransport::Tcp
+        );
+        assert_eq!(
+            transport_of("sip:1002@127.0.0.1:5062;transport=UDP"),
+            LegTransport::Udp
+        );
+        assert_eq!(transport_of("sip:1002@127.0.0.1"), LegTransport::Udp);
+    }
 
     #[test]
     fn contact_next_hop_is_its_ip_literal_and_port() {

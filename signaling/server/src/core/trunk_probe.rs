@@ -258,7 +258,7 @@ impl TrunkProber {
                     uri: format!("sip:{}", t.domain),
                     target: Target {
                         dest: t.address,
-                        transport: Transport::Udp,
+                        transport: server_transport(t.transport),
                         local: None,
                         conn: None,
                     },
@@ -299,7 +299,8 @@ impl TrunkProber {
             }
             let p = &mut self.probes[i];
             p.next_due = now + p.interval;
-            let Some(request) = options(&p.uri, &self.sent_by, self.worker) else {
+            let transport = p.target.transport;
+            let Some(request) = options(&p.uri, &self.sent_by, self.worker, transport) else {
                 continue;
             };
             let Some(key) = super::calls::client_key(&request) else {
@@ -396,6 +397,23 @@ impl TrunkProber {
     }
 }
 
+/// The transport layer's name for a call leg's transport.
+pub(super) fn server_transport(t: switchboard_b2bua::LegTransport) -> Transport {
+    match t {
+        switchboard_b2bua::LegTransport::Udp => Transport::Udp,
+        switchboard_b2bua::LegTransport::Tcp => Transport::Tcp,
+    }
+}
+
+/// `uri` with `;transport=tcp` when the requests go over TCP (RFC 3261 §19.1.1), so the trunk
+/// reaches us back the same way.
+pub(super) fn contact_over(uri: &str, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => uri.to_owned(),
+        Transport::Tcp => format!("{uri};transport=tcp"),
+    }
+}
+
 /// An out-of-dialog request of ours to a trunk (RFC 3261 §8.1.1): Request-URI `uri`, a fresh Via
 /// branch from `sent_by` with rport, Max-Forwards 70, From `from` with `from_tag`, To `to`, Call-ID,
 /// CSeq `cseq` and Contact `contact`. The caller adds what its method needs and Content-Length.
@@ -409,6 +427,7 @@ pub(super) struct UacRequest<'a> {
     pub(super) call_id: &'a str,
     pub(super) cseq: u32,
     pub(super) contact: &'a str,
+    pub(super) transport: Transport,
 }
 
 impl UacRequest<'_> {
@@ -418,7 +437,8 @@ impl UacRequest<'_> {
         m.push_header(
             HeaderName::Via,
             format!(
-                "SIP/2.0/UDP {};branch=z9hG4bK{:016x}{:016x};rport",
+                "SIP/2.0/{} {};branch=z9hG4bK{:016x}{:016x};rport",
+                self.transport.as_via(),
                 self.sent_by,
                 rand_u64(),
                 rand_u64()
@@ -439,8 +459,14 @@ impl UacRequest<'_> {
 
 /// An out-of-dialog OPTIONS to `uri` (RFC 3261 §11), with a fresh Call-ID that routes its
 /// responses to `worker`.
-fn options(uri: &str, sent_by: &str, worker: usize) -> Option<Message<'static>> {
+fn options(
+    uri: &str,
+    sent_by: &str,
+    worker: usize,
+    transport: Transport,
+) -> Option<Message<'static>> {
     let us = format!("sip:switchboard@{sent_by}");
+    let contact = contact_over(&us, transport);
     let mut m = UacRequest {
         method: Method::Options,
         uri,
@@ -450,7 +476,8 @@ fn options(uri: &str, sent_by: &str, worker: usize) -> Option<Message<'static>> 
         to: uri,
         call_id: &super::calls::b_leg_token(worker),
         cseq: 1,
-        contact: &us,
+        contact: &contact,
+        transport,
     }
     .build()?;
     m.push_header(HeaderName::Accept, "application/sdp");
@@ -475,6 +502,7 @@ mod tests {
                 failures,
             }),
             auth: None,
+            transport: Default::default(),
             register_expires: None,
         }
     }
@@ -504,7 +532,8 @@ mod tests {
 
     #[test]
     fn rfc3261_s11_options_probe_is_a_complete_out_of_dialog_request() {
-        let m = options("sip:carrier.example", "192.0.2.1:5060", 0).expect("options");
+        let m =
+            options("sip:carrier.example", "192.0.2.1:5060", 0, Transport::Udp).expect("options");
         let text = String::from_utf8(m.encode()).expect("utf8");
         let parsed = Message::parse(text.as_bytes()).expect("parses");
         assert_eq!(parsed.method(), Some(&Method::Options));

@@ -16,7 +16,7 @@ use super::handler::rand_u64;
 use super::sip_msg::SipMsg;
 use super::trunk_probe::{RegistrationState, TrunkHealth, UacRequest};
 use crate::config::TrunkConfig;
-use crate::transport::{Target, Transport};
+use crate::transport::Target;
 
 /// Wait before trying again after a failed registration.
 pub(crate) const RETRY: Duration = Duration::from_secs(30);
@@ -68,11 +68,14 @@ impl TrunkRegistrar {
                     name: t.name.clone(),
                     registrar_uri: format!("sip:{}", t.domain),
                     aor: format!("sip:{user}@{}", t.domain),
-                    contact: format!("sip:{user}@{sent_by}"),
+                    contact: super::trunk_probe::contact_over(
+                        &format!("sip:{user}@{sent_by}"),
+                        super::trunk_probe::server_transport(t.transport),
+                    ),
                     auth,
                     target: Target {
                         dest: t.address,
-                        transport: Transport::Udp,
+                        transport: super::trunk_probe::server_transport(t.transport),
                         local: None,
                         conn: None,
                     },
@@ -256,6 +259,7 @@ fn register(b: &Binding, sent_by: &str) -> Option<Message<'static>> {
         call_id: &b.call_id,
         cseq: b.cseq,
         contact: &b.contact,
+        transport: b.target.transport,
     }
     .build()?;
     m.push_header(HeaderName::Expires, b.expires.to_string());

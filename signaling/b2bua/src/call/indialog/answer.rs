@@ -119,9 +119,9 @@ impl<K: Clone> Call<K> {
         let Some(i) = self.reinvite_acks.iter().position(|a| a.tx == tx) else {
             return;
         };
-        let via = self.via();
         let entry = self.reinvite_acks.get(i).cloned();
         let Some(entry) = entry else { return };
+        let via = self.via(entry.leg);
         let ack = match entry.ack {
             Some(ack) => Some(ack),
             None => match entry.leg {
@@ -180,7 +180,7 @@ impl<K: Clone> Call<K> {
         if success && relay.kind != RelayKind::Info {
             r.push_header(
                 HeaderName::Contact,
-                format!("<{}>", self.config.contact_uri),
+                format!("<{}>", self.contact(relay.from)),
             );
             if relay.from == Leg::A {
                 self.add_session_expires(&mut r);

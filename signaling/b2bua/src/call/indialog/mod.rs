@@ -152,10 +152,7 @@ impl<K: Clone> Call<K> {
             // RFC 4028 §10: the caller's refresh by UPDATE without SDP ends here.
             let _ = self.a_dialog.refresh_target(request);
             let mut r = request.response(200, "OK").into_owned();
-            r.push_header(
-                HeaderName::Contact,
-                format!("<{}>", self.config.contact_uri),
-            );
+            r.push_header(HeaderName::Contact, format!("<{}>", self.contact(Leg::A)));
             self.add_session_expires(&mut r);
             self.session_refreshed(now);
             self.respond(tx, r);
@@ -244,8 +241,8 @@ impl<K: Clone> Call<K> {
             RelayKind::Update => Method::Update,
             RelayKind::Info => Method::Info,
         };
-        let via = self.via();
-        let contact = self.config.contact_uri.clone();
+        let via = self.via(to);
+        let contact = self.contact(to);
         let built = self
             .dialog_mut(to)
             .map(|d| d.new_request(method, &via, Some(&contact)));

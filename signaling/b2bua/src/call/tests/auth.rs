@@ -20,6 +20,7 @@ fn challenged_call() -> Harness {
                 password: "s3cret".to_owned(),
                 realm: REALM.to_owned(),
             }),
+            transport: Default::default(),
         },
     );
     h.drain();

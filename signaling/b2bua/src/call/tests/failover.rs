@@ -13,6 +13,7 @@ fn with_fallback() -> Harness {
         request_uri: "sip:+15551234@198.51.100.77".to_owned(),
         next_hop: addr(FALLBACK_HOP),
         auth: None,
+        transport: Default::default(),
     });
     h.drain();
     h.event(CallEvent::MediaAllocated {
@@ -118,6 +119,7 @@ fn hunt() -> Harness {
         request_uri: "sip:1002@198.51.100.77".to_owned(),
         next_hop: addr(FALLBACK_HOP),
         auth: None,
+        transport: Default::default(),
     });
     h.call.set_attempt_timeout(Duration::from_secs(15));
     h.drain();

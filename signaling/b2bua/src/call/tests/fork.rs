@@ -19,6 +19,7 @@ pub(super) fn forked() -> (
         request_uri: "sip:bob@198.51.100.88:5070".to_owned(),
         next_hop: addr(FORK_HOP),
         auth: None,
+        transport: Default::default(),
     });
     h.drain();
     let out = h.event(CallEvent::MediaAllocated {

@@ -179,6 +179,7 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                 request_uri: "sip:bob@198.51.100.77".to_owned(),
                 next_hop: addr("198.51.100.77:5060"),
                 auth: None,
+                transport: Default::default(),
             });
         }
         // Some ring a second branch in parallel (its responses are what `b_reply` answers).
@@ -187,6 +188,7 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                 request_uri: "sip:bob@198.51.100.88".to_owned(),
                 next_hop: addr("198.51.100.88:5060"),
                 auth: None,
+                transport: Default::default(),
             });
         }
         h.drain();

@@ -84,6 +84,7 @@ impl Harness {
                 request_uri: "sip:bob@198.51.100.20:5062".to_owned(),
                 next_hop: addr(NEXT_HOP),
                 auth: None,
+                transport: Default::default(),
             },
         )
     }

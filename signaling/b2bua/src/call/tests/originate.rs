@@ -22,12 +22,14 @@ pub(super) fn originated() -> Harness {
         request_uri: "sip:1001@192.0.2.30:5060".to_owned(),
         next_hop: addr(FIRST_HOP),
         auth: None,
+        transport: Default::default(),
     };
     let second = SecondParty {
         route: RouteTarget {
             request_uri: "sip:5551234@198.51.100.40".to_owned(),
             next_hop: addr(SECOND_HOP),
             auth: None,
+            transport: Default::default(),
         },
         others: Vec::new(),
         parallel: false,

@@ -26,9 +26,7 @@ fn rfc3262_reliable_provisionals_are_pracked_once_each_and_relayed_unreliably() 
     let mut h = Harness::to_b_invite();
     let (tx, invite) = h.b_invite.clone().expect("B INVITE");
     assert!(
-        invite
-            .supported()
-            .is_ok_and(|s| s.contains(&"100rel")),
+        invite.supported().is_ok_and(|s| s.contains(&"100rel")),
         "our INVITE offers 100rel"
     );
     let r183 = reliable(&h, 183, 7, Some(B_ANSWER));

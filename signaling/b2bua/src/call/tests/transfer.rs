@@ -12,6 +12,7 @@ fn target() -> RouteTarget {
         request_uri: "sip:carol@198.51.100.99".to_owned(),
         next_hop: addr(TARGET_HOP),
         auth: None,
+        transport: Default::default(),
     }
 }
 
