@@ -308,7 +308,7 @@ fn summary(plan: &Plan, direct: &Search, node: &Measured, base: &Measured, rss: 
     );
     if let Some((r, steps)) = search::cpu_ratio(&node.sat, &base.sat) {
         println!(
-            "  relay CPU per packet node/baseline at the {steps} rates both passed: {r:.2} (baseline packets/s per core = {:.0} % of the node's)",
+            "  relay CPU per packet node/baseline at the {steps} rates both passed: {r:.2} (node packets per CPU-second = {:.0} % of the baseline's)",
             100.0 / r
         );
     }
