@@ -315,3 +315,40 @@ fn rfc3262_callee_ringing_reliably_gets_its_prack_and_the_call_completes() {
     );
     health_until_idle(&server);
 }
+
+#[test]
+fn rfc3264_s4_late_offer_caller_gets_the_offer_in_the_200_and_answers_in_the_ack() {
+    let server = Server::start(&config_with(""));
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    // The callee gets Switchboard's own offer (the caller made none).
+    let uas = SippUas::start(
+        "originate_uas_first.xml",
+        uas_port,
+        &["-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let uac = sipp(
+        "call_uac_late_offer.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(uas.success, "callee failed:\n{}", uas.output);
+    // The caller's answer (in its ACK) pointed the node at it: audio went both ways.
+    let (to_a, to_b) = support::released_rtp(&server);
+    assert!(
+        to_a > 10 && to_b > 10,
+        "to A {to_a}, to B {to_b}\n{}",
+        server.log()
+    );
+    health_until_idle(&server);
+}

@@ -133,8 +133,8 @@ impl std::fmt::Debug for RouteAuth {
 #[derive(Debug, Clone)]
 pub enum CallEvent<K> {
     /// The media node allocated the session; `b_offer` is A's offer rewritten to the node's B-side
-    /// address, to send to the callee (after [`Action::OfferMedia`]: our offer on the node's A
-    /// side, to send to the first party).
+    /// address, to send to the callee (after [`Action::OfferMedia`]: our own offer on the leg it
+    /// names, for the first party of an originated call or the callee of a late-offer call).
     MediaAllocated {
         /// SDP for the B-leg INVITE.
         b_offer: Vec<u8>,
@@ -254,11 +254,15 @@ pub enum Action<K> {
         /// The SDP, as received.
         sdp: Vec<u8>,
     },
-    /// Allocate a media session for a call we originate ([`crate::Call::originate`]): there is no
-    /// caller and so no offer yet, so the driver makes our own offer (its codecs) on the node's
-    /// leg A for the first party; answer [`CallEvent::MediaAllocated`] with that offer as
+    /// Allocate a media session with no offer from the caller — a call we originate
+    /// ([`crate::Call::originate`], `leg` A: our offer for the first party) or a caller's INVITE
+    /// without SDP (late offer, `leg` B: our offer for the callee) — and make our own offer (the
+    /// driver's codecs) on the node's `leg`; answer [`CallEvent::MediaAllocated`] with that offer as
     /// `b_offer`, or [`CallEvent::MediaFailed`]. Counts as an allocation for [`Action::ReleaseMedia`].
-    OfferMedia,
+    OfferMedia {
+        /// The node's leg the offer is anchored on.
+        leg: Leg,
+    },
     /// The session's node died: allocate a new session on another node, point its leg A at
     /// `a_sdp` and its leg B at `b_sdp` (each leg's last SDP, still where its media goes), and
     /// answer [`CallEvent::MediaMoved`] with `b_sdp` anchored on the new leg A (for A) and `a_sdp`

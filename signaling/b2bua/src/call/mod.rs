@@ -232,6 +232,9 @@ pub struct Call<K> {
     moving: Option<migrate::Moving>,
     /// Callees' early dialogs that sent reliable provisional responses (RFC 3262).
     early: Vec<prack::Early>,
+    /// The caller's INVITE had no SDP (late offer): our 2xx carries the offer (B's answer anchored
+    /// on the node) and the caller's answer comes in its ACK (RFC 3261 §13.2.1, RFC 3264 §4).
+    late_offer: bool,
     answered_at: Option<Instant>,
     cause: Option<EndCause>,
     ended: bool,
@@ -394,7 +397,7 @@ impl<K: Clone> Call<K> {
             CallEvent::Response { tx, response } => self.on_response(now, tx, &response),
             CallEvent::ClientTimedOut { tx } => self.on_client_timeout(now, tx),
             CallEvent::Request { tx, request } => self.on_request(now, tx, &request),
-            CallEvent::Ack { request } => self.on_ack(&request),
+            CallEvent::Ack { request } => self.on_ack(now, &request),
             CallEvent::Cancel => {
                 if self.a_state == AState::Proceeding {
                     self.abort(now, EndCause::CallerCancelled, 487, "Request Terminated");

@@ -80,7 +80,7 @@ impl<K: Clone> Call<K> {
         call.second = Some(Box::new((second, then)));
         call.media = MediaState::Allocating;
         call.media_allocations += 1;
-        call.actions.push_back(Action::OfferMedia);
+        call.actions.push_back(Action::OfferMedia { leg: Leg::A });
         Ok(call)
     }
 

@@ -68,6 +68,8 @@ impl<K: Clone> Call<K> {
             UpstreamSdp::Latest => self.last_a_sdp.clone(),
             UpstreamSdp::None | UpstreamSdp::Waiting(_) => None,
         };
+        // Late offer: our offer goes in the 2xx only (an unreliable 1xx cannot carry it).
+        let sdp = sdp.filter(|_| !self.late_offer || u.status >= 200);
         self.respond_a(u.status, u.reason, sdp);
         if let (200..=299, Some(now)) = (u.status, now) {
             self.a_dialog.confirm();

@@ -35,8 +35,10 @@ impl<K: Clone> Call<K> {
     /// [`Action::AllocateMedia`], or a final error to A and [`Action::Ended`] when the INVITE cannot
     /// be served: `483` (Max-Forwards 0), `400` (no Contact or From tag), `420` with `Unsupported`
     /// (any `Require` but `timer`), `422` with `Min-SE` (RFC 4028: `Session-Expires` below
-    /// [`CallConfig::min_se`]), `488` (no SDP offer: late offer is not supported), `500` (the
-    /// route's Request-URI does not parse).
+    /// [`CallConfig::min_se`]), `500` (the route's Request-URI does not parse). An INVITE without
+    /// SDP (late offer) gets [`Action::OfferMedia`] for leg B instead: the callee gets our offer,
+    /// its answer (anchored on the node) is our offer to the caller in the 2xx, and the caller's
+    /// answer comes in its ACK.
     pub fn new(
         now: Instant,
         config: CallConfig,
@@ -69,7 +71,6 @@ impl<K: Clone> Call<K> {
             _ if invite.from().ok().and_then(|f| f.tag()).is_none() => {
                 Some((400, "From: no tag".to_owned()))
             }
-            _ if invite.body().is_empty() => Some((488, "Not Acceptable Here".to_owned())),
             _ if switchboard_sip::Uri::parse(&route.request_uri).is_err() => {
                 Some((500, "Server Internal Error".to_owned()))
             }
@@ -111,8 +112,13 @@ impl<K: Clone> Call<K> {
                 call.media = MediaState::Allocating;
                 call.media_allocations += 1;
                 let offer = call.a_invite.body().to_vec();
-                call.accepted_sdp[0] = offer.clone();
-                call.actions.push_back(Action::AllocateMedia { offer });
+                if offer.is_empty() {
+                    call.late_offer = true;
+                    call.actions.push_back(Action::OfferMedia { leg: Leg::B });
+                } else {
+                    call.accepted_sdp[0] = offer.clone();
+                    call.actions.push_back(Action::AllocateMedia { offer });
+                }
             }
         }
         call
@@ -172,6 +178,7 @@ impl<K: Clone> Call<K> {
             origin_op: None,
             moving: None,
             early: Vec::new(),
+            late_offer: false,
             answered_at: None,
             cause: None,
             ended: false,

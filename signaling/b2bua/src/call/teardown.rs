@@ -273,9 +273,10 @@ impl<K: Clone> Call<K> {
         }
     }
 
-    /// The caller's ACK for our 2xx confirms the A leg; an ACK for our 2xx to a relayed
-    /// re-INVITE completes it.
-    pub(super) fn on_ack(&mut self, request: &Message<'_>) {
+    /// The caller's ACK for our 2xx confirms the A leg (after a late offer it carries the answer,
+    /// given to the node; one without ends the call); an ACK for our 2xx to a relayed re-INVITE
+    /// completes it.
+    pub(super) fn on_ack(&mut self, now: Instant, request: &Message<'_>) {
         if self.on_relay_ack(request) {
             return;
         }
@@ -288,7 +289,26 @@ impl<K: Clone> Call<K> {
         if seq_ok && self.a_dialog.receive_request(request).is_ok() {
             self.a_state = AState::Confirmed;
             self.a_resend = None;
+            if std::mem::take(&mut self.late_offer) {
+                self.on_late_answer(now, request.body());
+            }
         }
+    }
+
+    /// The caller's answer to our offer in the 2xx (late offer), from its ACK.
+    fn on_late_answer(&mut self, now: Instant, answer: &[u8]) {
+        if answer.is_empty() {
+            // RFC 3261 §13.2.2.4: the ACK must carry the answer; without one there is no session.
+            let cause = EndCause::Failed {
+                side: crate::failure::FailureSide::ALeg,
+                status: 488,
+            };
+            self.abort(now, cause, 488, "Not Acceptable Here");
+            return;
+        }
+        self.accepted_sdp[0] = answer.to_vec();
+        // Its rewrite goes nowhere (B has its answer); a failure ends the call.
+        self.update_media(Leg::A, answer.to_vec());
     }
 
     /// An in-dialog request (RFC 3261 §12.2.2): 481 when it matches no dialog, 500 when out of order;
@@ -299,7 +319,7 @@ impl<K: Clone> Call<K> {
     pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
         match request.method() {
             // Neither is answered: an ACK for our 2xx, or a CANCEL the driver should have matched.
-            Some(Method::Ack) => return self.on_ack(request),
+            Some(Method::Ack) => return self.on_ack(now, request),
             Some(Method::Cancel) => return,
             _ => {}
         }

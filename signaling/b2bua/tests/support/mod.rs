@@ -264,7 +264,7 @@ impl Driver {
                     .unwrap();
             }
             Action::SendAck { request, .. } => self.to_b.push(request),
-            Action::AllocateMedia { .. } | Action::OfferMedia => {
+            Action::AllocateMedia { .. } | Action::OfferMedia { .. } => {
                 let b_offer = b"v=0\r\nc=IN IP4 203.0.113.50\r\n".to_vec();
                 self.call()
                     .handle(now, CallEvent::MediaAllocated { b_offer });

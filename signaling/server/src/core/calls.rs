@@ -601,7 +601,7 @@ impl Calls {
                 }
                 Action::AllocateMedia { offer } => {
                     e.media = MediaState::Allocating { release: false };
-                    self.media.allocate(n, e.uuid.clone(), Some(offer));
+                    self.media.allocate(n, e.uuid.clone(), Ok(offer));
                 }
                 Action::MoveMedia {
                     a_sdp,
@@ -619,9 +619,9 @@ impl Calls {
                     };
                     self.media.relocate(n, e.uuid.clone(), sdps);
                 }
-                Action::OfferMedia => {
+                Action::OfferMedia { leg } => {
                     e.media = MediaState::Allocating { release: false };
-                    self.media.allocate(n, e.uuid.clone(), None);
+                    self.media.allocate(n, e.uuid.clone(), Err(leg));
                 }
                 Action::Progress { status } => {
                     self.directory.a_invite_response(&e.uuid, status, false);

@@ -133,15 +133,16 @@ impl MediaClient {
     }
 
     /// Allocates a session for `call`, points leg A at the caller's offer and rewrites the offer for
-    /// B; without an offer (a call we originate), makes our own offer on leg A instead.
-    pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Option<Vec<u8>>) {
+    /// B; without an offer (`Err(leg)`: a call we originate, a late offer), makes our own offer on
+    /// the node's `leg` instead.
+    pub(crate) fn allocate(&self, call: u64, call_uuid: String, offer: Result<Vec<u8>, Leg>) {
         let (pool, results) = (self.pool.clone(), self.results.clone());
         let rtp_timeout_ms = self.rtp_timeout_ms;
         tokio::spawn(async move {
             let work = async {
                 match &offer {
-                    Some(offer) => allocate(&pool, &call_uuid, offer, rtp_timeout_ms).await,
-                    None => allocate_offering(&pool, &call_uuid, rtp_timeout_ms).await,
+                    Ok(offer) => allocate(&pool, &call_uuid, offer, rtp_timeout_ms).await,
+                    Err(leg) => allocate_offering(&pool, &call_uuid, *leg, rtp_timeout_ms).await,
                 }
             };
             let result = match tokio::time::timeout(MEDIA_DEADLINE, work).await {
@@ -426,20 +427,21 @@ c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000
 a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
 a=sendrecv\r\n";
 
-/// Allocates a session for a call we originate and returns our offer anchored on its leg A (no
-/// leg is pointed anywhere until the parties answer).
+/// Allocates a session for a call without the caller's offer and returns our offer anchored on its
+/// `leg` (no leg is pointed anywhere until the answers come).
 async fn allocate_offering(
     pool: &MediaPool,
     call_uuid: &str,
+    leg: Leg,
     rtp_timeout_ms: u32,
 ) -> Result<(Session, Vec<u8>), MediaTaskError> {
-    let leg = pb::LegOptions {
+    let each = pb::LegOptions {
         rtp_timeout_ms,
         ..pb::LegOptions::default()
     };
     let options = AllocateOptions {
-        leg_a: leg,
-        leg_b: leg,
+        leg_a: each,
+        leg_b: each,
     };
     let allocation = pool.allocate(call_uuid, options).await?;
     let session = Session {
@@ -447,7 +449,11 @@ async fn allocate_offering(
         leg_a: allocation.leg_a,
         leg_b: allocation.leg_b,
     };
-    match anchor(parse(OUR_OFFER.as_bytes())?, 0, &session.leg_a, "A") {
+    let (local, name) = match leg {
+        Leg::A => (&session.leg_a, "A"),
+        Leg::B => (&session.leg_b, "B"),
+    };
+    match anchor(parse(OUR_OFFER.as_bytes())?, 0, local, name) {
         Ok(offer) => Ok((session, offer)),
         Err(e) => {
             let _ = pool.release(&session.id).await;

@@ -227,20 +227,6 @@ fn s16_3_max_forwards_zero_gets_483_without_media() {
 }
 
 #[test]
-fn invite_without_offer_gets_488() {
-    let mut h = Harness::with_invite(&a_invite_text(70, ""));
-    assert_eq!(a_statuses(&h.drain()), [100, 488]);
-    h.assert_ended(
-        EndCause::Failed {
-            side: FailureSide::ALeg,
-            status: 488,
-        },
-        488,
-        0,
-    );
-}
-
-#[test]
 fn s15_1_2_bye_on_the_early_dialog_terminates_the_invite_with_487() {
     let mut h = Harness::to_b_invite();
     h.b_reply(180, None);

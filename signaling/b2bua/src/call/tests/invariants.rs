@@ -253,7 +253,7 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
         });
         relayed += usize::from(relays);
         // The second party's INVITE carries the first party's answer as rewritten by the node.
-        let second_rung = h.all.contains(&Action::OfferMedia)
+        let second_rung = h.all.contains(&Action::OfferMedia { leg: Leg::A })
             && sent(&h.all, Leg::B, Method::Invite)
                 .iter()
                 .any(|(_, r)| r.to().ok().and_then(|t| t.tag()).is_none() && r.body() == A_ANSWER);

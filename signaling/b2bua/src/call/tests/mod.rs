@@ -8,6 +8,7 @@ mod failures;
 mod fork;
 mod indialog;
 mod invariants;
+mod late_offer;
 mod migrate;
 mod originate;
 mod prack;

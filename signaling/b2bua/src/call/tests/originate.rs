@@ -38,7 +38,11 @@ pub(super) fn originated() -> Harness {
     let rng = Box::new(SequentialTokens::new("o"));
     let call = Call::originate(test_config(), &parties, first, second, rng).expect("valid");
     let mut h = Harness::of(call, Instant::now());
-    assert_eq!(h.drain(), vec![Action::OfferMedia], "our own offer first");
+    assert_eq!(
+        h.drain(),
+        vec![Action::OfferMedia { leg: Leg::A }],
+        "our own offer first"
+    );
     h
 }
 
