@@ -8,17 +8,19 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::baresip::Phone;
+use support::baresip::{Phone, SipTransport};
 use support::{Server, config_with, health_until_idle_within, http_request};
 
 const TOKEN: &str = "baresip-test-token-0123456789";
 
-/// The example users (1001, 1002), with the test's API token.
-fn server_with_token() -> Server {
-    Server::start(&config_with("").replace(
+/// The example users (1001, 1002), with the test's API token, logging with the `RUST_LOG` filter
+/// `log`.
+fn server_with_token(log: &str) -> Server {
+    let config = config_with("").replace(
         "[http]\nlisten = \"127.0.0.1:0\"\n",
         &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
-    ))
+    );
+    Server::start_logging(&config, &[], log)
 }
 
 /// One request to the REST API with the token; returns status and body.
@@ -102,18 +104,19 @@ fn leg_packets(call: &serde_json::Value) -> Option<[u64; 4]> {
     ])
 }
 
-/// A server with the test's token and two registered phones: 1001 sends a 440 Hz tone, 1002
-/// (answering by itself) an 880 Hz one.
-fn server_and_phones() -> (Server, Phone, Phone) {
-    let server = server_with_token();
-    let callee = Phone::start("1002", "1002pass", server.sip, 880);
+/// A server with the test's token and two phones registered over `transport`: 1001 sends a 440 Hz
+/// tone, 1002 (answering by itself) an 880 Hz one.
+fn server_and_phones(transport: SipTransport, log: &str) -> (Server, Phone, Phone) {
+    let server = server_with_token(log);
+    let callee = Phone::start_over(transport, "1002", "1002pass", server.sip, 880);
     wait_registrations(&server, &[&callee], 1);
-    let caller = Phone::start("1001", "1001pass", server.sip, 440);
+    let caller = Phone::start_over(transport, "1001", "1001pass", server.sip, 440);
     wait_registrations(&server, &[&caller, &callee], 2);
     (server, caller, callee)
 }
 
-/// 1001 dials 1002 and the API lists the call answered; returns its UUID.
+/// 1001 dials 1002 (baresip sends it over its account's transport) and the API lists the call
+/// answered; returns its UUID.
 fn call_answered(server: &Server, caller: &Phone, ctx: &dyn Fn() -> String) -> String {
     let dialled = format!("sip:1002@{}", server.sip);
     if let Err(why) = caller.command("dial", &dialled) {
@@ -230,22 +233,10 @@ fn dtmf_heard(phone: &Phone, digit: &str, whom: &str, ctx: &dyn Fn() -> String) 
     }
 }
 
-#[test]
-fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
-    let (server, caller, callee) = server_and_phones();
-    let ctx = || context(&server, &[&caller, &callee]);
-    let uuid = call_answered(&server, &caller, &ctx);
-    audio_flows_both_ways(&server, &uuid, &ctx);
-
-    // The caller hangs up: the callee gets the BYE, the call and its media session are gone.
-    if let Err(why) = caller.command("hangup", "") {
-        panic!("hangup: {why}\n{}", ctx());
-    }
-    wait_closed(&callee, "the caller's hang-up", &ctx);
-    no_call_left(&server, &ctx);
-
-    // Each phone heard the other's tone (not its own echo, not silence).
-    for (phone, heard_hz) in [(&caller, 880.0), (&callee, 440.0)] {
+/// After the call, each phone's recording carries the other's tone (not its own echo, not
+/// silence): the caller hears 880 Hz, the callee 440 Hz.
+fn each_heard_the_other(caller: &Phone, callee: &Phone, ctx: &dyn Fn() -> String) {
+    for (phone, heard_hz) in [(caller, 880.0), (callee, 440.0)] {
         let wav = poll(
             Duration::from_secs(10),
             "no received audio dumped",
@@ -267,9 +258,31 @@ fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
     }
 }
 
+/// The log filter of the UDP tests: `SWITCHBOARD_TEST_LOG` if set, else `info`.
+fn test_log() -> String {
+    std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into())
+}
+
+#[test]
+fn baresip_calls_baresip_and_audio_flows_both_ways_through_the_media_node() {
+    let (server, caller, callee) = server_and_phones(SipTransport::Udp, &test_log());
+    let ctx = || context(&server, &[&caller, &callee]);
+    let uuid = call_answered(&server, &caller, &ctx);
+    audio_flows_both_ways(&server, &uuid, &ctx);
+
+    // The caller hangs up: the callee gets the BYE, the call and its media session are gone.
+    if let Err(why) = caller.command("hangup", "") {
+        panic!("hangup: {why}\n{}", ctx());
+    }
+    wait_closed(&callee, "the caller's hang-up", &ctx);
+    no_call_left(&server, &ctx);
+
+    each_heard_the_other(&caller, &callee, &ctx);
+}
+
 #[test]
 fn baresip_hold_resume_and_dtmf_pass_through_and_an_operator_hang_up_reaches_both_phones() {
-    let (server, caller, callee) = server_and_phones();
+    let (server, caller, callee) = server_and_phones(SipTransport::Udp, &test_log());
     let ctx = || context(&server, &[&caller, &callee]);
     let uuid = call_answered(&server, &caller, &ctx);
     audio_flows_both_ways(&server, &uuid, &ctx);
@@ -321,4 +334,181 @@ fn baresip_hold_resume_and_dtmf_pass_through_and_an_operator_hang_up_reaches_bot
     wait_closed(&caller, "the operator's hang-up", &ctx);
     wait_closed(&callee, "the operator's hang-up", &ctx);
     no_call_left(&server, &ctx);
+}
+
+/// Every SIP message in and out and every TCP connection opened or accepted: the server's trace of
+/// `switchboard::sip` and its TCP transport's debug lines.
+const SIP_TRACE: &str = "info,switchboard::sip=trace,switchboard_signaling::transport::tcp=debug";
+
+/// One SIP message in the server's trace.
+#[derive(Debug)]
+struct ServerTraced {
+    /// Received (`true`) or sent.
+    received: bool,
+    /// Its source (received) or destination (sent).
+    peer: String,
+    start_line: String,
+    /// The top Via's protocol and transport (`SIP/2.0/TCP`).
+    via: String,
+    call_id: String,
+}
+
+impl ServerTraced {
+    /// A `method` request received (`received`) or sent.
+    fn is(&self, received: bool, method: &str) -> bool {
+        self.received == received && self.start_line.starts_with(&format!("{method} "))
+    }
+}
+
+/// The SIP messages in the server's log (`received:`/`sending:` trace lines, each followed by the
+/// message and its ` source=`/` dest=` field) and the peers of its TCP connections.
+fn server_sip_trace(log: &str) -> (Vec<ServerTraced>, Vec<String>) {
+    let (mut messages, mut tcp_peers) = (Vec::new(), Vec::new());
+    let mut open: Option<(bool, Vec<&str>)> = None;
+    for line in log.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(peer) = line.split("tcp connection open peer=").nth(1) {
+            tcp_peers.extend(peer.split_whitespace().next().map(str::to_owned));
+        }
+        if line.ends_with("switchboard::sip: received:")
+            || line.ends_with("switchboard::sip: sending:")
+        {
+            open = Some((line.ends_with("received:"), Vec::new()));
+            continue;
+        }
+        let Some((received, lines)) = open.as_mut() else {
+            continue;
+        };
+        let Some(peer) = line
+            .strip_prefix(" source=")
+            .or(line.strip_prefix(" dest="))
+        else {
+            lines.push(line);
+            continue;
+        };
+        let header = |names: &[&str]| {
+            lines
+                .iter()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    names
+                        .iter()
+                        .any(|n| name.trim().eq_ignore_ascii_case(n))
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        let via = header(&["Via", "v"]);
+        messages.push(ServerTraced {
+            received: *received,
+            peer: peer.to_owned(),
+            start_line: lines.first().copied().unwrap_or_default().to_owned(),
+            via: via.split_whitespace().next().unwrap_or_default().to_owned(),
+            call_id: header(&["Call-ID", "i"]),
+        });
+        open = None;
+    }
+    (messages, tcp_peers)
+}
+
+/// Every SIP message between `phone` and the server went over TCP, by the phone's own SIP trace,
+/// which holds requests of the methods `sent` to the server and `received` from it.
+fn phone_used_tcp_only(
+    phone: &Phone,
+    server: &Server,
+    (sent, received): (&[&str], &[&str]),
+    ctx: &dyn Fn() -> String,
+) {
+    let trace = poll(
+        Duration::from_secs(10),
+        &format!(
+            "{}'s SIP trace lacks requests it sent {sent:?} or received {received:?}",
+            phone.user
+        ),
+        ctx,
+        || {
+            let trace = phone.sip_trace();
+            // baresip names its own side by the connection's port or by its listening one;
+            // what it sends goes to the server's address.
+            let has = |method: &str, outgoing: bool| {
+                trace.iter().any(|m| {
+                    m.method() == Some(method) && (m.to == server.sip.to_string()) == outgoing
+                })
+            };
+            (sent.iter().all(|m| has(m, true)) && received.iter().all(|m| has(m, false)))
+                .then_some(trace)
+        },
+    );
+    let not_tcp: Vec<_> = trace.iter().filter(|m| m.transport != "TCP").collect();
+    assert!(
+        not_tcp.is_empty(),
+        "{} sent or received SIP messages not over TCP: {not_tcp:#?}\n{}",
+        phone.user,
+        ctx()
+    );
+    eprintln!("{}: all {} SIP messages over TCP", phone.user, trace.len());
+}
+
+/// Every SIP message in the server's trace has a `SIP/2.0/TCP` top Via and a TCP connection's peer
+/// as its source or destination, and the trace holds the call's ACK and BYE from the caller and
+/// INVITE, ACK and BYE to the callee.
+fn server_used_tcp_only(server: &Server, ctx: &dyn Fn() -> String) {
+    let (trace, tcp_peers) = server_sip_trace(&server.log());
+    let not_tcp: Vec<_> = trace
+        .iter()
+        .filter(|m| m.via != "SIP/2.0/TCP" || !tcp_peers.contains(&m.peer))
+        .collect();
+    assert!(
+        not_tcp.is_empty(),
+        "SIP messages not over TCP (TCP peers {tcp_peers:?}): {not_tcp:#?}\n{}",
+        ctx()
+    );
+    // The A leg's Call-ID is the one of the INVITE received, the B leg's the one of the INVITE sent.
+    for (received, methods, whose) in [
+        (true, &["ACK", "BYE"][..], "from the caller"),
+        (false, &["INVITE", "ACK", "BYE"], "to the callee"),
+    ] {
+        let leg = trace
+            .iter()
+            .find(|m| m.is(received, "INVITE"))
+            .map(|m| &m.call_id);
+        for method in methods {
+            assert!(
+                trace
+                    .iter()
+                    .any(|m| m.is(received, method) && Some(&m.call_id) == leg),
+                "no {method} {whose} in the server's SIP trace\n{}",
+                ctx()
+            );
+        }
+    }
+    eprintln!(
+        "server: all {} SIP messages over TCP ({} connections)",
+        trace.len(),
+        tcp_peers.len()
+    );
+}
+
+#[test]
+fn baresip_calls_baresip_over_tcp_and_every_request_of_the_call_goes_over_tcp() {
+    let (server, caller, callee) = server_and_phones(SipTransport::Tcp, SIP_TRACE);
+    let ctx = || context(&server, &[&caller, &callee]);
+    let uuid = call_answered(&server, &caller, &ctx);
+    audio_flows_both_ways(&server, &uuid, &ctx);
+    if let Err(why) = caller.command("hangup", "") {
+        panic!("hangup: {why}\n{}", ctx());
+    }
+    wait_closed(&callee, "the caller's hang-up", &ctx);
+    no_call_left(&server, &ctx);
+    each_heard_the_other(&caller, &callee, &ctx);
+
+    // The phones' view: REGISTER, the call's requests and every response went over TCP.
+    let requests = ["REGISTER", "INVITE", "ACK", "BYE"];
+    phone_used_tcp_only(&caller, &server, (&requests, &[]), &ctx);
+    phone_used_tcp_only(&callee, &server, (&requests[..1], &requests[1..]), &ctx);
+
+    // The server's view: its trace holds the caller's ACK and BYE and its own INVITE, ACK and BYE
+    // to the callee, and every message in and out has a TCP Via and a peer it has a TCP connection
+    // with (the caller's ACK and BYE over UDP, as baresip sent them before requests towards a TCP
+    // caller said TCP, came from the phone's own SIP port, no connection's peer).
+    server_used_tcp_only(&server, &ctx);
 }

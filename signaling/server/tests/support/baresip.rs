@@ -11,6 +11,25 @@ use std::time::{Duration, Instant};
 
 use super::TempDir;
 
+/// The SIP transport a phone registers, calls and answers over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SipTransport {
+    /// SIP over UDP (the default).
+    Udp,
+    /// SIP over TCP: the account's registrar URI and its Contact carry `;transport=tcp`.
+    Tcp,
+}
+
+impl SipTransport {
+    /// The `transport` URI parameter's value.
+    pub fn param(self) -> &'static str {
+        match self {
+            SipTransport::Udp => "udp",
+            SipTransport::Tcp => "tcp",
+        }
+    }
+}
+
 /// A running baresip with one account registering to Switchboard.
 pub struct Phone {
     child: Child,
@@ -18,11 +37,15 @@ pub struct Phone {
     ctrl: TcpStream,
     /// stdout, stderr and every `ctrl_tcp` message, in arrival order.
     log: Arc<Mutex<String>>,
+    /// stdout only: its SIP trace is not interleaved with the control messages there.
+    stdout: Arc<Mutex<String>>,
     /// The `ctrl_tcp` messages (JSON), in arrival order.
     messages: Arc<Mutex<Vec<serde_json::Value>>>,
     next_token: AtomicU32,
     /// The account's user.
     pub user: String,
+    /// The transport its account registers and calls over.
+    pub transport: SipTransport,
 }
 
 impl Phone {
@@ -30,9 +53,21 @@ impl Phone {
     /// answering calls automatically and sending a `tone_hz` sine as its audio. Waits until it is
     /// ready and its control port answers (a few attempts with new ports if one was taken meanwhile).
     pub fn start(user: &str, password: &str, registrar: SocketAddr, tone_hz: u32) -> Phone {
+        Self::start_over(SipTransport::Udp, user, password, registrar, tone_hz)
+    }
+
+    /// [`Phone::start`] with the account on `transport` (`<sip:USER@REGISTRAR;transport=tcp>`
+    /// for TCP: baresip registers over TCP with a `;transport=tcp` Contact).
+    pub fn start_over(
+        transport: SipTransport,
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        tone_hz: u32,
+    ) -> Phone {
         let mut failures = String::new();
         for _ in 0..3 {
-            match Self::try_start(user, password, registrar, tone_hz) {
+            match Self::try_start(transport, user, password, registrar, tone_hz) {
                 Ok(phone) => return phone,
                 Err(why) => failures.push_str(&format!("\n--- attempt ---\n{why}")),
             }
@@ -41,6 +76,7 @@ impl Phone {
     }
 
     fn try_start(
+        transport: SipTransport,
         user: &str,
         password: &str,
         registrar: SocketAddr,
@@ -51,7 +87,10 @@ impl Phone {
         write_config(&dir, sip_port, ctrl_port, tone_hz);
         std::fs::write(
             dir.path().join("accounts"),
-            format!("<sip:{user}@{registrar};transport=udp>;auth_pass={password};regint=120;answermode=auto\n"),
+            format!(
+                "<sip:{user}@{registrar};transport={}>;auth_pass={password};regint=120;answermode=auto\n",
+                transport.param()
+            ),
         )
         .expect("write baresip accounts");
         let mut child = Command::new("baresip")
@@ -59,26 +98,19 @@ impl Phone {
             .arg(dir.path())
             // A bound on its life even if the test process is killed before the drop guard runs.
             .args(["-t", "300"])
+            // Its SIP trace: every message it sends and receives, with the transport.
+            .arg("-s")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start baresip (apt-get install baresip)");
-        let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            collect(pipe, log.clone());
+        let (log, stdout) = (Arc::default(), Arc::default());
+        if let Some(pipe) = child.stdout.take() {
+            collect(pipe, [Arc::clone(&log), Arc::clone(&stdout)]);
+        }
+        if let Some(pipe) = child.stderr.take() {
+            collect(pipe, [Arc::clone(&log)]);
         }
         let ctrl = match wait_ready(&mut child, &log, ctrl_port) {
             Ok(ctrl) => ctrl,
@@ -99,9 +131,11 @@ impl Phone {
             dir,
             ctrl,
             log,
+            stdout,
             messages,
             next_token: AtomicU32::new(1),
             user: user.to_owned(),
+            transport,
         })
     }
 
@@ -165,6 +199,26 @@ impl Phone {
     /// What baresip printed and every control message so far (call status lines left out).
     pub fn output(&self) -> String {
         format!("--- baresip {} ---\n{}", self.user, clean(&lock(&self.log)))
+    }
+
+    /// Every SIP message this phone sent or received so far, from its SIP trace (`baresip -s`).
+    pub fn sip_trace(&self) -> Vec<TracedMessage> {
+        // Each message: "\x1b[36;1m#\nTCP 127.0.0.1:A -> 127.0.0.1:B\n<message>\x1b[;m\n".
+        lock(&self.stdout)
+            .split("\x1b[36;1m#\n")
+            .skip(1)
+            .filter_map(|entry| {
+                let mut lines = entry.lines();
+                let (transport, route) = lines.next()?.split_once(' ')?;
+                let (from, to) = route.split_once(" -> ")?;
+                Some(TracedMessage {
+                    transport: transport.to_owned(),
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                    start_line: lines.next()?.trim_end().to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// The audio this phone received and decoded, from `sndfile`'s `dump-*-dec.wav` (complete
@@ -238,14 +292,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn collect(mut pipe: Box<dyn Read + Send>, log: Arc<Mutex<String>>) {
+/// Appends everything read from `pipe` to each of `sinks`.
+fn collect<const N: usize>(mut pipe: impl Read + Send + 'static, sinks: [Arc<Mutex<String>>; N]) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            lock(&log).push_str(&String::from_utf8_lossy(&buf[..n]));
+            for sink in &sinks {
+                lock(sink).push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
         }
     });
 }
@@ -288,12 +345,15 @@ fn netstring(buf: &[u8]) -> Option<(&[u8], usize)> {
     (buf.len() > end).then(|| (&buf[colon + 1..end], end + 1))
 }
 
-/// The log without baresip's `\r`-rewritten call status lines (`[0:00:01] audio=64000/64000 (bit/s)`).
+/// The log without baresip's `\r`-rewritten call status lines (`[0:00:01] audio=64000/64000 (bit/s)`)
+/// and without the colour codes around its SIP trace.
 fn clean(log: &str) -> String {
     log.split('\r')
         .filter(|piece| !(piece.starts_with('[') && piece.trim_end().ends_with("(bit/s)")))
         .collect::<Vec<_>>()
         .join("")
+        .replace("\x1b[36;1m", "")
+        .replace("\x1b[;m", "")
 }
 
 /// A loopback port P free for UDP and TCP, with P+1 free for TCP: baresip listens for SIP on
@@ -318,6 +378,28 @@ fn free_tcp_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind a loopback TCP port")
+}
+
+/// One SIP message in a phone's SIP trace.
+#[derive(Debug, Clone)]
+pub struct TracedMessage {
+    /// The transport it went over as baresip names it: `UDP`, `TCP`, `TLS`.
+    pub transport: String,
+    /// Its source address.
+    pub from: String,
+    /// Its destination address.
+    pub to: String,
+    /// Its request or status line.
+    pub start_line: String,
+}
+
+impl TracedMessage {
+    /// The method of a request (`INVITE`, `ACK`, …); `None` for a response.
+    pub fn method(&self) -> Option<&str> {
+        (!self.start_line.starts_with("SIP/2.0 "))
+            .then(|| self.start_line.split(' ').next())
+            .flatten()
+    }
 }
 
 /// 16-bit PCM audio read from a WAV file.
