@@ -5,6 +5,7 @@
 //! - Outbound digest authentication: a carrier that challenges our INVITE gets it again with the
 //!   trunk's credentials (verified by sipp) and answers.
 //! - A trunk with `transport = "tcp"`: the call and its BYE reach it over TCP.
+//! - Registration to a carrier: authenticated, refreshed halfway, and removed (Expires 0) at shutdown.
 
 mod support;
 
@@ -66,6 +67,20 @@ fn wait_for(server: &Server, name: &str, want: &str) -> Value {
     }
 }
 
+/// Asserts the server logged `text` within 5 s (its stderr is read by another thread, so the log
+/// may trail the state the API already shows).
+fn assert_logged(server: &Server, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains(text) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server.log().contains(text),
+        "{text:?} not logged:\n{}",
+        server.log()
+    );
+}
+
 #[test]
 fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_again() {
     let (primary, secondary) = (free_port(), free_port());
@@ -109,7 +124,7 @@ fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_aga
     assert!(down["probes"].as_u64() >= Some(5), "{down}");
     let all = trunks(&server);
     assert_eq!(all[1]["status"], "unprobed", "{all:?}");
-    assert!(server.log().contains("trunk down"), "{}", server.log());
+    assert_logged(&server, "trunk down");
     let (_, metrics) = server.http_get("/metrics");
     assert!(
         metrics.contains("switchboard_trunk_up{trunk=\"primary\"} 0"),
@@ -153,7 +168,7 @@ fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_aga
     assert!(up["last_rtt_ms"].as_f64().is_some(), "{up}");
     let back = back.finish(Duration::from_secs(5));
     assert!(back.success, "{}", back.output);
-    assert!(server.log().contains("trunk up"), "{}", server.log());
+    assert_logged(&server, "trunk up");
     health_until_idle(&server);
 }
 
@@ -306,4 +321,50 @@ fn rfc3261_s18_calls_to_a_tcp_trunk_go_over_tcp_both_ways() {
         "Contact over TCP: {invite:?}"
     );
     health_until_idle(&server);
+}
+
+#[test]
+fn rfc3261_s10_2_2_registration_to_a_carrier_is_removed_at_shutdown() {
+    let carrier = free_port();
+    let registrar = SippUas::start("trunk_uas_unregister.xml", carrier, &[]);
+    let extra = format!(
+        "[[trunks]]\nname = \"carrier\"\naddress = \"127.0.0.1:{carrier}\"\n\
+         domain = \"carrier.example\"\nusername = \"acct-17\"\npassword = \"s3cret\"\n\
+         register = true\nregister_expires_s = 600\n"
+    );
+    let server = Server::start(&config_with(&extra).replacen(
+        "[http]\n",
+        &format!("[http]\napi_token = \"{TOKEN}\"\n"),
+        1,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while trunks(&server)[0]["registration"]["status"] != "registered" {
+        assert!(
+            Instant::now() < deadline,
+            "not registered:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exit = server.terminate();
+    assert!(exit.success(), "clean exit: {exit:?}");
+    let registrar = registrar.finish(Duration::from_secs(10));
+    assert!(
+        registrar.success,
+        "carrier registrar:\n{}",
+        registrar.output
+    );
+    let registers = sipp_received(&registrar.output, "REGISTER ");
+    assert_eq!(registers.len(), 4, "{registers:?}");
+    for (i, r) in registers.iter().enumerate() {
+        assert!(r.contains(&format!("CSeq: {} REGISTER", i + 1)), "{r}");
+        let expires = if i < 2 { "Expires: 600" } else { "Expires: 0" };
+        assert!(r.contains(expires), "{r}");
+    }
+    let call_id = |m: &str| support::header(m, "Call-ID").map(str::to_owned);
+    assert_eq!(
+        call_id(&registers[3]),
+        call_id(&registers[0]),
+        "the same binding"
+    );
 }

@@ -103,6 +103,8 @@ impl Counters {
 /// The running SIP core.
 pub struct Core {
     transports: Transports,
+    /// Stops the transports, after the workers (see `Core::shutdown`).
+    transports_stop: CancellationToken,
     registrar: Arc<Mutex<registrar_glue::Registrar>>,
     counters: Arc<Counters>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -191,6 +193,9 @@ impl Core {
             directory.clone(),
             shutdown.clone(),
         )));
+        // The transports outlive the shutdown token until the workers are done (`Core::shutdown`),
+        // so a stopping worker still gets the answers to its last requests.
+        let transports_stop = CancellationToken::new();
         let transports = Transports::bind(
             TransportConfig {
                 listen: config.sip_listen.clone(),
@@ -199,7 +204,7 @@ impl Core {
                 tcp_partial_message_timeout: config.tcp_partial_message_timeout,
             },
             dispatcher,
-            shutdown.clone(),
+            transports_stop.clone(),
         )
         .await?;
         let mut workers = workers_early;
@@ -225,6 +230,7 @@ impl Core {
         }
         Ok(Arc::new(Core {
             transports,
+            transports_stop,
             registrar,
             counters,
             workers: Mutex::new(workers),
@@ -282,6 +288,7 @@ impl Core {
             // Workers end when the shutdown token fires; a stuck one must not hold the process.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
         }
+        self.transports_stop.cancel();
         let node = self.media_node.lock().ok().and_then(|mut n| n.take());
         if let Some(node) = node {
             if let Err(e) = node.stop(std::time::Duration::from_secs(2)).await {

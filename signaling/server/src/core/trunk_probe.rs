@@ -43,7 +43,8 @@ struct TrunkState {
 /// Where our registration to a trunk stands (`register = true`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RegistrationState {
-    /// `registering`, `registered` or `failed` (retried every 30 s).
+    /// `registering`, `registered`, `failed` (retried every 30 s) or `unregistered` (removed at
+    /// shutdown).
     pub status: &'static str,
     /// Until when the binding holds (RFC 3339), when registered.
     pub expires_at: Option<String>,
@@ -64,6 +65,14 @@ impl RegistrationState {
         RegistrationState {
             status: "registered",
             expires_at: Some(switchboard_events::envelope::rfc3339_utc(until)),
+            last_failure: None,
+        }
+    }
+
+    pub(crate) fn unregistered() -> Self {
+        RegistrationState {
+            status: "unregistered",
+            expires_at: None,
             last_failure: None,
         }
     }

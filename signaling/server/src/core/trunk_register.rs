@@ -3,7 +3,8 @@
 //! send calls. One Call-ID per trunk for all its REGISTERs, CSeq counting up; a 401/407 is
 //! answered with the trunk's credentials (a second challenge only when `stale`); `423` is retried
 //! with the carrier's Min-Expires; the binding is refreshed halfway through the granted time; a
-//! failure (other final status, timeout) is retried after [`RETRY`].
+//! failure (other final status, timeout) is retried after [`RETRY`]. At shutdown each granted
+//! binding is removed with `Expires: 0` (RFC 3261 §10.2.2), so the carrier stops sending calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -45,6 +46,8 @@ struct Binding {
     /// The challenge answer of the request in flight, if any (set on the request after a 401/407).
     credentials: Option<(HeaderName<'static>, String)>,
     challenges_answered: u8,
+    /// Being removed (shutdown): the REGISTER in flight says `Expires: 0`.
+    unregistering: bool,
 }
 
 impl TrunkRegistrar {
@@ -87,6 +90,7 @@ impl TrunkRegistrar {
                     in_flight: None,
                     credentials: None,
                     challenges_answered: 0,
+                    unregistering: false,
                 })
             })
             .collect();
@@ -95,6 +99,34 @@ impl TrunkRegistrar {
             bindings,
             sent_by: sent_by.to_owned(),
         }
+    }
+
+    /// Shutdown: stops refreshing and removes every binding the trunk holds (`Expires: 0`,
+    /// challenges answered as usual).
+    pub(crate) fn unregister_all(&mut self, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
+        for i in 0..self.bindings.len() {
+            let b = &mut self.bindings[i];
+            b.next_due = None;
+            let held = self
+                .health
+                .registration(b.index)
+                .is_some_and(|r| r.status == "registered");
+            if !held {
+                continue;
+            }
+            b.unregistering = true;
+            b.expires = 0;
+            b.credentials = None;
+            b.challenges_answered = 0;
+            self.send(i, now, layer);
+        }
+    }
+
+    /// Whether a removal is still waiting for its answer.
+    pub(crate) fn unregistering(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| b.unregistering && b.in_flight.is_some())
     }
 
     /// When the next REGISTER is due.
@@ -185,6 +217,12 @@ impl TrunkRegistrar {
         layer: &mut TransactionLayer<SipMsg>,
     ) {
         match status {
+            200..=299 if self.bindings[i].unregistering => {
+                let b = &mut self.bindings[i];
+                tracing::info!(trunk = b.name, "unregistered from trunk");
+                self.health
+                    .set_registration(b.index, RegistrationState::unregistered());
+            }
             200..=299 => {
                 let b = &mut self.bindings[i];
                 let granted = granted_expires(r, &b.contact).unwrap_or(b.expires);
@@ -234,6 +272,10 @@ impl TrunkRegistrar {
 
     fn failed(&mut self, i: usize, status: Option<u16>, now: Instant) {
         let b = &mut self.bindings[i];
+        if b.unregistering {
+            tracing::warn!(trunk = b.name, ?status, "unregistering from trunk failed");
+            return;
+        }
         b.next_due = Some(now + RETRY);
         b.credentials = None;
         let reason = status.map_or_else(|| "timeout".to_owned(), |s| s.to_string());

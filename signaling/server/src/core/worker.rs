@@ -28,6 +28,10 @@ use super::trunk_register::TrunkRegistrar;
 use crate::config::Config;
 use crate::transport::{Inbound, Target, Transports};
 
+/// How long a stopping worker keeps handling answers to its un-REGISTERs (under the 2 s the core
+/// waits for each worker).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 pub(crate) struct Worker {
     layer: TransactionLayer<SipMsg>,
     transports: Transports,
@@ -170,9 +174,37 @@ impl Worker {
             }
             self.drain().await;
         }
-        // Shutdown: BYE/CANCEL what is up and release media (sent best-effort).
-        self.calls.hang_up_all(Instant::now(), &mut self.layer);
+        // Shutdown: BYE/CANCEL what is up and release media (sent best-effort), and remove our
+        // registrations at trunks. The transports stay up until every worker is done, so the
+        // answers (a challenge to an un-REGISTER) are handled for up to SHUTDOWN_GRACE.
+        let now = Instant::now();
+        self.calls.hang_up_all(now, &mut self.layer);
+        if let Some(r) = self.uplinks.as_mut() {
+            r.unregister_all(now, &mut self.layer);
+        }
         self.drain().await;
+        let until = Instant::now() + SHUTDOWN_GRACE;
+        while self
+            .uplinks
+            .as_ref()
+            .is_some_and(TrunkRegistrar::unregistering)
+        {
+            let wake = self.layer.poll_timeout().map_or(until, |d| d.min(until));
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.on_message(msg, Instant::now()),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    self.layer.handle_timeout(now);
+                }
+            }
+            self.drain().await;
+        }
         self.counters
             .calls
             .fetch_sub(self.calls.len(), Ordering::Relaxed);
