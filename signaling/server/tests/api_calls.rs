@@ -363,3 +363,53 @@ fn rfc3515_callee_refer_transfers_the_caller_to_the_refer_to_target() {
         "{text}"
     );
 }
+
+#[test]
+fn rfc3515_caller_refer_transfers_the_callee_to_the_refer_to_target() {
+    let server = Server::start(
+        &config_with("[[users]]\nusername = \"1003\"\npassword = \"1003pass\"\n").replace(
+            "[http]\nlisten = \"127.0.0.1:0\"\n",
+            &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+        ),
+    );
+    let (b_port, t_port) = (free_port(), free_port());
+    register_user(&server, "1002", "1002pass", b_port);
+    register_user(&server, "1003", "1003pass", t_port);
+    // The caller REFERs the callee to 1003, hears the outcome by NOTIFY and is hung up; 1003 is
+    // called with the callee's session, answers and later hangs up, which ends the callee's call.
+    let b = SippUas::start("call_uas_answer.xml", b_port, &[]);
+    let t = SippUas::start("call_uas_hangup.xml", t_port, &[]);
+    let mut args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    args.extend(["-key".to_owned(), "target".to_owned(), "1003".to_owned()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let caller = sipp("call_uac_refer.xml", server.sip, "udp", &refs);
+    let t = t.finish(Duration::from_secs(15));
+    let b = b.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(
+        caller.success,
+        "the referring caller:\n{}\n{log}",
+        caller.output
+    );
+    assert!(t.success, "the transfer target:\n{}\n{log}", t.output);
+    assert!(b.success, "the transferred callee:\n{}\n{log}", b.output);
+    // The target was called from the callee's identity.
+    let invite = support::sipp_received(&t.output, "INVITE ");
+    assert!(
+        invite
+            .first()
+            .is_some_and(|m| m.contains("From: <sip:1002@")),
+        "{invite:?}"
+    );
+    health_until_idle(&server);
+    let text = sse_until(
+        server.http,
+        TOKEN,
+        "/api/v1/events?after=0&type=call_transferred",
+        |t| t.contains("event: call_transferred"),
+    );
+    assert!(
+        text.contains(r#""by":"a""#) && text.contains("sip:1003@127.0.0.1"),
+        "{text}"
+    );
+}

@@ -289,12 +289,16 @@ pub enum Action<K> {
     /// Release the media session. Emitted exactly once per [`Action::AllocateMedia`] unless the
     /// allocation failed; when it comes before the allocation finished, release what it returns.
     ReleaseMedia,
-    /// The callee asked (REFER, RFC 3515) to transfer the caller to `target` (the Refer-To URI's
-    /// user part). The driver routes it and answers with [`crate::Call::transfer_b`] (the callee
-    /// is then told `200` by NOTIFY and hung up) or [`crate::Call::refer_failed`].
+    /// A party asked (REFER, RFC 3515) to transfer the other party to `target` (the Refer-To
+    /// URI's user part). The driver routes it and answers with [`crate::Call::transfer_b`] (the
+    /// callee referred: the caller is transferred) or [`crate::Call::transfer_a`] (the caller
+    /// referred: the callee is transferred) — the referrer is then told `200` by NOTIFY and hung
+    /// up — or with [`crate::Call::refer_failed`].
     Transfer {
-        /// The number or user to transfer the caller to.
+        /// The number or user to transfer the other party to.
         target: String,
+        /// The leg that sent the REFER (and is replaced).
+        referrer: Leg,
     },
     /// The call is over: both dialogs are terminated and media is released. The last action.
     Ended {

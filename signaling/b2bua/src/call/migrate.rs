@@ -27,7 +27,7 @@ impl<K: Clone> Call<K> {
         let idle = self.relays.is_empty()
             && self.moving.is_none()
             && !self.transferring
-            && !self.refer_pending
+            && self.refer_pending.is_none()
             && self.origin_op.is_none()
             && !self.refresh_invite_pending()
             && self.cause.is_none();
@@ -36,11 +36,21 @@ impl<K: Clone> Call<K> {
             return;
         }
         self.moving = Some(Moving::Allocating);
+        let (mut a_sdp, mut b_sdp) = (self.accepted_sdp[0].clone(), self.accepted_sdp[1].clone());
+        let (mut sent_a, mut sent_b) = (
+            self.last_a_sdp.clone().unwrap_or_default(),
+            self.last_b_sdp.clone(),
+        );
+        if self.media_flipped {
+            // The node's legs face the call's legs the other way round.
+            std::mem::swap(&mut a_sdp, &mut b_sdp);
+            std::mem::swap(&mut sent_a, &mut sent_b);
+        }
         self.actions.push_back(Action::MoveMedia {
-            a_sdp: self.accepted_sdp[0].clone(),
-            b_sdp: self.accepted_sdp[1].clone(),
-            sent_a: self.last_a_sdp.clone().unwrap_or_default(),
-            sent_b: self.last_b_sdp.clone(),
+            a_sdp,
+            b_sdp,
+            sent_a,
+            sent_b,
         });
     }
 
@@ -49,6 +59,11 @@ impl<K: Clone> Call<K> {
         if self.moving != Some(Moving::Allocating) {
             return;
         }
+        let (a_offer, b_offer) = if self.media_flipped {
+            (b_offer, a_offer)
+        } else {
+            (a_offer, b_offer)
+        };
         let mut pending = Vec::new();
         for (leg, offer) in [(Leg::A, a_offer), (Leg::B, b_offer)] {
             let via = self.via(leg);

@@ -11,6 +11,7 @@ mod originate;
 mod prack;
 mod relay;
 mod setup;
+mod swap;
 mod teardown;
 mod timer;
 
@@ -215,8 +216,11 @@ pub struct Call<K> {
     advancing: bool,
     /// A blind transfer is calling a new B leg while the caller stays connected.
     transferring: bool,
-    /// The callee's REFER waits for the driver to route its target.
-    refer_pending: bool,
+    /// A party's REFER waits for the driver to route its target: the referrer's leg.
+    refer_pending: Option<Leg>,
+    /// The call's legs were swapped (the caller transferred the callee): the node's leg A faces the
+    /// call's B leg and its leg B the A leg.
+    media_flipped: bool,
     /// Digest challenges of the current route answered so far (a second only when `stale`).
     challenges_answered: u8,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.

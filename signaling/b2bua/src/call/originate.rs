@@ -163,7 +163,7 @@ impl<K: Clone> Call<K> {
 
 /// The INVITE an originated call keeps as its "caller's" INVITE: `from` calling `to` in our domain
 /// (its From and To are what the next B-leg INVITE shows; it is never sent).
-fn standing_invite(
+pub(super) fn standing_invite(
     config: &CallConfig,
     (from, to): (&str, &str),
     (domain, transport): (&str, LegTransport),

@@ -32,6 +32,12 @@ impl<K: Clone> Call<K> {
     pub(super) fn update_media(&mut self, leg: Leg, sdp: Vec<u8>) -> MediaOp {
         self.next_op += 1;
         let op = MediaOp(self.next_op);
+        // After the caller transferred the callee, the node's legs face the call's the other way.
+        let leg = match (self.media_flipped, leg) {
+            (false, leg) => leg,
+            (true, Leg::A) => Leg::B,
+            (true, Leg::B) => Leg::A,
+        };
         self.actions.push_back(Action::UpdateMedia { op, leg, sdp });
         op
     }

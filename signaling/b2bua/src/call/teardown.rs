@@ -137,10 +137,10 @@ impl<K: Clone> Call<K> {
         Some(cancel)
     }
 
-    /// RFC 3515 REFER from the callee: transfer the caller to the Refer-To target. Answered 202 and
-    /// handed to the driver ([`Action::Transfer`]) when both legs are answered and nothing else is
-    /// in flight; `491` while busy, `400` without a usable SIP Refer-To.
-    fn on_refer(&mut self, tx: K, request: &Message<'static>) {
+    /// RFC 3515 REFER from `referrer`: transfer the other party to the Refer-To target. Answered
+    /// 202 and handed to the driver ([`Action::Transfer`]) when both legs are answered and nothing
+    /// else is in flight; `491` while busy, `400` without a usable SIP Refer-To.
+    fn on_refer(&mut self, tx: K, request: &Message<'static>, referrer: Leg) {
         let target = match request.refer_to() {
             Ok(Some(to)) => to.uri.user_decoded().map(|u| u.into_owned()),
             _ => None,
@@ -149,29 +149,42 @@ impl<K: Clone> Call<K> {
             self.respond(tx, request.response(400, "Bad Refer-To"));
             return;
         };
-        let idle = self.relays.is_empty() && !self.transferring && !self.refer_pending;
+        let idle = self.relays.is_empty()
+            && !self.transferring
+            && self.refer_pending.is_none()
+            && self.moving.is_none();
         let answered = self.a_state == AState::Confirmed && self.b_state == BState::Confirmed;
         if !idle || !answered || self.cause.is_some() {
             self.respond(tx, request.response(491, "Request Pending"));
             return;
         }
         self.respond(tx, request.response(202, "Accepted"));
-        self.refer_pending = true;
-        self.actions.push_back(Action::Transfer { target });
+        self.refer_pending = Some(referrer);
+        self.actions
+            .push_back(Action::Transfer { target, referrer });
     }
 
-    /// The driver could not route the callee's REFER target: the callee is told `status` by NOTIFY
-    /// and the call goes on.
+    /// The driver could not route a REFER's target: the referrer is told `status` by NOTIFY and
+    /// the call goes on.
     pub fn refer_failed(&mut self, status: u16) {
-        if std::mem::take(&mut self.refer_pending) {
-            self.notify_refer(status);
+        if let Some(leg) = self.refer_pending.take() {
+            self.notify_refer(leg, status);
         }
     }
 
-    /// NOTIFY to B with the REFER's final outcome as a sipfrag (RFC 3515 §2.4.5), ending the
-    /// implicit subscription.
-    fn notify_refer(&mut self, status: u16) {
-        let Some(mut notify) = self.b_request(Method::Notify) else {
+    /// NOTIFY to the referrer `leg` with the REFER's final outcome as a sipfrag (RFC 3515 §2.4.5),
+    /// ending the implicit subscription.
+    pub(super) fn notify_refer(&mut self, leg: Leg, status: u16) {
+        let notify = match leg {
+            Leg::A => {
+                let (via, contact) = (self.via(Leg::A), self.contact(Leg::A));
+                self.a_dialog
+                    .new_request(Method::Notify, &via, Some(&contact))
+                    .ok()
+            }
+            Leg::B => self.b_request(Method::Notify),
+        };
+        let Some(mut notify) = notify else {
             return;
         };
         notify.push_header(HeaderName::Event, "refer");
@@ -184,7 +197,7 @@ impl<K: Clone> Call<K> {
             Some("message/sipfrag;version=2.0"),
             format!("SIP/2.0 {status} {reason}\r\n").into_bytes(),
         );
-        self.send_request(Leg::B, TxMethod::Notify, notify);
+        self.send_request(leg, TxMethod::Notify, notify);
     }
 
     /// Blind transfer of the caller: B's leg is hung up and `route` called instead on the same
@@ -198,9 +211,10 @@ impl<K: Clone> Call<K> {
             self.refer_failed(500);
             return false;
         }
-        if std::mem::take(&mut self.refer_pending) {
-            // The referring callee learns the transfer is under way, then is hung up.
-            self.notify_refer(200);
+        if let Some(leg) = self.refer_pending.take() {
+            // The referrer (the callee; a referring caller was swapped to B) learns the transfer
+            // is under way, then is hung up.
+            self.notify_refer(leg, 200);
         }
         if let Some(bye) = self.b_request(Method::Bye) {
             // Its outcome does not matter any more: the leg is replaced.
@@ -313,9 +327,8 @@ impl<K: Clone> Call<K> {
 
     /// An in-dialog request (RFC 3261 §12.2.2): 481 when it matches no dialog, 500 when out of order;
     /// BYE is answered 200 and ends the call; OPTIONS gets 200; re-INVITE, UPDATE and INFO are
-    /// relayed to the other leg (`indialog`); a REFER from the callee transfers the caller, one from
-    /// the caller gets 403; anything else (PRACK, MESSAGE, ...) gets 501 and leaves the session
-    /// unchanged.
+    /// relayed to the other leg (`indialog`); a REFER transfers the other party; anything else
+    /// (PRACK, MESSAGE, ...) gets 501 and leaves the session unchanged.
     pub(super) fn on_request(&mut self, now: Instant, tx: K, request: &Message<'static>) {
         match request.method() {
             // Neither is answered: an ACK for our 2xx, or a CANCEL the driver should have matched.
@@ -349,11 +362,7 @@ impl<K: Clone> Call<K> {
             Some(Method::Invite | Method::Update | Method::Info) => {
                 self.on_relayable(now, leg, tx, request);
             }
-            Some(Method::Refer) if leg == Leg::B => self.on_refer(tx, request),
-            // Transferring the callee (a REFER from the caller) is not carried out (yet).
-            Some(Method::Refer) => {
-                self.respond(tx, request.response(403, "Caller Transfer Not Supported"))
-            }
+            Some(Method::Refer) => self.on_refer(tx, request, leg),
             _ => self.respond(tx, request.response(501, "Not Implemented")),
         }
     }

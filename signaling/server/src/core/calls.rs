@@ -100,8 +100,8 @@ pub(crate) struct Calls {
     directory: CallDirectory,
     /// ACKs for 2xx, sent without a transaction; drained by the worker.
     pub(crate) direct: Vec<(Target, Bytes)>,
-    /// REFERs from callees waiting to be routed by the worker: (call UUID, target).
-    pub(crate) refers: Vec<(String, String)>,
+    /// REFERs waiting to be routed by the worker: (call UUID, target, the referring leg).
+    pub(crate) refers: Vec<(String, String, Leg)>,
 }
 
 impl Calls {
@@ -325,8 +325,9 @@ impl Calls {
         self.entries.get(&n).map(|e| e.call.a_invite().clone())
     }
 
-    /// Blind transfer of call `uuid`'s caller to `route` (see `Call::transfer_b`); `false` when
-    /// the call cannot be transferred now.
+    /// Blind transfer of call `uuid` to `route`: of the caller (`Call::transfer_b`: the API, a
+    /// callee's REFER), or of the callee after the caller's REFER (`by` A: `Call::transfer_a`);
+    /// `false` when the call cannot be transferred now.
     pub(crate) fn transfer(
         &mut self,
         uuid: &str,
@@ -339,10 +340,18 @@ impl Calls {
             return false;
         };
         let target = route.request_uri.clone();
-        let started = self
-            .entries
-            .get_mut(&n)
-            .is_some_and(|e| e.call.transfer_b(now, route));
+        let started = self.entries.get_mut(&n).is_some_and(|e| match by {
+            TransferOrigin::A => {
+                // The callee becomes the call's A leg: requests to it follow its Via, not the
+                // caller's connection.
+                let swapped = e.call.transfer_a(now, route);
+                if swapped {
+                    e.a_target = None;
+                }
+                swapped
+            }
+            TransferOrigin::B | TransferOrigin::Api => e.call.transfer_b(now, route),
+        });
         if started {
             tracing::info!(call_uuid = uuid, target, "blind transfer");
             self.directory.transferred(uuid, &target, by);
@@ -636,9 +645,9 @@ impl Calls {
                     }
                     _ => e.call.handle(now, CallEvent::MediaUpdateFailed { op }),
                 },
-                Action::Transfer { target } => {
-                    tracing::info!(call_uuid = e.uuid, target, "REFER from the callee");
-                    self.refers.push((e.uuid.clone(), target));
+                Action::Transfer { target, referrer } => {
+                    tracing::info!(call_uuid = e.uuid, target, ?referrer, "REFER");
+                    self.refers.push((e.uuid.clone(), target, referrer));
                 }
                 Action::ReleaseMedia => {
                     match std::mem::replace(&mut e.media, MediaState::Released) {

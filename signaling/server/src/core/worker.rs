@@ -237,17 +237,21 @@ impl Worker {
         }
     }
 
-    /// Routes the callees' REFER targets (RFC 3515) and starts or refuses each transfer.
+    /// Routes the REFER targets (RFC 3515) and starts or refuses each transfer.
     fn route_refers(&mut self, now: Instant) -> bool {
         let refers = std::mem::take(&mut self.calls.refers);
         let busy = !refers.is_empty();
-        for (uuid, target) in refers {
+        for (uuid, target, referrer) in refers {
             let Some(invite) = self.calls.a_invite_of(&uuid) else {
                 continue;
             };
             match self.handler.transfer_route(&invite, &target) {
                 Ok(route) => {
-                    let by = switchboard_events::event::TransferOrigin::B;
+                    use switchboard_events::event::TransferOrigin;
+                    let by = match referrer {
+                        switchboard_b2bua::Leg::A => TransferOrigin::A,
+                        switchboard_b2bua::Leg::B => TransferOrigin::B,
+                    };
                     self.calls.transfer(&uuid, route, by, now, &mut self.layer);
                 }
                 Err((status, reason)) => {

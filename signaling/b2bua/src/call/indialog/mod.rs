@@ -92,7 +92,14 @@ pub(super) struct ReinviteAck {
     ack: Option<Message<'static>>,
 }
 
-fn other(leg: Leg) -> Leg {
+impl ReinviteAck {
+    /// The call's legs were swapped: this ACK goes to the other one.
+    pub(super) fn swap_leg(&mut self) {
+        self.leg = other(self.leg);
+    }
+}
+
+pub(super) fn other(leg: Leg) -> Leg {
     match leg {
         Leg::A => Leg::B,
         Leg::B => Leg::A,

@@ -308,10 +308,10 @@ fn s12_2_2_in_dialog_bye_with_unknown_tag_or_call_id_gets_481() {
 }
 
 #[test]
-fn in_dialog_refer_from_the_caller_gets_403_message_501_and_options_200() {
+fn in_dialog_refer_without_refer_to_gets_400_message_501_and_options_200() {
     let mut h = Harness::answered();
     let (tx, out) = h.a_request(h.a_in_dialog("REFER", 102, &h.a_tag()));
-    assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(403));
+    assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(400));
     let (tx, out) = h.a_request(h.a_in_dialog("MESSAGE", 103, &h.a_tag()));
     assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(501));
     let (tx, out) = h.a_request(h.a_in_dialog("OPTIONS", 104, &h.a_tag()));

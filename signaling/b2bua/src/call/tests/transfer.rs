@@ -1,5 +1,6 @@
 //! Blind transfer of the caller (API): B's leg is hung up and a new callee called on the same media
-//! session while A stays connected; a refusal by the new callee hangs A up.
+//! session while A stays connected; a refusal by the new callee hangs A up. A REFER from the
+//! caller transfers the callee the same way, after the legs swap.
 
 use switchboard_sip::{HeaderName, Method};
 
@@ -89,8 +90,9 @@ fn rfc3515_refer_from_the_callee_transfers_the_caller_and_notifies_the_outcome()
     let (tx, out) = h.a_request(refer_from_b(&h));
     assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(202));
     assert!(
-        out.iter()
-            .any(|a| matches!(a, Action::Transfer { target } if target == "carol")),
+        out.iter().any(
+            |a| matches!(a, Action::Transfer { target, referrer: Leg::B } if target == "carol")
+        ),
         "{out:?}"
     );
     let now = h.now;
@@ -138,4 +140,81 @@ fn refer_the_dialplan_cannot_route_is_notified_as_failed_and_the_call_goes_on() 
         Some(202),
         "a new REFER is taken"
     );
+}
+
+#[test]
+fn rfc3515_refer_from_the_caller_transfers_the_callee_and_the_legs_swap() {
+    let mut h = Harness::answered();
+    let (_, b_invite) = h.b_invite.clone().expect("B INVITE");
+    let refer = parse(
+        &h.a_in_dialog("REFER", 150, &h.a_tag())
+            .encode_string()
+            .replacen(
+                "CSeq: 150 REFER",
+                "CSeq: 150 REFER\r\nRefer-To: <sip:carol@198.51.100.99>\r\nContact: <sip:alice@192.0.2.10:5060>",
+                1,
+            ),
+    );
+    let (tx, out) = h.a_request(refer);
+    assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(202));
+    assert!(
+        out.iter().any(|a| matches!(a,
+            Action::Transfer { target, referrer: Leg::A } if target == "carol")),
+        "{out:?}"
+    );
+    let now = h.now;
+    assert!(h.call.transfer_a(now, target()));
+    let out = h.drain();
+    // The referring caller (now on the call's B side) hears the outcome and is hung up, in its
+    // own dialog, at its own address.
+    let notify = sent(&out, Leg::B, Method::Notify);
+    assert_eq!(notify.len(), 1, "{out:?}");
+    assert_eq!(notify[0].1.call_id().ok(), Some("a-call-1@192.0.2.10"));
+    assert!(String::from_utf8_lossy(notify[0].1.body()).starts_with("SIP/2.0 200"));
+    let byes = sent(&out, Leg::B, Method::Bye);
+    assert_eq!(byes.len(), 1, "{out:?}");
+    assert_eq!(byes[0].1.call_id().ok(), Some("a-call-1@192.0.2.10"));
+    let hops: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendRequest {
+                next_hop, request, ..
+            } => Some((request.method().map(|m| m.as_str().to_owned()), *next_hop)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        hops.contains(&(Some("BYE".to_owned()), addr(A_SOURCE))),
+        "to the caller's address: {hops:?}"
+    );
+    // The target is called with the callee's session (what the caller was offered).
+    let invites = sent(&out, Leg::B, Method::Invite);
+    assert_eq!(invites.len(), 1, "{out:?}");
+    assert_eq!(invites[0].1.body(), A_ANSWER);
+    let from = invites[0].1.from().expect("From").uri;
+    assert_eq!(
+        from.user_decoded().as_deref(),
+        Some("bob"),
+        "the callee calls the target"
+    );
+    // The target answers: the node's leg A (which faced the caller) now faces it.
+    let out = h.b_reply(200, Some(B_ANSWER));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::UpdateMedia { leg: Leg::A, .. })),
+        "{out:?}"
+    );
+    // The callee, now the A leg, hangs up: the target gets the BYE.
+    let bye = parse(&format!(
+        "BYE sip:sb@203.0.113.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20:5062;branch=z9hG4bKbx\r\n\
+Max-Forwards: 70\r\nFrom: {};tag=b-tag-1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
+        b_invite.header(&HeaderName::To).expect("To"),
+        b_invite.header(&HeaderName::From).expect("From"),
+        b_invite.call_id().expect("Call-ID"),
+    ));
+    let (tx, out) = h.a_request(bye);
+    assert_eq!(response_on(&out, tx).and_then(|r| r.status()), Some(200));
+    let byes = sent(&out, Leg::B, Method::Bye);
+    assert_eq!(byes.len(), 1, "{out:?}");
+    assert_eq!(byes[0].1.call_id().ok(), invites[0].1.call_id().ok());
 }
