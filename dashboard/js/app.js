@@ -5,10 +5,11 @@ import overview from './overview.js';
 import calls from './calls.js';
 import registrations from './registrations.js';
 import media from './media.js';
+import trunks from './trunks.js';
 import dialplan from './dialplan.js';
 import events from './events.js';
 
-const views = { overview, calls, registrations, media, dialplan, events };
+const views = { overview, calls, registrations, media, trunks, dialplan, events };
 let current = null;
 
 function route() {

@@ -5,6 +5,7 @@ import { $, el, confirmAction, fillTable, flash, fmtDuration, fmtTime, pill, pol
 
 let calls = [];
 let selected = null;
+let transferredTo = null; // the selected call's last transfer target, from its timeline
 let stopPoll = null, stream = null, timeline = null, refreshTimer = null;
 
 function legText(leg) {
@@ -79,6 +80,7 @@ function renderDetail() {
     ['A-leg Call-ID', 'a_call_id', c.a_call_id || '–'], ['B-leg Call-ID', 'b_call_id', c.b_call_id || '–'],
     ['A leg', 'leg_a', legText(c.legs && c.legs.a)], ['B leg', 'leg_b', legText(c.legs && c.legs.b)],
   ];
+  if (transferredTo) items.splice(2, 0, ['Transferred to', 'transferred_to', transferredTo]);
   dl.replaceChildren(...items.flatMap(([label, field, value]) => [el('dt', {}, label), el('dd', { dataset: { field } }, value)]));
   $('call-hangup').disabled = c.state === 'ending';
   $('dtmf-send').disabled = c.state !== 'answered';
@@ -94,6 +96,7 @@ function eventText(type, e) {
 function openDetail(uuid) {
   closeTimeline();
   selected = uuid;
+  transferredTo = null;
   $('call-detail').hidden = false;
   $('call-detail-uuid').textContent = uuid;
   $('call-timeline').replaceChildren();
@@ -105,6 +108,10 @@ function openDetail(uuid) {
     onEvent: (type, e) => {
       $('call-timeline').append(el('li', { dataset: { type, seq: e.seq } },
         el('time', { datetime: e.timestamp }, fmtTime(e.timestamp)), ' ', el('strong', {}, type), ' ', eventText(type, e)));
+      if (type === 'call_transferred' && e.call_uuid === selected) {
+        transferredTo = `${e.target} (by ${e.by})`;
+        renderDetail();
+      }
     },
     onStatus: (s, d) => pill($('call-timeline-status'), s, d),
   });

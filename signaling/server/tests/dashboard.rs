@@ -1,11 +1,17 @@
 //! Browser test of the dashboard: the release binary, headless Chromium driven over the W3C WebDriver
-//! protocol (chromedriver), sipp as caller and callee. An operator logs in with the API token, sees
-//! the overview's numbers, sees a call appear in the calls table within 2 s of its answer, hangs it
-//! up from the UI (the callee's sipp gets the BYE), drains and undrains the media node, validates a
-//! broken dialplan, runs the route simulator, reads the event log and removes a registration.
-//! Each page's screenshot is saved under `tests/artifacts/dashboard/`.
+//! protocol (chromedriver), sipp as caller, callees and carriers. An operator logs in with the API
+//! token, sees the overview's numbers, sees a call appear in the calls table within 2 s of its
+//! answer, hangs it up from the UI (the callee's sipp gets the BYE), blind-transfers another call's
+//! caller to a third user (the old callee gets a BYE, the new one is called and answers), drains and
+//! undrains the media node, validates a broken dialplan, runs the route simulator, reads the event
+//! log, watches a trunk go down, up and down again and another one register, and removes a
+//! registration. Each page's screenshot is saved under `tests/artifacts/dashboard/`.
 
 mod support;
+#[path = "dashboard/transfer.rs"]
+mod transfer;
+#[path = "dashboard/trunks.rs"]
+mod trunks;
 #[path = "dashboard/webdriver.rs"]
 mod webdriver;
 
@@ -51,14 +57,17 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-fn server(dir: &TempDir) -> Server {
+/// The server, with a third user (1003, the transfer target) and the trunks of [`trunks::Carriers`].
+fn server(dir: &TempDir, carriers: &trunks::Carriers) -> Server {
     let plan = dir.path().join("dialplan.toml");
     std::fs::write(&plan, PLAN).expect("write plan");
-    let config = config_with(&format!("[dialplan]\nfile = \"{}\"\n", plan.display())).replacen(
-        "[http]\n",
-        &format!("[http]\napi_token = \"{TOKEN}\"\n"),
-        1,
+    let extra = format!(
+        "[dialplan]\nfile = \"{}\"\n{}[[users]]\nusername = \"1003\"\npassword = \"1003pass\"\n",
+        plan.display(),
+        carriers.config()
     );
+    let config =
+        config_with(&extra).replacen("[http]\n", &format!("[http]\napi_token = \"{TOKEN}\"\n"), 1);
     Server::start(&config)
 }
 
@@ -88,6 +97,26 @@ fn api_post(server: &Server, path: &str) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("POST {path}: {e}: {body}"))
 }
 
+/// Polls `/api/v1/calls` (up to 15 s) for an answered call; returns it.
+fn answered_call(server: &Server) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let calls = api(server, "/calls");
+        if let Some(c) = calls
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["state"] == "answered"))
+        {
+            return c.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call was not answered: {calls}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn open(b: &Browser, view: &str) {
     b.click(&format!("nav a[data-view={view}]"));
     b.wait_for(
@@ -100,7 +129,8 @@ fn open(b: &Browser, view: &str) {
 #[test]
 fn operator_drives_switchboard_from_the_dashboard_in_a_real_browser() {
     let dir = TempDir::new("sb-dashboard");
-    let server = server(&dir);
+    let carriers = trunks::Carriers::start();
+    let server = server(&dir, &carriers);
     let shots = artifacts();
     let b = Browser::start();
     let base = format!("http://{}", server.http);
@@ -144,16 +174,18 @@ fn operator_drives_switchboard_from_the_dashboard_in_a_real_browser() {
     register_user(&server, "1002", "1002pass", callee_port);
     overview(&b, &shots);
     call_hung_up_from_the_ui(&b, &server, callee_port, &shots);
+    transfer::call_transferred_from_the_ui(&b, &server, callee_port, &shots);
     media_node_drained(&b, &server, &shots);
     dialplan(&b, &shots);
     event_log(&b, &server, &shots);
+    trunks::trunks_go_down_and_up(&b, &server, carriers, &shots);
     registration_removed(&b, &server, &shots);
 
     // On a phone-sized screen the pages reflow: nothing is wider than the screen (wide tables
     // scroll inside their own box).
     b.emulate_phone(390, 844);
     b.cmd("POST", "/refresh", Some(json!({})));
-    for view in ["overview", "calls", "media", "dialplan", "events"] {
+    for view in ["overview", "calls", "media", "trunks", "dialplan", "events"] {
         open(&b, view);
         let widths = b.js(
             "return [window.innerWidth, document.documentElement.scrollWidth]",
@@ -218,22 +250,10 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
     });
 
     // The moment the API reports the call answered, the table must show it within 2 s.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let uuid = loop {
-        let calls = api(server, "/calls");
-        if let Some(c) = calls
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["state"] == "answered"))
-        {
-            break c["uuid"].as_str().expect("uuid").to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the call was not answered: {calls}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let uuid = answered_call(server)["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
     let answered = Instant::now();
     let row = format!("#calls-table tr[data-call-uuid='{uuid}'][data-state=answered]");
     let visible = b.poll_until(
@@ -471,5 +491,16 @@ fn registration_removed(b: &Browser, server: &Server, shots: &std::path::Path) {
         "return document.querySelector(arguments[0]) === null",
         json!([row]),
     );
-    assert_eq!(api(server, "/registrations"), json!([]));
+    // Only 1002's: the transfer target 1003 stays registered, in the API and on the page.
+    let aors: Vec<Value> = api(server, "/registrations")
+        .as_array()
+        .expect("registrations")
+        .iter()
+        .map(|r| r["aor"].clone())
+        .collect();
+    assert!(
+        aors.len() == 1 && aors[0].as_str().is_some_and(|a| a.contains("1003")),
+        "{aors:?}"
+    );
+    assert!(b.visible("#registrations-table tr[data-aor*='1003']"));
 }

@@ -148,20 +148,33 @@ impl Browser {
             .to_owned()
     }
 
-    /// Clicks like a user (the element must be visible and not covered).
+    /// Clicks like a user (the element must be visible and not covered). A polled table may
+    /// replace its rows between finding a button and clicking it; the user would then click the
+    /// new button in the same place, so a stale element is looked up again (a few times at most).
     pub(super) fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.wait_for(
-            &format!("{css} enabled and shown"),
-            "const e = document.querySelector(arguments[0]); return e && !e.disabled && e.getClientRects().length > 0",
-            json!([css]),
-        );
-        // As a user scrolls a control to the middle of the screen, clear of the sticky header.
-        self.js(
-            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
-            json!([css]),
-        );
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        for _ in 0..5 {
+            let id = self.find(css);
+            self.wait_for(
+                &format!("{css} enabled and shown"),
+                "const e = document.querySelector(arguments[0]); return e && !e.disabled && e.getClientRects().length > 0",
+                json!([css]),
+            );
+            // As a user scrolls a control to the middle of the screen, clear of the sticky header.
+            self.js(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                json!([css]),
+            );
+            let path = format!("/session/{}/element/{id}/click", self.session);
+            let (status, v) = self.raw("POST", &path, Some(json!({})));
+            if status == 200 {
+                return;
+            }
+            assert_eq!(
+                v["value"]["error"], "stale element reference",
+                "click {css}: {v}"
+            );
+        }
+        panic!("{css} was replaced before every click");
     }
 
     /// Picks `value` in a `<select>` (WebDriver clicks the option, as a user picks it).
@@ -230,6 +243,8 @@ impl Browser {
 
     /// Saves a PNG of the whole page (Chromium's DevTools capture beyond the viewport).
     pub(super) fn screenshot(&self, path: &Path) {
+        // From the top, so that the sticky header is drawn where it belongs.
+        self.js("window.scrollTo(0, 0)", json!([]));
         let v = self.cmd(
             "POST",
             "/goog/cdp/execute",
