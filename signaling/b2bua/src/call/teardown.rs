@@ -167,6 +167,9 @@ impl<K: Clone> Call<K> {
     /// The driver could not route a REFER's target: the referrer is told `status` by NOTIFY and
     /// the call goes on.
     pub fn refer_failed(&mut self, status: u16) {
+        if self.ended {
+            return;
+        }
         if let Some(leg) = self.refer_pending.take() {
             self.notify_refer(leg, status);
         }
@@ -416,6 +419,7 @@ impl<K: Clone> Call<K> {
             self.actions.push_back(Action::ReleaseMedia);
         }
         self.ended = true;
+        self.refer_pending = None;
         self.ring_deadline = None;
         self.session_timer = None;
         self.end_relays(487);

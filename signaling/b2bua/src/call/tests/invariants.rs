@@ -113,9 +113,47 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
                     b_offer: B_OFFER.to_vec(),
                 });
             }
+            // A REFER from the caller (RFC 3515), and the driver's answer to any pending one.
+            3 => random_step_refer(h, 410 + u32::try_from(rng.below(9)).unwrap_or(0)),
+            4 => {
+                let pending = h.all.iter().rev().find_map(|a| match a {
+                    Action::Transfer { referrer, .. } => Some(*referrer),
+                    _ => None,
+                });
+                let route = RouteTarget {
+                    request_uri: "sip:carol@198.51.100.99".to_owned(),
+                    next_hop: addr("198.51.100.99:5060"),
+                    auth: None,
+                    transport: Default::default(),
+                };
+                let now = h.now;
+                match (pending, rng.below(3)) {
+                    (Some(Leg::A), 0 | 1) => {
+                        h.call.transfer_a(now, route);
+                    }
+                    (Some(Leg::B), 0 | 1) => {
+                        h.call.transfer_b(now, route);
+                    }
+                    _ => h.call.refer_failed(404),
+                }
+                h.drain();
+            }
             _ => {}
         },
     }
+}
+
+/// A REFER from the caller (to carol) with CSeq `cseq`.
+fn random_step_refer(h: &mut Harness, cseq: u32) {
+    let refer = h
+        .a_in_dialog("REFER", cseq, &h.a_tag())
+        .encode_string()
+        .replacen(
+            "Content-Length: 0",
+            "Refer-To: <sip:carol@198.51.100.99>\r\nContent-Length: 0",
+            1,
+        );
+    h.a_request(parse(&refer));
 }
 
 /// A re-INVITE, UPDATE or INFO from either leg, or a media result for an in-dialog update.
@@ -151,8 +189,8 @@ fn in_dialog_step(h: &mut Harness, rng: &mut Rng) {
 
 #[test]
 fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
-    let (mut relayed, mut second_parties) = (0, 0);
-    for seed in 1..=1000u64 {
+    let (mut relayed, mut second_parties, mut swapped) = (0, 0, 0);
+    for seed in 1..=1200u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         // A third of the sequences start from an answered call, so in-dialog requests matter.
         // Some run a session timer we refresh (RFC 4028), so refreshes cross everything else.
@@ -192,6 +230,10 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
             });
         }
         h.drain();
+        if seed % 12 == 3 {
+            // Some answered calls start with the caller's REFER, so transfers cross everything.
+            random_step_refer(&mut h, 400);
+        }
         let steps = 1 + rng.below(25);
         for _ in 0..steps {
             random_step(&mut h, &mut rng);
@@ -252,6 +294,11 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                     && matches!(request.method(), Some(Method::Invite | Method::Update | Method::Info)))
         });
         relayed += usize::from(relays);
+        swapped += usize::from(h.all.iter().any(|a| {
+            matches!(a, Action::SendRequest { leg: Leg::B, request, .. }
+                if request.method() == Some(&Method::Notify)
+                    && request.call_id().ok() == Some("a-call-1@192.0.2.10"))
+        }));
         // The second party's INVITE carries the first party's answer as rewritten by the node.
         let second_rung = h.all.contains(&Action::OfferMedia { leg: Leg::A })
             && sent(&h.all, Leg::B, Method::Invite)
@@ -283,6 +330,10 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
     assert!(
         second_parties >= 3,
         "only {second_parties} originated sequences reached the second party"
+    );
+    assert!(
+        swapped >= 3,
+        "only {swapped} sequences transferred the callee after the caller's REFER"
     );
 }
 
