@@ -30,12 +30,12 @@ pub struct DialplanSection {
 pub struct TrunkSection {
     /// Unique name, used by the dialplan (`trunk:NAME`, `trunks = ["NAME"]`).
     pub name: String,
-    /// Where outbound calls go, `IP:port`.
+    /// Where outbound calls go, `IP:port` or `host:port` (resolved at start, IPv4 preferred).
     pub address: String,
     /// `udp` (default) or `tcp`: how calls, OPTIONS and REGISTERs reach the trunk.
     #[serde(default)]
     pub transport: Option<String>,
-    /// Host part of the Request-URI of outbound calls (default: the address, `IP:port`).
+    /// Host part of the Request-URI of outbound calls (default: `address` as written).
     pub domain: Option<String>,
     /// Sources (`IP` or `IP/len`) whose INVITEs are accepted as coming from this trunk, without
     /// digest authentication.
@@ -117,15 +117,14 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
         } else if sections[..i].iter().any(|o| o.name == t.name) {
             issue("name", format!("duplicate trunk `{}`", t.name));
         }
-        let address = t
-            .address
-            .parse::<SocketAddr>()
-            .ok()
-            .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
+        let address = resolve(&t.address).filter(|a| !a.ip().is_unspecified() && a.port() != 0);
         if address.is_none() {
             issue(
                 "address",
-                format!("`{}` is not an address like 192.0.2.10:5060", t.address),
+                format!(
+                    "`{}` is not an address like 192.0.2.10:5060 or a host:port that resolves",
+                    t.address
+                ),
             );
         }
         let transport = match t.transport.as_deref() {
@@ -200,7 +199,7 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
         }
         if issues.len() == before {
             if let Some(address) = address {
-                let domain = t.domain.clone().unwrap_or_else(|| address.to_string());
+                let domain = t.domain.clone().unwrap_or_else(|| t.address.clone());
                 let auth =
                     t.username
                         .clone()
@@ -228,6 +227,26 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
         }
     }
     out
+}
+
+/// `IP:port`, or `host:port` resolved now (A/AAAA records, an IPv4 address preferred); SRV and
+/// NAPTR (RFC 3263) are not looked up, and the name is not resolved again while running.
+fn resolve(text: &str) -> Option<SocketAddr> {
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    use std::net::ToSocketAddrs;
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    if host.is_empty() || host.contains(['[', ']', ':']) {
+        return None;
+    }
+    let found: Vec<SocketAddr> = (host, port).to_socket_addrs().ok()?.collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
 }
 
 /// `host` of `host[:port]` (brackets of an IPv6 reference kept).

@@ -181,6 +181,38 @@ fn example_plan_sends_demo_users_to_themselves_and_9_numbers_to_the_trunk() {
 }
 
 #[test]
+fn trunk_address_may_be_a_host_name_resolved_at_start() {
+    let cfg = validate(
+        r#"
+        [[trunks]]
+        name = "carrier"
+        address = "localhost:5080"
+        "#,
+    )
+    .expect("valid");
+    assert_eq!(
+        cfg.trunks[0].address,
+        "127.0.0.1:5080"
+            .parse::<std::net::SocketAddr>()
+            .expect("addr"),
+        "IPv4 preferred"
+    );
+    assert_eq!(
+        cfg.trunks[0].domain, "localhost:5080",
+        "the name, not the address"
+    );
+    let err = validate(
+        r#"
+        [[trunks]]
+        name = "carrier"
+        address = "localhost:99999"
+        "#,
+    )
+    .expect_err("no such port");
+    assert_eq!(keys(err), ["trunks[0].address"]);
+}
+
+#[test]
 fn trunk_errors_name_their_keys() {
     let err = validate(
         r#"
