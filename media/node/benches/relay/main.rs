@@ -30,6 +30,8 @@
 //!    The direct path's search shows the generator's own ceiling.
 //! 3. Resident memory per node session (`MEM_SESSIONS`, 1000 sessions).
 //!
+//! `STATS_MS` overrides the node's statistics tick (for experiments on its effect).
+//!
 //! Every loop is bounded in count and time; this is a benchmark: it prints, it asserts nothing.
 
 mod load;
@@ -150,11 +152,15 @@ fn node_config(streams: usize) -> NodeConfig {
     // Below the kernel's ephemeral range (32768+), with slack for ports other programs hold.
     let base = 20000 + (std::process::id() % 10) as u16 * 200;
     let span = (4 * streams + 401).min(12000) as u16;
+    let default = NodeConfig::default();
+    // STATS_MS: the sessions' statistics tick (the node's default unless set).
+    let stats_ms = env_or("STATS_MS", default.stats_interval.as_millis() as f64);
     NodeConfig {
         ports: PortRange::new(base, base + span).expect("range"),
         workers: 1,
         max_sessions: 2 * streams as u32 + 10,
-        ..NodeConfig::default()
+        stats_interval: std::time::Duration::from_millis(stats_ms.clamp(10.0, 3_600_000.0) as u64),
+        ..default
     }
 }
 

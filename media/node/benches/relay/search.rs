@@ -64,6 +64,8 @@ pub(crate) struct Step {
     pub(crate) gen_cpu_ns: u64,
     /// Times the relay thread was preempted by another task during the step.
     pub(crate) relay_preempted: u64,
+    /// Times the relay thread went to sleep (found nothing to do) during the step.
+    pub(crate) relay_sleeps: u64,
     /// Times the generator thread was preempted during the step.
     pub(crate) gen_preempted: u64,
     /// Wall time of the step (sending and draining), ns.
@@ -127,6 +129,7 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
     let threads = |f: fn(&str) -> u64| (path.tid.map_or(0, f), f(&me));
     let (drops0, backlog0) = (sys::udp_drops(), sys::backlog_drops());
     let (cpu0, pre0) = (threads(sys::thread_cpu_ns), threads(sys::preemptions));
+    let sleeps0 = path.tid.map_or(0, sys::sleeps);
     let t = Instant::now();
     let out = load.run(path.targets, (rate, k.step_secs, k.burst), false);
     let wall_ns = t.elapsed().as_nanos() as u64;
@@ -150,6 +153,7 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
         cpu_ns: cpu1.0.saturating_sub(cpu0.0),
         gen_cpu_ns: cpu1.1.saturating_sub(cpu0.1),
         relay_preempted: pre1.0.saturating_sub(pre0.0),
+        relay_sleeps: path.tid.map_or(0, sys::sleeps).saturating_sub(sleeps0),
         gen_preempted: pre1.1.saturating_sub(pre0.1),
         wall_ns,
     }
@@ -158,9 +162,10 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
 fn print(path: &Path<'_>, s: &Step, note: &str) {
     let relay = if path.tid.is_some() {
         format!(
-            "; relay {:>4.0} ns/pkt, {:>3.0} % busy, preempted {}",
+            "; relay {:>4.0} ns/pkt, {:>3.0} % busy, slept {}, preempted {}",
             s.cpu_per_pkt(),
             100.0 * s.busy(),
+            s.relay_sleeps,
             s.relay_preempted
         )
     } else {

@@ -61,7 +61,8 @@ pub(crate) async fn session_memory(node: &Node, n: usize) -> f64 {
     let sink: SocketAddr = "127.0.0.1:9".parse().expect("addr");
     let rss0 = sys::rss_kib();
     node_streams(node, n, sink, sink).await;
-    tokio::time::sleep(node.config().stats_interval + Duration::from_millis(500)).await;
+    let first_publish = node.config().stats_interval.min(Duration::from_secs(5));
+    tokio::time::sleep(first_publish + Duration::from_millis(500)).await;
     let per_session = sys::rss_kib().saturating_sub(rss0) as f64 * 1024.0 / n as f64;
     node.release_all("memory measured").await;
     per_session

@@ -97,11 +97,21 @@ pub(crate) fn drops_of(table: &HashMap<u16, u64>, ports: &[u16]) -> u64 {
 /// How often a thread of this process was preempted (`nonvoluntary_ctxt_switches`): another
 /// runnable task took its CPU, which on a shared machine is the main source of latency spikes.
 pub(crate) fn preemptions(tid: &str) -> u64 {
+    status_field(tid, "nonvoluntary_ctxt_switches:")
+}
+
+/// How often a thread of this process went to sleep (`voluntary_ctxt_switches`): for a relay,
+/// how many times it found no packet waiting.
+pub(crate) fn sleeps(tid: &str) -> u64 {
+    status_field(tid, "voluntary_ctxt_switches:")
+}
+
+fn status_field(tid: &str, name: &str) -> u64 {
     let status =
         std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
@@ -143,6 +153,7 @@ const OWN_SESSION: &str = "SWITCHBOARD_RELAY_BENCH_SESSION";
 /// in which case the benchmark runs in the caller's session).
 pub(crate) fn rerun_in_own_session() -> Option<i32> {
     if std::env::var_os(OWN_SESSION).is_some() {
+        exit_with_parent();
         return None;
     }
     let exe = std::env::current_exe().ok()?;
@@ -184,4 +195,18 @@ pub(crate) fn realtime(tid: &str, priority: u32) -> String {
         (Some(prio), Some(&"1")) => format!("SCHED_FIFO {prio}"),
         _ => "SCHED_OTHER".to_owned(),
     }
+}
+
+/// In the re-run: a thread that ends this process when the parent that waits for it is gone
+/// (interrupted or killed), since signals sent to the caller's session do not reach this one.
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    let _ = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            while std::os::unix::process::parent_id() == parent {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            std::process::exit(130);
+        });
 }
