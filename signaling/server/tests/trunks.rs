@@ -6,6 +6,7 @@
 //!   trunk's credentials (verified by sipp) and answers.
 //! - A trunk with `transport = "tcp"`: the call and its BYE reach it over TCP.
 //! - Registration to a carrier: authenticated, refreshed halfway, and removed (Expires 0) at shutdown.
+//! - An inbound trunk recognised by its credentials (`inbound_user`) is routed as that trunk.
 
 mod support;
 
@@ -124,6 +125,11 @@ fn trunk_that_stops_answering_options_is_skipped_and_returns_when_it_answers_aga
     assert!(down["probes"].as_u64() >= Some(5), "{down}");
     let all = trunks(&server);
     assert_eq!(all[1]["status"], "unprobed", "{all:?}");
+    assert_eq!(
+        (all[0]["address"].as_str(), all[0]["transport"].as_str()),
+        (Some(format!("127.0.0.1:{primary}").as_str()), Some("udp")),
+        "{all:?}"
+    );
     assert_logged(&server, "trunk down");
     let (_, metrics) = server.http_get("/metrics");
     assert!(
@@ -367,4 +373,40 @@ fn rfc3261_s10_2_2_registration_to_a_carrier_is_removed_at_shutdown() {
         call_id(&registers[0]),
         "the same binding"
     );
+}
+
+#[test]
+fn an_inbound_trunk_recognised_by_its_credentials_is_routed_as_that_trunk() {
+    let dir = TempDir::new("sb-inbound-user");
+    let plan = dir.path().join("dialplan.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[[rules]]
+name = "from the pbx"
+match = { called = { prefix = "555" }, source = "trunk:pbx" }
+action = { kind = "reject", code = 486, reason = "Seen As PBX" }
+
+[[rules]]
+name = "from users"
+match = { called = { prefix = "555" }, source = "users" }
+action = { kind = "reject", code = 403, reason = "Seen As User" }
+"#,
+    )
+    .expect("write plan");
+    let with_trunk = |inbound_user: &str| {
+        format!(
+            "[dialplan]\nfile = \"{}\"\n[[trunks]]\nname = \"pbx\"\naddress = \"127.0.0.1:{}\"\n{inbound_user}",
+            plan.display(),
+            free_port()
+        )
+    };
+    // 1001 authenticates its INVITE: without inbound_user it is a user, with it the PBX trunk.
+    let server = Server::start(&config_with(&with_trunk("")));
+    let seen = invite_final(&server, "5551234");
+    assert_eq!(status(&seen), 403, "{seen}");
+    let server = Server::start(&config_with(&with_trunk("inbound_user = \"1001\"\n")));
+    let seen = invite_final(&server, "5551234");
+    assert_eq!(status(&seen), 486, "{seen}");
+    assert!(seen.contains("Seen As PBX"), "{seen}");
 }

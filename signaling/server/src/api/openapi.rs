@@ -75,7 +75,7 @@ pub(super) fn document() -> Value {
                 "responses": with(with(ok("how many bindings were removed", object.clone()), "400", "not user@domain"), "404", "no binding")
             }},
             "/api/v1/media-nodes": {"get": {"summary": "Media nodes with status, sessions, capacity, free ports and load", "responses": ok("nodes", array.clone())}},
-            "/api/v1/trunks": {"get": {"summary": "Trunks with their OPTIONS keepalive state: status (up, down, unprobed), probes sent and failed, failures in a row, last status and round-trip time, when it last changed", "responses": ok("trunks", array.clone())}},
+            "/api/v1/trunks": {"get": {"summary": "Trunks with their address and transport, OPTIONS keepalive state: status (up, down, unprobed), probes sent and failed, failures in a row, last status and round-trip time, when it last changed; and our registration at the trunk (status, expiry, last failure)", "responses": ok("trunks", array.clone())}},
             "/api/v1/media-nodes/{name}/drain": {"post": {
                 "summary": "Drain a node: it keeps its calls and takes no new ones",
                 "parameters": path_param("name", "node name"),

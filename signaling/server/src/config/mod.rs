@@ -651,7 +651,8 @@ impl FileConfig {
         }
         let events = self.events.validate(self.base_dir.as_deref(), &mut issues);
         self.commands.validate(&mut issues);
-        let trunks = routing::trunks(&self.trunks, &mut issues);
+        let usernames: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
+        let trunks = routing::trunks(&self.trunks, &usernames, &mut issues);
         let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
         let dialplan = if issues.is_empty() {
             let ctx = PlanContext {

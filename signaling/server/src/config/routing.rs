@@ -41,6 +41,9 @@ pub struct TrunkSection {
     /// digest authentication.
     #[serde(default)]
     pub inbound_ips: Vec<String>,
+    /// A `[[users]]` account: INVITEs digest-authenticated as it come from this trunk (a PBX
+    /// that authenticates instead of sending from a fixed address).
+    pub inbound_user: Option<String>,
     /// Caller ID (From user) presented on calls sent to this trunk, unless the dialplan set one.
     pub caller_id: Option<String>,
     /// Seconds between OPTIONS keepalive probes (1-3600); without it the trunk is not probed and
@@ -82,6 +85,8 @@ pub struct TrunkConfig {
     pub domain: String,
     /// Trusted source ranges.
     pub inbound: Vec<IpRange>,
+    /// The account whose authenticated INVITEs are this trunk's.
+    pub inbound_user: Option<String>,
     /// Caller ID override.
     pub caller_id: Option<String>,
     /// OPTIONS keepalive, when probed.
@@ -102,7 +107,11 @@ impl TrunkConfig {
 }
 
 /// Validates `[[trunks]]`, recording problems in `issues`.
-pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -> Vec<TrunkConfig> {
+pub(super) fn trunks(
+    sections: &[TrunkSection],
+    users: &[String],
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<TrunkConfig> {
     let mut out: Vec<TrunkConfig> = Vec::new();
     for (i, t) in sections.iter().enumerate() {
         let before = issues.len();
@@ -144,6 +153,22 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                     &format!("inbound_ips[{j}]"),
                     format!("`{ip}` is not an address or range like 192.0.2.0/24"),
                 ),
+            }
+        }
+        if let Some(u) = &t.inbound_user {
+            if !users.contains(u) {
+                issue(
+                    "inbound_user",
+                    format!("`{u}` is not a configured [[users]] account"),
+                );
+            } else if sections[..i]
+                .iter()
+                .any(|o| o.inbound_user.as_ref() == Some(u))
+            {
+                issue(
+                    "inbound_user",
+                    format!("`{u}` already belongs to another trunk"),
+                );
             }
         }
         if let Some(c) = &t.caller_id {
@@ -214,6 +239,7 @@ pub(super) fn trunks(sections: &[TrunkSection], issues: &mut Vec<ConfigIssue>) -
                     address,
                     domain,
                     inbound,
+                    inbound_user: t.inbound_user.clone(),
                     caller_id: t.caller_id.clone(),
                     keepalive: t.keepalive_interval_s.map(|secs| Keepalive {
                         interval: Duration::from_secs(secs),

@@ -80,6 +80,13 @@ impl Dialing {
             Some(_) => None,
             None => Some(lock()?.authenticate_invite(req, origin, wall)?),
         };
+        // An account that belongs to a trunk (`inbound_user`) makes the call that trunk's.
+        let trunk = trunk.or_else(|| {
+            let user = username.as_deref()?;
+            self.trunks
+                .iter()
+                .find(|t| t.inbound_user.as_deref() == Some(user))
+        });
         let plan_origin = match (trunk, username.as_deref()) {
             (Some(t), _) => PlanOrigin::Trunk(&t.name),
             (None, Some(u)) => PlanOrigin::User(u),

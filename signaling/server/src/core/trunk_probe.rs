@@ -32,6 +32,8 @@ pub struct TrunkHealth {
 #[derive(Debug)]
 struct TrunkState {
     name: String,
+    address: String,
+    transport: &'static str,
     probed: bool,
     up: AtomicBool,
     probes: AtomicU64,
@@ -99,6 +101,10 @@ struct Detail {
 pub struct TrunkStatus {
     /// Trunk name.
     pub name: String,
+    /// Where its requests go (`IP:port`, as resolved at start).
+    pub address: String,
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
     /// `up`, `down`, or `unprobed` (no keepalive configured; calls always use it).
     pub status: &'static str,
     /// Probes sent.
@@ -125,6 +131,11 @@ impl TrunkHealth {
                 .iter()
                 .map(|t| TrunkState {
                     name: t.name.clone(),
+                    address: t.address.to_string(),
+                    transport: match t.transport {
+                        switchboard_b2bua::LegTransport::Udp => "udp",
+                        switchboard_b2bua::LegTransport::Tcp => "tcp",
+                    },
                     probed: t.keepalive.is_some(),
                     up: AtomicBool::new(true),
                     probes: AtomicU64::new(0),
@@ -157,6 +168,8 @@ impl TrunkHealth {
                 };
                 TrunkStatus {
                     name: t.name.clone(),
+                    address: t.address.clone(),
+                    transport: t.transport,
                     status,
                     probes: t.probes.load(Ordering::Relaxed),
                     probes_failed: t.failed.load(Ordering::Relaxed),
@@ -505,6 +518,7 @@ mod tests {
             address: "127.0.0.1:5080".parse().expect("addr"),
             domain: "carrier.example".into(),
             inbound: Vec::new(),
+            inbound_user: None,
             caller_id: None,
             keepalive: keepalive.map(|failures| Keepalive {
                 interval: Duration::from_secs(1),
