@@ -135,6 +135,18 @@ pub fn render(core: &Core) -> String {
         "Failed digest authentications.",
         &one(core.events().auth_failures() as f64),
     );
+    metric(
+        "switchboard_bans_active",
+        "gauge",
+        "Source addresses banned now for failing authentication.",
+        &one(core.bans().active(std::time::Instant::now()) as f64),
+    );
+    metric(
+        "switchboard_messages_dropped_banned_total",
+        "counter",
+        "Messages dropped unanswered because their source was banned.",
+        &one(core.bans().dropped() as f64),
+    );
     let trunks = core.trunk_health().statuses();
     let probed = trunks.iter().filter(|t| t.status != "unprobed");
     let up: Vec<(String, f64)> = probed

@@ -16,10 +16,12 @@ use switchboard_dialplan::{Dialplan, PlanContext};
 
 mod events;
 mod routing;
+mod security;
 
 pub use events::{
     CommandsSection, EventsConfig, EventsSection, NatsSection, RedisSection, WebhookSection,
 };
+pub use security::SecuritySection;
 
 pub use routing::{
     DialplanSection, Keepalive, TrunkConfig, TrunkSection, check_dialplan, load_dialplan,
@@ -56,6 +58,9 @@ pub struct FileConfig {
     /// `[commands]`: operator commands over NATS.
     #[serde(default)]
     pub commands: CommandsSection,
+    /// `[security]`: banning sources that keep failing authentication.
+    #[serde(default)]
+    pub security: SecuritySection,
     /// The config file's folder (relative paths in the file are resolved against it).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -334,6 +339,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// NATS commands.
     pub commands: CommandsSection,
+    /// Bans.
+    pub security: SecuritySection,
 }
 
 impl Config {
@@ -651,6 +658,7 @@ impl FileConfig {
         }
         let events = self.events.validate(self.base_dir.as_deref(), &mut issues);
         self.commands.validate(&mut issues);
+        self.security.validate(&mut issues);
         let usernames: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
         let trunks = routing::trunks(&self.trunks, &usernames, &mut issues);
         let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
@@ -709,6 +717,7 @@ impl FileConfig {
             dialplan,
             events,
             commands: self.commands.clone(),
+            security: self.security.clone(),
         })
     }
 }

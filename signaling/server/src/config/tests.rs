@@ -181,6 +181,27 @@ fn example_plan_sends_demo_users_to_themselves_and_9_numbers_to_the_trunk() {
 }
 
 #[test]
+fn security_settings_out_of_range_name_their_keys() {
+    let err = validate(
+        r#"
+        [security]
+        ban_after_failures = 20000
+        ban_window_secs = 0
+        ban_secs = 0
+        "#,
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        keys(err),
+        [
+            "security.ban_after_failures",
+            "security.ban_window_secs",
+            "security.ban_secs"
+        ]
+    );
+}
+
+#[test]
 fn trunk_address_may_be_a_host_name_resolved_at_start() {
     let cfg = validate(
         r#"

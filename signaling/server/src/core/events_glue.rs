@@ -20,6 +20,8 @@ pub struct Events {
     bus: Arc<EventBus>,
     refused: Arc<AtomicU64>,
     auth_failures: Arc<AtomicU64>,
+    /// Sources banned for failing authentication; set once at start (`Events::with_bans`).
+    bans: Option<Arc<super::bans::Bans>>,
 }
 
 impl Events {
@@ -69,7 +71,14 @@ impl Events {
             bus: Arc::new(bus),
             refused: Arc::new(AtomicU64::new(0)),
             auth_failures: Arc::new(AtomicU64::new(0)),
+            bans: None,
         })
+    }
+
+    /// This handle, counting authentication failures towards `bans`.
+    pub(crate) fn with_bans(mut self, bans: Arc<super::bans::Bans>) -> Events {
+        self.bans = Some(bans);
+        self
     }
 
     /// The bus (subscriptions, stats).
@@ -87,7 +96,8 @@ impl Events {
         self.auth_failures.load(Ordering::Relaxed)
     }
 
-    /// Counts and publishes a failed digest authentication.
+    /// Counts and publishes a failed digest authentication; one too many from an address bans it
+    /// (`ban` event).
     pub(crate) fn auth_failure(&self, username: &str, source: &str) {
         self.auth_failures.fetch_add(1, Ordering::Relaxed);
         let event = Event::AuthFailure {
@@ -95,6 +105,18 @@ impl Events {
             source: source.to_owned(),
         };
         self.publish(None, event);
+        // `ip:port` (INVITE) or `ip` (REGISTER).
+        let ip = source
+            .parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| source.parse::<std::net::IpAddr>());
+        if let (Some(bans), Ok(ip)) = (&self.bans, ip) {
+            if bans.record_failure(ip, std::time::Instant::now()) {
+                tracing::warn!(%ip, "banned: too many failed authentications");
+                let source = ip.to_string();
+                self.publish(None, Event::Ban { source });
+            }
+        }
     }
 
     /// Queues an event; never blocks.

@@ -12,6 +12,7 @@
 //! then drain every transmit to the transports. A worker keeps one sleep reset to the earliest deadline
 //! (transactions and calls), never a task per timer. DEVELOPMENT.md describes calls in the loop.
 
+pub mod bans;
 pub mod call_registry;
 mod calls;
 mod dialplan_glue;
@@ -116,16 +117,25 @@ pub struct Core {
     trunk_health: Arc<TrunkHealth>,
     /// Each worker's input channel besides SIP (media results, operator commands).
     worker_inputs: Vec<mpsc::UnboundedSender<media::MediaResult>>,
+    bans: Arc<bans::Bans>,
 }
 
 struct Dispatcher {
     queues: Vec<mpsc::Sender<Inbound>>,
     hasher: RandomState,
     counters: Arc<Counters>,
+    bans: Arc<bans::Bans>,
 }
 
 impl Sink for Dispatcher {
     fn deliver(&self, msg: Inbound) {
+        if self
+            .bans
+            .is_banned(msg.source.ip(), std::time::Instant::now())
+        {
+            // A banned source gets no answer at all (as with a firewall rule).
+            return;
+        }
         let i = crate::shard::pick(&msg.data, msg.source, self.queues.len(), &self.hasher);
         if let Some(q) = self.queues.get(i) {
             if q.try_send(msg).is_err() {
@@ -152,7 +162,8 @@ impl Core {
         );
         let counters = Arc::new(Counters::default());
         let (media_node, media_pool) = start_media(config).await?;
-        let events = events_glue::Events::open(&config.events)?;
+        let bans = Arc::new(bans::Bans::new(config.security.clone()));
+        let events = events_glue::Events::open(&config.events)?.with_bans(bans.clone());
         let directory = call_registry::CallDirectory::new(events.clone());
         let registrar = Arc::new(Mutex::new(registrar_glue::Registrar::new(
             config,
@@ -169,6 +180,7 @@ impl Core {
             queues,
             hasher: RandomState::new(),
             counters: counters.clone(),
+            bans: bans.clone(),
         });
         let mut media_results = Vec::new();
         let mut media_senders = Vec::new();
@@ -241,6 +253,7 @@ impl Core {
             directory,
             trunk_health,
             worker_inputs,
+            bans,
         }))
     }
 
@@ -298,6 +311,11 @@ impl Core {
         self.events
             .shutdown(std::time::Duration::from_secs(3))
             .await;
+    }
+
+    /// Sources banned for failing authentication (`[security]`).
+    pub fn bans(&self) -> &bans::Bans {
+        &self.bans
     }
 
     /// Every trunk's OPTIONS keepalive state.

@@ -1,0 +1,117 @@
+//! Banning a source that keeps failing digest authentication (`[security]`): after the configured
+//! number of wrong passwords its messages go unanswered, a `ban` event and the metrics say so,
+//! other addresses are still served, and the ban expires by itself.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use support::{
+    Server, UdpPeer, config_with, digest_param, header, md5_response, sse_until, status,
+};
+
+const TOKEN: &str = "security-test-token-0123456789";
+
+/// A REGISTER for 1001 from `peer` with `auth` (empty for none).
+fn register(peer: &UdpPeer, cseq: u32, auth: &str) -> String {
+    format!(
+        "REGISTER sip:{server} SIP/2.0\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bKban{cseq};rport\n\
+         From: <sip:1001@127.0.0.1>;tag=ban\n\
+         To: <sip:1001@127.0.0.1>\n\
+         Call-ID: ban-{local}\n\
+         CSeq: {cseq} REGISTER\n\
+         Contact: <sip:1001@{local}>\n\
+         Max-Forwards: 70\n\
+         {auth}Content-Length: 0\n\n",
+        server = peer.server,
+        local = peer.local()
+    )
+}
+
+/// One round with a wrong password: challenge, then a refused answer (an authentication failure).
+fn wrong_password(peer: &UdpPeer, cseq: u32) {
+    peer.send(&register(peer, cseq, ""));
+    let challenge = peer.recv();
+    assert_eq!(status(&challenge), 401, "{challenge}");
+    let c = header(&challenge, "WWW-Authenticate").expect("challenge");
+    let (realm, nonce) = (
+        digest_param(c, "realm").expect("realm"),
+        digest_param(c, "nonce").expect("nonce"),
+    );
+    let uri = format!("sip:{}", peer.server);
+    let response = md5_response(
+        "1001", &realm, "guess", "REGISTER", &uri, &nonce, "00000001", "c0ffee",
+    );
+    let auth = format!(
+        "Authorization: Digest username=\"1001\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
+         nc=00000001\n"
+    );
+    peer.send(&register(peer, cseq + 1, &auth));
+    let refused = peer.recv();
+    assert_eq!(status(&refused), 401, "wrong password refused: {refused}");
+}
+
+/// Whether `peer`'s REGISTER gets any answer within `wait`.
+fn answered(peer: &UdpPeer, cseq: u32, wait: Duration) -> bool {
+    peer.socket.set_read_timeout(Some(wait)).expect("timeout");
+    peer.send(&register(peer, cseq, ""));
+    let mut buf = [0u8; 65535];
+    let got = peer.socket.recv_from(&mut buf).is_ok();
+    peer.socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    got
+}
+
+#[test]
+fn a_source_failing_authentication_is_banned_for_a_while() {
+    let server = Server::start(
+        &config_with("[security]\nban_after_failures = 3\nban_window_secs = 60\nban_secs = 2\n")
+            .replace(
+                "[http]\nlisten = \"127.0.0.1:0\"\n",
+                &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+            ),
+    );
+    let scanner = UdpPeer::new(server.sip);
+    for round in 0..3 {
+        wrong_password(&scanner, 10 * round + 1);
+    }
+    assert!(
+        !answered(&scanner, 100, Duration::from_millis(700)),
+        "the banned source is ignored\n{}",
+        server.log()
+    );
+    // Another address is still served.
+    let other = UdpPeer {
+        socket: UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2"),
+        server: server.sip,
+    };
+    assert!(
+        answered(&other, 1, Duration::from_secs(5)),
+        "127.0.0.2 is not banned"
+    );
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(metrics.contains("switchboard_bans_active 1"), "{metrics}");
+    assert!(
+        !metrics.contains("switchboard_messages_dropped_banned_total 0"),
+        "{metrics}"
+    );
+    let events = sse_until(server.http, TOKEN, "/api/v1/events?after=0&type=ban", |t| {
+        t.contains("event: ban")
+    });
+    assert!(events.contains(r#""source":"127.0.0.1""#), "{events}");
+    // The ban expires by itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut cseq = 200;
+    while !answered(&scanner, cseq, Duration::from_millis(300)) {
+        assert!(
+            Instant::now() < deadline,
+            "ban never expired\n{}",
+            server.log()
+        );
+        cseq += 1;
+    }
+}
