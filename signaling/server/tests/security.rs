@@ -1,6 +1,7 @@
 //! Banning a source that keeps failing digest authentication (`[security]`): after the configured
 //! number of wrong passwords its messages go unanswered, a `ban` event and the metrics say so,
-//! other addresses are still served, and the ban expires by itself.
+//! other addresses are still served, an operator can list and lift the ban, and a ban expires by
+//! itself.
 
 mod support;
 
@@ -8,7 +9,8 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, UdpPeer, config_with, digest_param, header, md5_response, sse_until, status,
+    Server, UdpPeer, config_with, digest_param, header, http_request, md5_response, sse_until,
+    status,
 };
 
 const TOKEN: &str = "security-test-token-0123456789";
@@ -103,7 +105,43 @@ fn a_source_failing_authentication_is_banned_for_a_while() {
         t.contains("event: ban")
     });
     assert!(events.contains(r#""source":"127.0.0.1""#), "{events}");
-    // The ban expires by itself.
+    // An operator sees the ban and lifts it: the address is served again at once.
+    let auth = format!("Bearer {TOKEN}");
+    let api = |method: &str, path: &str| {
+        let (status, body) = http_request(
+            server.http,
+            method,
+            path,
+            &[("Authorization", auth.as_str())],
+            "",
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        (status, json)
+    };
+    let (status, bans) = api("GET", "/api/v1/bans");
+    assert_eq!(status, 200, "{bans}");
+    assert_eq!(bans[0]["ip"], "127.0.0.1", "{bans}");
+    assert!(bans[0]["seconds_left"].as_u64() <= Some(2), "{bans}");
+    let (status, lifted) = api("DELETE", "/api/v1/bans/127.0.0.1");
+    assert_eq!(
+        (status, lifted["lifted"].as_bool()),
+        (200, Some(true)),
+        "{lifted}"
+    );
+    assert!(answered(&scanner, 150, Duration::from_secs(5)), "lifted");
+    let (status, _) = api("DELETE", "/api/v1/bans/127.0.0.1");
+    assert_eq!(status, 404, "no longer banned");
+    let (status, error) = api("DELETE", "/api/v1/bans/not-an-ip");
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (400, Some("ip")),
+        "{error}"
+    );
+    // Banned again, the ban expires by itself.
+    for round in 0..3 {
+        wrong_password(&scanner, 10 * round + 161);
+    }
+    assert!(!answered(&scanner, 199, Duration::from_millis(700)));
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut cseq = 200;
     while !answered(&scanner, cseq, Duration::from_millis(300)) {

@@ -9,6 +9,7 @@
 //! Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a 4xx/5xx status;
 //! `field` names the offending request field when there is one.
 
+mod bans;
 mod calls;
 mod openapi;
 mod routes;

@@ -76,6 +76,12 @@ pub(super) fn document() -> Value {
             }},
             "/api/v1/media-nodes": {"get": {"summary": "Media nodes with status, sessions, capacity, free ports and load", "responses": ok("nodes", array.clone())}},
             "/api/v1/trunks": {"get": {"summary": "Trunks with their address and transport, OPTIONS keepalive state: status (up, down, unprobed), probes sent and failed, failures in a row, last status and round-trip time, when it last changed; and our registration at the trunk (status, expiry, last failure)", "responses": ok("trunks", array.clone())}},
+            "/api/v1/bans": {"get": {"summary": "Addresses banned for failing digest authentication (`[security]`): ip, seconds_left, until", "responses": ok("bans", array.clone())}},
+            "/api/v1/bans/{ip}": {"delete": {
+                "summary": "Lift the ban on an address (its failure count starts over)",
+                "parameters": path_param("ip", "the banned IP address"),
+                "responses": with(with(ok("`{ip, lifted: true}`", object.clone()), "400", "not an IP address (field `ip`)"), "404", "the address is not banned")
+            }},
             "/api/v1/media-nodes/{name}/drain": {"post": {
                 "summary": "Drain a node: it keeps its calls and takes no new ones",
                 "parameters": path_param("name", "node name"),

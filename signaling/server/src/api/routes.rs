@@ -25,6 +25,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/media-nodes/{name}/drain"),
     ("post", "/api/v1/media-nodes/{name}/undrain"),
     ("get", "/api/v1/trunks"),
+    ("get", "/api/v1/bans"),
+    ("delete", "/api/v1/bans/{ip}"),
     ("get", "/api/v1/dialplan"),
     ("post", "/api/v1/dialplan/validate"),
     ("post", "/api/v1/dialplan/reload"),
@@ -49,6 +51,8 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/media-nodes/{name}/drain", post(drain))
         .route("/api/v1/media-nodes/{name}/undrain", post(undrain))
         .route("/api/v1/trunks", get(trunks))
+        .route("/api/v1/bans", get(super::bans::list))
+        .route("/api/v1/bans/{ip}", delete(super::bans::lift))
         .route("/api/v1/dialplan", get(dialplan))
         .route("/api/v1/dialplan/validate", post(validate))
         .route("/api/v1/dialplan/reload", post(reload))

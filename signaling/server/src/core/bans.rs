@@ -114,6 +114,37 @@ impl Bans {
         })
     }
 
+    /// The addresses banned now, with the time each ban has left.
+    pub fn list(&self, now: Instant) -> Vec<(IpAddr, std::time::Duration)> {
+        let Ok(entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = entries
+            .iter()
+            .filter_map(|(ip, e)| {
+                let until = e.banned_until.filter(|u| *u > now)?;
+                Some((*ip, until.saturating_duration_since(now)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Lifts the ban on `ip` (an operator's decision; its failure count starts over); whether it
+    /// was banned.
+    pub fn lift(&self, ip: IpAddr, now: Instant) -> bool {
+        let Ok(mut entries) = self.entries.lock() else {
+            return false;
+        };
+        let Some(e) = entries.remove(&ip) else {
+            return false;
+        };
+        if e.banned_until.is_some() {
+            self.banned.fetch_sub(1, Ordering::Relaxed);
+        }
+        e.banned_until.is_some_and(|u| u > now)
+    }
+
     /// Messages dropped because their source was banned.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -169,6 +200,22 @@ mod tests {
         assert_eq!((b.active(t0), b.dropped()), (1, 1));
         assert!(!b.is_banned(ip, t0 + Duration::from_secs(603)), "expired");
         assert_eq!(b.active(t0 + Duration::from_secs(603)), 0);
+    }
+
+    #[test]
+    fn an_operator_lists_and_lifts_bans() {
+        let b = bans(1);
+        let ip: IpAddr = [192, 0, 2, 7].into();
+        let t0 = Instant::now();
+        assert!(b.record_failure(ip, t0));
+        assert_eq!(
+            b.list(t0 + Duration::from_secs(100)),
+            [(ip, Duration::from_secs(500))]
+        );
+        assert!(b.lift(ip, t0 + Duration::from_secs(100)));
+        assert!(!b.is_banned(ip, t0 + Duration::from_secs(101)));
+        assert!(b.list(t0).is_empty());
+        assert!(!b.lift(ip, t0), "not banned any more");
     }
 
     #[test]
