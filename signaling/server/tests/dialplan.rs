@@ -380,6 +380,46 @@ action = { kind = "ring_group", members = ["1002", "1001"], timeout_secs = 20 }
 }
 
 #[test]
+fn rfc3261_s16_6_a_lower_q_contact_is_not_rung_while_a_higher_q_one_answers() {
+    let server = Server::start(&config_with(""));
+    let (high, low) = (free_port(), free_port());
+    // The lower-q phone is a bare socket: it must not be rung while a higher-q contact answers.
+    let low_phone = std::net::UdpSocket::bind(("127.0.0.1", low)).expect("bind");
+    support::register_user_q(&server, "1002", "1002pass", low, ";q=0.5");
+    support::register_user_q(&server, "1002", "1002pass", high, ";q=1.0");
+    let media = free_port().to_string();
+    let answering = SippUas::start(
+        "call_uas_answer.xml",
+        high,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &media],
+    );
+    let uac = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+    );
+    let answering = answering.finish(Duration::from_secs(15));
+    let log = server.log();
+    assert!(uac.success, "caller:\n{}\n{log}", uac.output);
+    assert!(
+        answering.success,
+        "q=1.0 phone:\n{}\n{log}",
+        answering.output
+    );
+    low_phone
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    assert!(
+        low_phone.recv_from(&mut buf).is_err(),
+        "the q=0.5 phone was rung: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    health_until_idle(&server);
+}
+
+#[test]
 fn every_registered_contact_of_the_called_user_rings_in_parallel() {
     // No dialplan file: every call goes to the called user's registered contacts.
     let server = Server::start(&config_with(""));

@@ -29,17 +29,17 @@ pub struct Parties {
     pub domain: String,
 }
 
-/// Where an originated call's second party is rung: `route`, then `others` — all at once when
-/// `parallel` (a user's contacts, a ring group), otherwise one after another while they fail
-/// with a status worth retrying elsewhere.
+/// Where an originated call's second party is rung: `route`, then `others` — the first `parallel`
+/// of them at the same time as `route` (a ring group, a user's contacts of the highest q), the rest
+/// one after another while they fail with a status worth retrying elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecondParty {
     /// The first route.
     pub route: RouteTarget,
     /// Further routes.
     pub others: Vec<RouteTarget>,
-    /// Whether `others` ring together with `route`.
-    pub parallel: bool,
+    /// How many of `others` ring together with `route`.
+    pub parallel: usize,
     /// The From user shown to the second party instead of the first party's (a trunk's caller
     /// ID); `None` shows the first party.
     pub caller_id: Option<String>,
@@ -117,11 +117,10 @@ impl<K: Clone> Call<K> {
         self.a_invite = then;
         self.route = second.route;
         self.caller_id = second.caller_id;
-        if second.parallel {
-            self.parallel_routes = second.others;
-        } else {
-            self.fallback_routes = VecDeque::from(second.others);
-        }
+        let mut together = second.others;
+        let after = together.split_off(second.parallel.min(together.len()));
+        self.parallel_routes = together;
+        self.fallback_routes = VecDeque::from(after);
         if answer.is_empty() {
             let cause = EndCause::Failed {
                 side: FailureSide::ALeg,

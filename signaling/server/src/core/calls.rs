@@ -144,10 +144,10 @@ impl Calls {
         self.entries.len()
     }
 
-    /// Starts a call for a new, authenticated and routed INVITE: `plan.route` with every one of
-    /// `plan.fallbacks` at the same time when `plan.parallel` (first answer wins), otherwise
-    /// `plan.route` first, then each fallback in order while the B leg fails with a retryable
-    /// status (serial failover) or, in a hunt, rings past the per-member timeout.
+    /// Starts a call for a new, authenticated and routed INVITE: `plan.route` with the first
+    /// `plan.parallel` of `plan.fallbacks` at the same time (first answer wins), then each other
+    /// fallback in order while the B leg fails with a retryable status (serial failover) or, in a
+    /// hunt, rings past the per-member timeout.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
@@ -723,17 +723,17 @@ impl Calls {
     }
 }
 
-/// `call` with the rest of its dialplan plan: further routes (rung with the first when
-/// `parallel`, else as serial fallbacks), a hunt's per-route ring time and a caller-ID rewrite.
+/// `call` with the rest of its dialplan plan: further routes (the first `parallel` rung with the
+/// first route, the rest as serial fallbacks), a hunt's per-route ring time and a caller-ID rewrite.
 fn with_plan(
     mut call: Call<ServerTx>,
     others: Vec<RouteTarget>,
-    parallel: bool,
+    parallel: usize,
     attempt_timeout: Option<std::time::Duration>,
     caller_id: Option<String>,
 ) -> Call<ServerTx> {
-    for other in others {
-        if parallel {
+    for (i, other) in others.into_iter().enumerate() {
+        if i < parallel {
             call.add_parallel_route(other);
         } else {
             call.add_fallback_route(other);

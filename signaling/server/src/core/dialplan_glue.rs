@@ -15,14 +15,15 @@ use super::trunk_probe::TrunkHealth;
 use crate::config::TrunkConfig;
 use crate::reload::PlanHandle;
 
-/// Where an admitted call goes: the first route, then the others — rung at the same time
-/// (`parallel`: a user's contacts, a ring group) or as serial fallbacks (trunks, hunt).
+/// Where an admitted call goes: the first route, then the others — the first `parallel` of them
+/// rung at the same time as it (a ring group; a user's contacts of the highest q), the rest as
+/// serial fallbacks (trunks, hunt, a user's lower-q contacts in q order).
 #[derive(Debug)]
 pub(crate) struct Admitted {
     pub(crate) route: RouteTarget,
     pub(crate) fallbacks: Vec<RouteTarget>,
-    /// Whether `fallbacks` ring in parallel with `route`.
-    pub(crate) parallel: bool,
+    /// How many of `fallbacks` ring in parallel with `route` (the rest are serial fallbacks).
+    pub(crate) parallel: usize,
     /// A hunt's per-member ring time, or a ring group's ring time.
     pub(crate) attempt_timeout: Option<std::time::Duration>,
     /// The From user presented on the B leg (rule `rewrite_calling`, else the trunk's `caller_id`).
@@ -161,7 +162,15 @@ impl Dialing {
             Action::Hunt { timeout, .. } | Action::RingGroup { timeout, .. } => Some(*timeout),
             _ => None,
         };
-        let parallel = matches!(route.action, Action::User | Action::RingGroup { .. });
+        let parallel = match &route.action {
+            Action::RingGroup { .. } => routes.len(),
+            // RFC 3261 §16.6: the contacts of the highest q together, then the others by q.
+            Action::User => registrar.lock().map_or(routes.len(), |r| {
+                r.top_q_group(&route.called, request.domain, wall)
+            }),
+            _ => 0,
+        }
+        .saturating_sub(1);
         let caller_id = if route.calling != calling {
             Some(route.calling.clone())
         } else if let Action::Trunks(names) = &route.action {

@@ -345,11 +345,8 @@ impl Registrar {
         if !ours || !self.usernames.contains(user) {
             return Err((404, "Not Found"));
         }
-        let mut bindings = self.inner.bindings(&Aor::new(user, domain), unix_now(wall));
-        // Highest q first (RFC 3261 §16.6: q orders the targets), most recent first among equals.
-        bindings.reverse();
-        bindings.sort_by_key(|b| std::cmp::Reverse(b.q.unwrap_or(1000)));
-        let routes: Vec<RouteTarget> = bindings
+        let routes: Vec<RouteTarget> = self
+            .bindings_by_q(user, domain, wall)
             .iter()
             .filter_map(|b| match next_hop(&b.uri) {
                 Some(next_hop) => Some(RouteTarget {
@@ -372,10 +369,36 @@ impl Registrar {
         }
         Ok(routes)
     }
+
+    /// How many of [`Registrar::user_routes`] share the highest q (RFC 3261 §16.6: those are
+    /// tried together first, the others after, in q order).
+    pub(crate) fn top_q_group(&self, user: &str, domain: &str, wall: SystemTime) -> usize {
+        let bindings: Vec<_> = self
+            .bindings_by_q(user, domain, wall)
+            .into_iter()
+            .filter(|b| next_hop(&b.uri).is_some())
+            .collect();
+        let top = bindings.first().map(|b| b.q.unwrap_or(1000));
+        bindings
+            .iter()
+            .take_while(|b| Some(b.q.unwrap_or(1000)) == top)
+            .count()
+    }
+
+    /// A user's live bindings, highest q first (no q counts as 1.0), most recent first among equals.
+    fn bindings_by_q(
+        &self,
+        user: &str,
+        domain: &str,
+        wall: SystemTime,
+    ) -> Vec<switchboard_registrar::BindingView> {
+        let mut bindings = self.inner.bindings(&Aor::new(user, domain), unix_now(wall));
+        bindings.reverse();
+        bindings.sort_by_key(|b| std::cmp::Reverse(b.q.unwrap_or(1000)));
+        bindings
+    }
 }
 
-/// The address a contact URI names: its IP literal host and port (5060 by default). Contacts with a
-/// domain name are not resolved yet.
 /// The transport a contact URI asks for (`;transport=tcp`), else UDP (RFC 3263 §4.1 for a
 /// numeric host without one).
 fn transport_of(contact: &str) -> switchboard_b2bua::LegTransport {
@@ -388,6 +411,8 @@ fn transport_of(contact: &str) -> switchboard_b2bua::LegTransport {
         .unwrap_or_default()
 }
 
+/// The address a contact URI names: its IP literal host and port (5060 by default). Contacts with a
+/// domain name are not resolved yet.
 fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
     let uri = switchboard_sip::Uri::parse(contact).ok()?;
     let ip: std::net::IpAddr = match uri.host? {

@@ -481,6 +481,11 @@ impl Drop for SippUas {
 
 /// Registers `user` with digest from a raw peer, binding its AOR to `contact_port` on loopback.
 pub fn register_user(server: &Server, user: &str, pass: &str, contact_port: u16) {
+    register_user_q(server, user, pass, contact_port, "");
+}
+
+/// [`register_user`] with contact parameters `params` (e.g. `;q=0.5`).
+pub fn register_user_q(server: &Server, user: &str, pass: &str, contact_port: u16, params: &str) {
     let peer = UdpPeer::new(server.sip);
     let uri = format!("sip:{}", server.sip);
     let send = |cseq: u32, auth: &str| {
@@ -491,7 +496,7 @@ pub fn register_user(server: &Server, user: &str, pass: &str, contact_port: u16)
              To: <sip:{user}@127.0.0.1>\n\
              Call-ID: reg-{user}@{local}\n\
              CSeq: {cseq} REGISTER\n\
-             Contact: <sip:{user}@127.0.0.1:{contact_port}>\n\
+             Contact: <sip:{user}@127.0.0.1:{contact_port}>{params}\n\
              Max-Forwards: 70\n\
              Expires: 300\n\
              {auth}Content-Length: 0\n\n",

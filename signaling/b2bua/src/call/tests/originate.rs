@@ -32,7 +32,7 @@ pub(super) fn originated() -> Harness {
             transport: Default::default(),
         },
         others: Vec::new(),
-        parallel: false,
+        parallel: 0,
         caller_id: None,
     };
     let rng = Box::new(SequentialTokens::new("o"));
