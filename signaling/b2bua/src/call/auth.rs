@@ -2,7 +2,8 @@
 //! algorithms): a carrier trunk that answers 401 or 407 gets the INVITE again, with a new branch,
 //! the next CSeq and credentials — only when the route carries credentials for the challenge's
 //! realm. A second challenge for the same route is answered only when it says `stale=true` (a
-//! new nonce); otherwise the failure stands, so wrong credentials never loop.
+//! new nonce); otherwise the failure stands, so wrong credentials never loop. A challenged BYE to
+//! the B leg is sent again once with the same credentials.
 
 use switchboard_registrar::digest::{self, Algorithm, DigestCredentials};
 use switchboard_sip::{Auth, AuthBuilder, HeaderName, Message};
@@ -56,6 +57,36 @@ impl<K: Clone> Call<K> {
             cancel: CancelState::NotWanted,
         };
         self.send_request(Leg::B, TxMethod::Invite, invite);
+        true
+    }
+}
+
+impl<K: Clone> Call<K> {
+    /// A carrier challenged our BYE (401/407): sends it again, once, in the B dialog with the
+    /// route's credentials (RFC 3261 §22.2 applies to every request). `false` when there is
+    /// nothing to answer with (the BYE then counts as done).
+    pub(super) fn retry_bye_with_credentials(&mut self, response: &Message<'_>) -> bool {
+        let Some(auth) = self.route.auth.clone() else {
+            return false;
+        };
+        if self.b_state != BState::ByeSent || self.bye_challenged {
+            return false;
+        }
+        let Some(mut bye) = self.b_request(switchboard_sip::Method::Bye) else {
+            return false;
+        };
+        let uri = match bye.request_uri() {
+            Ok(u) => u.to_string(),
+            Err(_) => return false,
+        };
+        let cnonce = self.rng.token();
+        let Some(answer) = answer_challenge(response, &auth, "BYE", &uri, &cnonce) else {
+            return false;
+        };
+        bye.push_header(answer.header, answer.value);
+        self.add_reason(&mut bye);
+        self.bye_challenged = true;
+        self.send_request(Leg::B, TxMethod::Bye, bye);
         true
     }
 }

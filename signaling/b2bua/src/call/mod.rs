@@ -223,6 +223,8 @@ pub struct Call<K> {
     media_flipped: bool,
     /// Digest challenges of the current route answered so far (a second only when `stale`).
     challenges_answered: u8,
+    /// Our BYE to B was challenged and sent again with credentials (only once).
+    bye_challenged: bool,
     /// The From user presented on the B leg (caller-ID rewrite); `None` keeps A's From.
     caller_id: Option<String>,
     /// We originated the call (no caller's INVITE): progress is reported by [`Action::Progress`].

@@ -173,6 +173,7 @@ impl<K: Clone> Call<K> {
             refer_pending: None,
             media_flipped: false,
             challenges_answered: 0,
+            bye_challenged: false,
             caller_id: None,
             originated: false,
             second: None,
@@ -327,6 +328,10 @@ impl<K: Clone> Call<K> {
         match record.method {
             TxMethod::Invite => self.on_b_invite_response(now, status, response),
             TxMethod::ForkInvite => self.on_fork_response(now, tx, response),
+            TxMethod::Bye
+                if matches!(status, 401 | 407)
+                    && record.leg == Leg::B
+                    && self.retry_bye_with_credentials(response) => {}
             TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_response(now, record, response),
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {

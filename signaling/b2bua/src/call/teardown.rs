@@ -105,7 +105,7 @@ impl<K: Clone> Call<K> {
     }
 
     /// A new request in the B-leg dialog with a fresh Via and our Contact; `None` without one.
-    fn b_request(&mut self, method: Method<'static>) -> Option<Message<'static>> {
+    pub(super) fn b_request(&mut self, method: Method<'static>) -> Option<Message<'static>> {
         let via = self.via(Leg::B);
         let contact = self.contact(Leg::B);
         self.b_dialog
@@ -236,7 +236,7 @@ impl<K: Clone> Call<K> {
     }
 
     /// RFC 3326: our BYE and CANCEL say why, as the Q.850 cause of the call's end.
-    fn add_reason(&self, m: &mut Message<'static>) {
+    pub(super) fn add_reason(&self, m: &mut Message<'static>) {
         if let Some(cause) = self.cause {
             let cause = cause.hangup_cause().q850();
             m.push_header(HeaderName::Reason, format!("Q.850;cause={cause}"));

@@ -153,3 +153,54 @@ fn wrong_credentials_fail_but_a_stale_nonce_is_answered_again() {
     );
     assert_eq!(a_statuses(&out), [480]);
 }
+
+#[test]
+fn rfc3261_s22_2_a_challenged_bye_to_the_trunk_is_sent_again_once_with_credentials() {
+    let mut h = challenged_call();
+    h.b_reply(200, Some(B_ANSWER));
+    h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(1),
+        sdp: A_ANSWER.to_vec(),
+    });
+    let ack = h.ack_from_a();
+    h.event(CallEvent::Ack { request: ack });
+    let bye = h.a_in_dialog("BYE", 102, &h.a_tag());
+    let (_, out) = h.a_request(bye);
+    let (tx, first) = sent(&out, Leg::B, Method::Bye)
+        .pop()
+        .expect("BYE to the trunk");
+    let challenge = |bye: &Message<'_>| {
+        let mut r = bye
+            .response(407, "Proxy Authentication Required")
+            .into_owned();
+        r.push_header(
+            HeaderName::Other("Proxy-Authenticate".into()),
+            format!(r#"Digest realm="{REALM}", nonce="n-bye", algorithm=MD5, qop="auth""#),
+        );
+        parse(&r.encode_string())
+    };
+    let out = h.event(CallEvent::Response {
+        tx,
+        response: challenge(&first),
+    });
+    let (tx2, second) = sent(&out, Leg::B, Method::Bye).pop().expect("BYE again");
+    assert_eq!(second.call_id().ok(), first.call_id().ok());
+    assert_eq!(
+        second.cseq().expect("cseq").seq,
+        first.cseq().expect("cseq").seq + 1
+    );
+    let creds = second.proxy_authorization().expect("parses");
+    let c = creds.first().expect("Proxy-Authorization");
+    let get = |k: &str| c.get(k).map(|v| v.into_owned()).unwrap_or_default();
+    assert_eq!(
+        (get("username"), get("nonce")),
+        ("acct-17".into(), "n-bye".into())
+    );
+    // A second challenge is not answered: the BYE counts as done and the call ends.
+    let out = h.event(CallEvent::Response {
+        tx: tx2,
+        response: challenge(&second),
+    });
+    assert!(sent(&out, Leg::B, Method::Bye).is_empty(), "{out:?}");
+    assert!(h.call.is_terminated());
+}
