@@ -6,12 +6,29 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippUas, caller_sipp_args, config_with, free_port, health_until_idle, invite_final,
-    register_user, sipp, status,
+    Server, SippRun, SippUas, caller_sipp_args, config_with, free_port, health_until_idle,
+    invite_final, register_user, sipp, status,
 };
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// Both sipps ended their scenario successfully; otherwise their output and the server's log.
+fn assert_both_succeeded(uac: &SippRun, uas: &SippRun, server: &Server) {
+    assert!(
+        uac.success,
+        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    assert!(
+        uas.success,
+        "callee failed:\n{}\n--- server ---\n{}",
+        uas.output,
+        server.log()
+    );
 }
 
 #[test]
@@ -35,19 +52,7 @@ fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
     );
     let uac_time = started.elapsed();
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(
-        uas.success,
-        "callee failed:\n{}\n--- server ---\n{}",
-        uas.output,
-        server.log()
-    );
+    assert_both_succeeded(&uac, &uas, &server);
     // Neither side saw the other's media address: both SDPs point at the media node.
     for (side, text) in [("caller", &uac.output), ("callee", &uas.output)] {
         assert!(
@@ -105,19 +110,7 @@ fn rfc3261_s15_1_callee_hangs_up_bye_reaches_the_caller_through_the_owning_worke
         &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(
-        uas.success,
-        "callee failed:\n{}\n--- server ---\n{}",
-        uas.output,
-        server.log()
-    );
+    assert_both_succeeded(&uac, &uas, &server);
     health_until_idle(&server);
 }
 
@@ -135,14 +128,7 @@ fn caller_over_tcp_callee_over_udp_callee_hangs_up() {
         &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(uas.success, "callee failed:\n{}", uas.output);
+    assert_both_succeeded(&uac, &uas, &server);
     // RFC 3261 §19.1.1: the caller is told to reach us over TCP for the rest of the dialog, and
     // the callee's BYE relayed to it says TCP in its Via.
     let ok = support::sipp_received(&uac.output, "SIP/2.0 200");
@@ -177,14 +163,7 @@ fn silent_call_is_hung_up_on_both_legs_after_the_rtp_timeout() {
     );
     let took = started.elapsed();
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(uas.success, "callee failed:\n{}", uas.output);
+    assert_both_succeeded(&uac, &uas, &server);
     assert!(
         server.log().contains("RTP timeout: hanging up"),
         "{}",
@@ -208,19 +187,7 @@ fn rfc3261_s9_cancel_during_ringing_gives_487_upstream() {
         &refs(&caller_sipp_args(&server, "1002", &uac_media)),
     );
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(
-        uas.success,
-        "callee failed:\n{}\n--- server ---\n{}",
-        uas.output,
-        server.log()
-    );
+    assert_both_succeeded(&uac, &uas, &server);
     health_until_idle(&server);
 }
 
@@ -335,14 +302,7 @@ fn rfc3264_s4_late_offer_caller_gets_the_offer_in_the_200_and_answers_in_the_ack
         &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
     );
     let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(uas.success, "callee failed:\n{}", uas.output);
+    assert_both_succeeded(&uac, &uas, &server);
     // The caller's answer (in its ACK) pointed the node at it: audio went both ways.
     let (to_a, to_b) = support::released_rtp(&server);
     assert!(

@@ -200,7 +200,8 @@ fn answered_call_on_a_node_that_dies_moves_to_the_other_node_by_reinvite() {
         sipp("call_uac_moved.xml", sip, "udp", &refs)
     });
 
-    // The answered call's node, from the API; then that node dies.
+    // The answered call's node, from the API, once the caller's audio reaches it (so its ACK is
+    // in: the call is confirmed); then that node dies.
     let auth = format!("Bearer {TOKEN}");
     let deadline = Instant::now() + Duration::from_secs(10);
     let node = loop {
@@ -212,7 +213,8 @@ fn answered_call_on_a_node_that_dies_moves_to_the_other_node_by_reinvite() {
             "",
         );
         let calls: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if calls[0]["state"] == "answered" {
+        let flowing = calls[0]["legs"]["a"]["packets"].as_u64().unwrap_or(0) > 0;
+        if calls[0]["state"] == "answered" && flowing {
             break calls[0]["media_node"]
                 .as_str()
                 .unwrap_or_default()
@@ -220,12 +222,11 @@ fn answered_call_on_a_node_that_dies_moves_to_the_other_node_by_reinvite() {
         }
         assert!(
             Instant::now() < deadline,
-            "no answered call: {body}\n{}",
+            "no answered call with audio: {body}\n{}",
             server.log()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    std::thread::sleep(Duration::from_millis(500));
     let dead = usize::from(node == "m2");
     nodes[dead].kill();
 

@@ -66,14 +66,7 @@ impl<K: Clone> Call<K> {
         };
         let mut pending = Vec::new();
         for (leg, offer) in [(Leg::A, a_offer), (Leg::B, b_offer)] {
-            let via = self.via(leg);
-            let contact = self.contact(leg);
-            let request = match leg {
-                Leg::A => Some(&mut self.a_dialog),
-                Leg::B => self.b_dialog.as_mut(),
-            }
-            .and_then(|d| d.new_request(Method::Invite, &via, Some(&contact)).ok());
-            let Some(mut request) = request else {
+            let Some(mut request) = self.leg_request(leg, Method::Invite) else {
                 continue;
             };
             request.set_body(Some("application/sdp"), offer.clone());
@@ -127,11 +120,7 @@ impl<K: Clone> Call<K> {
             return;
         };
         if let Some(r) = response {
-            let _ = match leg {
-                Leg::A => Some(&mut self.a_dialog),
-                Leg::B => self.b_dialog.as_mut(),
-            }
-            .map(|d| d.refresh_target(r));
+            let _ = self.dialog_mut(leg).map(|d| d.refresh_target(r));
             let answer = r.body().to_vec();
             if !answer.is_empty() {
                 self.accepted_sdp[usize::from(leg == Leg::B)] = answer.clone();

@@ -106,10 +106,19 @@ impl<K: Clone> Call<K> {
 
     /// A new request in the B-leg dialog with a fresh Via and our Contact; `None` without one.
     pub(super) fn b_request(&mut self, method: Method<'static>) -> Option<Message<'static>> {
-        let via = self.via(Leg::B);
-        let contact = self.contact(Leg::B);
-        self.b_dialog
-            .as_mut()
+        self.leg_request(Leg::B, method)
+    }
+
+    /// A new request in `leg`'s dialog with a fresh Via and our Contact for that leg; `None`
+    /// without a dialog (or when its CSeq space is used up).
+    pub(super) fn leg_request(
+        &mut self,
+        leg: Leg,
+        method: Method<'static>,
+    ) -> Option<Message<'static>> {
+        let via = self.via(leg);
+        let contact = self.contact(leg);
+        self.dialog_mut(leg)
             .and_then(|d| d.new_request(method, &via, Some(&contact)).ok())
     }
 
@@ -178,16 +187,7 @@ impl<K: Clone> Call<K> {
     /// NOTIFY to the referrer `leg` with the REFER's final outcome as a sipfrag (RFC 3515 §2.4.5),
     /// ending the implicit subscription.
     pub(super) fn notify_refer(&mut self, leg: Leg, status: u16) {
-        let notify = match leg {
-            Leg::A => {
-                let (via, contact) = (self.via(Leg::A), self.contact(Leg::A));
-                self.a_dialog
-                    .new_request(Method::Notify, &via, Some(&contact))
-                    .ok()
-            }
-            Leg::B => self.b_request(Method::Notify),
-        };
-        let Some(mut notify) = notify else {
+        let Some(mut notify) = self.leg_request(leg, Method::Notify) else {
             return;
         };
         notify.push_header(HeaderName::Event, "refer");

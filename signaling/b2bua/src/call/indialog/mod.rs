@@ -233,7 +233,8 @@ impl<K: Clone> Call<K> {
         Some((491, false))
     }
 
-    fn dialog_mut(&mut self, leg: Leg) -> Option<&mut crate::dialog::Dialog> {
+    /// `leg`'s dialog (B's only once it exists).
+    pub(super) fn dialog_mut(&mut self, leg: Leg) -> Option<&mut crate::dialog::Dialog> {
         match leg {
             Leg::A => Some(&mut self.a_dialog),
             Leg::B => self.b_dialog.as_mut(),

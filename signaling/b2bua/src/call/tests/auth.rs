@@ -158,12 +158,7 @@ fn wrong_credentials_fail_but_a_stale_nonce_is_answered_again() {
 fn rfc3261_s22_2_a_challenged_bye_to_the_trunk_is_sent_again_once_with_credentials() {
     let mut h = challenged_call();
     h.b_reply(200, Some(B_ANSWER));
-    h.event(CallEvent::MediaUpdated {
-        op: crate::MediaOp(1),
-        sdp: A_ANSWER.to_vec(),
-    });
-    let ack = h.ack_from_a();
-    h.event(CallEvent::Ack { request: ack });
+    h.media_updated_and_acked(1);
     let bye = h.a_in_dialog("BYE", 102, &h.a_tag());
     let (_, out) = h.a_request(bye);
     let (tx, first) = sent(&out, Leg::B, Method::Bye)

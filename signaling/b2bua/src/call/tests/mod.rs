@@ -217,13 +217,19 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.20:5062>\r\n{}Content-Length: {}\
         let mut h = Harness::to_b_invite();
         h.b_reply(180, None);
         h.b_reply(200, Some(B_ANSWER));
-        h.event(CallEvent::MediaUpdated {
-            op: crate::MediaOp(1),
+        assert!(h.media_updated_and_acked(1).is_empty());
+        h
+    }
+
+    /// The media node rewrote B's answer for A (update `op`) and A ACKed our 2xx; returns what
+    /// the ACK produced.
+    pub(super) fn media_updated_and_acked(&mut self, op: u32) -> Vec<Action<u32>> {
+        self.event(CallEvent::MediaUpdated {
+            op: crate::MediaOp(op),
             sdp: A_ANSWER.to_vec(),
         });
-        let ack = h.ack_from_a();
-        assert!(h.event(CallEvent::Ack { request: ack }).is_empty());
-        h
+        let ack = self.ack_from_a();
+        self.event(CallEvent::Ack { request: ack })
     }
 
     pub(super) fn a_tag(&self) -> String {

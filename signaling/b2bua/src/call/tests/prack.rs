@@ -85,12 +85,7 @@ fn rfc3262_reliable_provisionals_are_pracked_once_each_and_relayed_unreliably() 
 
     // Answered; the caller's BYE reaches B with a CSeq above the PRACKs'.
     h.b_reply(200, Some(B_ANSWER));
-    h.event(CallEvent::MediaUpdated {
-        op: crate::MediaOp(2),
-        sdp: A_ANSWER.to_vec(),
-    });
-    let ack = h.ack_from_a();
-    h.event(CallEvent::Ack { request: ack });
+    h.media_updated_and_acked(2);
     let bye = h.a_in_dialog("BYE", 102, &h.a_tag());
     let (_, out) = h.a_request(bye);
     let byes = sent(&out, Leg::B, Method::Bye);
@@ -151,12 +146,7 @@ fn rfc3262_a_parallel_branch_is_pracked_towards_it_and_its_dialog_goes_on_when_i
         tx: fork_tx,
         response: ok,
     });
-    h.event(CallEvent::MediaUpdated {
-        op: crate::MediaOp(1),
-        sdp: A_ANSWER.to_vec(),
-    });
-    let ack = h.ack_from_a();
-    h.event(CallEvent::Ack { request: ack });
+    h.media_updated_and_acked(1);
     let bye = h.a_in_dialog("BYE", 102, &h.a_tag());
     let (_, out) = h.a_request(bye);
     let byes = sent(&out, Leg::B, Method::Bye);
