@@ -91,18 +91,22 @@ pub async fn serve(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let http = match config.http_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Io {
-                    what: "binding http_listen",
-                    source,
-                })?,
-        ),
-        None => None,
-    };
+    let http = bind_http(&config).await?;
     serve_with_http(config, grpc, http, shutdown).await
+}
+
+/// Binds `config.http_listen` if set (`/health`, `/metrics`).
+pub async fn bind_http(config: &NodeConfig) -> Result<Option<TcpListener>, ServeError> {
+    match config.http_listen {
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| ServeError::Io {
+                what: "binding http_listen",
+                source,
+            }),
+        None => Ok(None),
+    }
 }
 
 /// Like [`serve`] with an already bound HTTP listener (or none), e.g. port 0 in tests.
@@ -112,10 +116,35 @@ pub async fn serve_with_http(
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let node = Arc::new(Node::new(config).map_err(|source| ServeError::Io {
-        what: "starting relay workers",
-        source,
-    })?);
+    let node = start(config)?;
+    serve_node(node, grpc, http, shutdown).await
+}
+
+/// Starts a node's relay workers (no listener yet): for embedding, where the same node is served
+/// on gRPC with [`serve_node`] and called in-process through [`service`].
+pub fn start(config: NodeConfig) -> Result<Arc<Node>, ServeError> {
+    Node::new(config)
+        .map(Arc::new)
+        .map_err(|source| ServeError::Io {
+            what: "starting relay workers",
+            source,
+        })
+}
+
+/// The node's gRPC service, the one [`serve_node`] puts behind its listener: called directly, it
+/// answers the same requests with the same status codes without the HTTP/2 hop (the embedded node).
+pub fn service(node: Arc<Node>) -> MediaServiceServer<grpc::MediaApi> {
+    MediaServiceServer::new(grpc::MediaApi::new(node))
+}
+
+/// Serves a started `node` on `grpc` (and HTTP on `http`) until `shutdown` resolves, then
+/// releases every session.
+pub async fn serve_node(
+    node: Arc<Node>,
+    grpc: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     if let Some(listener) = http {
         let app = http::router(node.clone());
@@ -143,7 +172,7 @@ pub async fn serve_with_http(
         let _ = stop_tx.send(true);
     };
     let result = tonic::transport::Server::builder()
-        .add_service(MediaServiceServer::new(grpc::MediaApi::new(node.clone())))
+        .add_service(service(node.clone()))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), signal)
         .await;
     node.release_all("shutdown").await;

@@ -1,16 +1,23 @@
-//! [`EmbeddedNode`]: one `switchboard-media` node run in-process on loopback, reached by the
-//! pool over gRPC exactly like a remote node (the single-host default deployment and tests).
+//! [`EmbeddedNode`]: one `switchboard-media` node run in-process (the single-host default
+//! deployment and tests). It serves gRPC on loopback like a remote node; the pool in the same
+//! process calls its gRPC service directly ([`EmbeddedNode::add_to`]), which skips the HTTP/2
+//! connection and its two extra tasks per call but keeps the requests, deadlines and status codes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use switchboard_media::grpc::MediaApi;
 use switchboard_media::{NodeConfig, ServeError};
+use switchboard_proto::v1::media_service_server::MediaServiceServer;
 use switchboard_proto::v1::{self as pb, media_service_client::MediaServiceClient};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::MediaNodeConfig;
+use crate::error::MediaError;
+use crate::node::NodeChannel;
+use crate::pool::MediaPool;
 
 /// Failure to start or stop an [`EmbeddedNode`].
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,7 @@ const START_DEADLINE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct EmbeddedNode {
     addr: SocketAddr,
+    service: MediaServiceServer<MediaApi>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -53,9 +61,15 @@ impl EmbeddedNode {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(switchboard_media::serve(config, listener, shutdown));
+        let http = switchboard_media::bind_http(&config).await?;
+        let started = switchboard_media::start(config)?;
+        let service = switchboard_media::service(started.clone());
+        let task = tokio::spawn(switchboard_media::serve_node(
+            started, listener, http, shutdown,
+        ));
         let mut node = Self {
             addr,
+            service,
             stop: Some(stop),
             task,
         };
@@ -101,6 +115,14 @@ impl EmbeddedNode {
     /// A pool entry for this node under `name`.
     pub fn node_config(&self, name: impl Into<String>) -> MediaNodeConfig {
         MediaNodeConfig::new(name, self.grpc_uri())
+    }
+
+    /// Adds this node to `pool` under `name`, called in-process (see the module docs).
+    pub fn add_to(&self, pool: &MediaPool, name: impl Into<String>) -> Result<(), MediaError> {
+        pool.add_node_via(
+            self.node_config(name),
+            NodeChannel::in_process(self.service.clone()),
+        )
     }
 
     /// Shuts the node down (every session released) and waits up to `deadline` for it.

@@ -1,13 +1,18 @@
 //! [`NodeHandle`]: one media node's gRPC client (every unary call with a deadline) and the
 //! pool's [`NodeState`] for it; [`InFlight`] accounts for an allocation under way.
+//! [`NodeChannel`]: how the client reaches the node, over HTTP/2 or in-process.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use switchboard_proto::v1::{self as pb, media_service_client::MediaServiceClient};
-use tonic::transport::{Channel, Endpoint};
+use tonic::body::Body;
+use tonic::codegen::{StdError, http};
+use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status};
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
 
 use crate::config::{MediaNodeConfig, PoolConfig};
 use crate::error::MediaError;
@@ -22,11 +27,68 @@ pub(crate) struct Deadlines {
     pub(crate) health: Duration,
 }
 
+/// What a node's gRPC client sends its requests through: an HTTP/2 channel to a remote node, or
+/// the embedded node's own service called in-process (the same encoded requests and status codes,
+/// without the loopback HTTP/2 connection; see [`NodeChannel::in_process`]).
+#[derive(Clone)]
+pub(crate) struct NodeChannel(
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, StdError>,
+);
+
+impl NodeChannel {
+    /// A gRPC service called in-process, e.g. `switchboard_media::service(node)`.
+    pub(crate) fn in_process<S>(service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self(BoxCloneSyncService::new(
+            service.map_err(|never| match never {}),
+        ))
+    }
+
+    fn remote(endpoint: &Endpoint) -> Self {
+        Self(BoxCloneSyncService::new(
+            endpoint.connect_lazy().map_err(StdError::from),
+        ))
+    }
+}
+
+impl std::fmt::Debug for NodeChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeChannel")
+    }
+}
+
+impl tower::Service<http::Request<Body>> for NodeChannel {
+    type Response = http::Response<Body>;
+    type Error = StdError;
+    type Future = <BoxCloneSyncService<http::Request<Body>, http::Response<Body>, StdError> as tower::Service<http::Request<Body>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        self.0.call(req)
+    }
+}
+
 /// A node in the pool.
 #[derive(Debug)]
 pub(crate) struct NodeHandle {
     pub(crate) config: MediaNodeConfig,
-    client: MediaServiceClient<Channel>,
+    client: MediaServiceClient<NodeChannel>,
     deadlines: Deadlines,
     state: Mutex<NodeState>,
 }
@@ -73,8 +135,21 @@ impl NodeHandle {
             })?
             .connect_timeout(pool.connect_timeout)
             .tcp_nodelay(true);
-        Ok(Self {
-            client: MediaServiceClient::new(endpoint.connect_lazy()),
+        Ok(Self::with_channel(
+            config,
+            pool,
+            NodeChannel::remote(&endpoint),
+        ))
+    }
+
+    /// A node reached through `channel` (its `grpc_uri` is only shown).
+    pub(crate) fn with_channel(
+        config: MediaNodeConfig,
+        pool: &PoolConfig,
+        channel: NodeChannel,
+    ) -> Self {
+        Self {
+            client: MediaServiceClient::new(channel),
             deadlines: Deadlines {
                 allocate: pool.allocate_timeout,
                 call: pool.call_timeout,
@@ -82,7 +157,7 @@ impl NodeHandle {
             },
             state: Mutex::new(NodeState::new()),
             config,
-        })
+        }
     }
 
     pub(crate) fn name(&self) -> &str {

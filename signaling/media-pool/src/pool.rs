@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::config::{MediaNodeConfig, PoolConfig};
 use crate::error::{MediaError, NodeRefusal, retry_elsewhere};
 use crate::monitor::{self, PoolEvent, Shared, TaskGuard};
-use crate::node::{InFlight, NodeHandle};
+use crate::node::{InFlight, NodeChannel, NodeHandle};
 use crate::state::{Candidate, NodeSnapshot, rank};
 
 /// Options of both legs of a new session (absent fields take the node's defaults).
@@ -89,7 +89,26 @@ impl MediaPool {
 
     /// Adds a node at run time; it takes sessions once its first Health answer arrives.
     pub fn add_node(&self, config: MediaNodeConfig) -> Result<(), MediaError> {
-        let handle = Arc::new(NodeHandle::new(config, &self.inner.config)?);
+        self.add_handle(NodeHandle::new(config, &self.inner.config)?)
+    }
+
+    /// Adds a node reached through `channel` instead of a connection to its `grpc_uri`: the
+    /// embedded node's service called in-process ([`EmbeddedNode::add_to`](crate::EmbeddedNode::add_to)).
+    pub(crate) fn add_node_via(
+        &self,
+        config: MediaNodeConfig,
+        channel: NodeChannel,
+    ) -> Result<(), MediaError> {
+        config.validate()?;
+        self.add_handle(NodeHandle::with_channel(
+            config,
+            &self.inner.config,
+            channel,
+        ))
+    }
+
+    fn add_handle(&self, handle: NodeHandle) -> Result<(), MediaError> {
+        let handle = Arc::new(handle);
         let mut nodes = self.write_nodes();
         if nodes.contains_key(handle.name()) {
             return Err(MediaError::DuplicateNode(handle.name().to_owned()));

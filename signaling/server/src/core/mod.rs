@@ -359,11 +359,11 @@ async fn start_media(config: &Config) -> std::io::Result<(Option<EmbeddedNode>, 
     // the node died, and marking it down would turn overload into 503 for every new call. So it is
     // given longer to answer and many more misses than a remote node.
     let pool = MediaPool::new(PoolConfig {
-        nodes: vec![node.node_config("embedded")],
         health_timeout: std::time::Duration::from_secs(2),
         down_after_failures: 10,
         ..PoolConfig::default()
     })
+    .and_then(|pool| node.add_to(&pool, "embedded").map(|()| pool))
     .map_err(|e| std::io::Error::other(format!("media pool: {e}")))?;
     let up = pool
         .wait_until(std::time::Duration::from_secs(5), |nodes| {
