@@ -92,17 +92,20 @@
 //! (or when our refresh gets 408/481/no answer), BYE on both legs with `Reason: Q.850;cause=102`
 //! ([`EndCause::SessionExpired`]).
 //!
-//! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
-//! Require but `timer`; `Unsupported` lists the tags), 422 (`Session-Expires` too small) or 488 (no
-//! SDP offer).
+//! Reliable provisional responses (RFC 3262): our B-leg INVITEs offer `100rel` and the callee's
+//! reliable 1xx are PRACKed in their early dialogs; a caller whose INVITE requires `100rel` gets
+//! its 1xx reliably (RSeq, retransmitted until its PRACK, the next response held until then, 504
+//! after 64*T1 without one).
 //!
-//! Not yet: late offer on the initial INVITE (INVITE without SDP, answered 488); in-dialog requests
-//! on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both legs are answered);
-//! provisional responses to a relayed request (not relayed; the offerer's transaction sends its own
-//! 100); REFER (answered 501), PRACK/100rel; a session timer on the B leg (its INVITE carries no
-//! `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval in a
-//! refresh (the first one stays); parallel forking on the B leg (the first answering fork wins),
-//! authentication towards the B leg, copying B's Reason upstream.
+//! The A-leg INVITE is refused with 483 (Max-Forwards 0), 400 (no Contact or From tag), 420 (any
+//! Require but `timer` and `100rel`; `Unsupported` lists the tags) or 422 (`Session-Expires` too
+//! small). An INVITE without SDP (late offer) gets our offer in the 2xx.
+//!
+//! Not yet: in-dialog requests on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both
+//! legs are answered); provisional responses to a relayed request (not relayed; the offerer's
+//! transaction sends its own 100); offers in PRACK (488); a session timer on the B leg (its INVITE
+//! carries no `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval
+//! in a refresh (the first one stays); copying B's Reason upstream.
 //!
 //! # Example
 //! ```

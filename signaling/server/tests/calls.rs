@@ -284,6 +284,40 @@ fn rfc3262_callee_ringing_reliably_gets_its_prack_and_the_call_completes() {
 }
 
 #[test]
+fn rfc3262_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered() {
+    let server = Server::start(&config_with(""));
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    let uas = SippUas::start(
+        "call_uas_answer.xml",
+        uas_port,
+        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
+    );
+    let uac = sipp(
+        "call_uac_100rel.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+    );
+    let uas = uas.finish(Duration::from_secs(15));
+    assert!(
+        uac.success && uas.success,
+        "caller (reliable 180, PRACK, 200) failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
+        uac.output,
+        uas.output,
+        server.log()
+    );
+    // The callee's leg knows nothing of it: its INVITE does not require 100rel.
+    let invite = support::sipp_received(&uas.output, "INVITE sip:");
+    assert!(
+        invite.first().is_some_and(|i| !i.contains("Require:")),
+        "{invite:?}"
+    );
+    health_until_idle(&server);
+}
+
+#[test]
 fn rfc3264_s4_late_offer_caller_gets_the_offer_in_the_200_and_answers_in_the_ack() {
     let server = Server::start(&config_with(""));
     let uas_port = free_port();

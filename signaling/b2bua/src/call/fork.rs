@@ -56,7 +56,7 @@ impl<K: Clone> Call<K> {
                 let hop = (route.next_hop, route.transport);
                 let invite = self.forks[i].invite.clone();
                 if self.accept_provisional(&invite, r, hop) {
-                    self.on_fork_provisional(i);
+                    self.on_fork_provisional(now, i);
                 }
             }
             200..=299 => self.on_fork_success(now, i, r),
@@ -71,7 +71,7 @@ impl<K: Clone> Call<K> {
         }
     }
 
-    fn on_fork_provisional(&mut self, i: usize) {
+    fn on_fork_provisional(&mut self, now: Instant, i: usize) {
         let first = !self.forks[i].provisional;
         self.forks[i].provisional = true;
         match self.forks[i].cancel {
@@ -86,7 +86,7 @@ impl<K: Clone> Call<K> {
                         reason: "Ringing".to_owned(),
                         sdp: UpstreamSdp::None,
                     });
-                    self.flush_upstream_provisional();
+                    self.flush_upstream_provisional(now);
                 }
             }
         }

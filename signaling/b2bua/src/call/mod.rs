@@ -10,6 +10,7 @@ mod migrate;
 mod originate;
 mod prack;
 mod relay;
+mod reliable;
 mod setup;
 mod swap;
 mod teardown;
@@ -238,6 +239,8 @@ pub struct Call<K> {
     moving: Option<migrate::Moving>,
     /// Callees' early dialogs that sent reliable provisional responses (RFC 3262).
     early: Vec<prack::Early>,
+    /// The caller requires reliable provisional responses (RFC 3262 §3).
+    reliable_a: Option<reliable::ReliableA>,
     /// The caller's INVITE had no SDP (late offer): our 2xx carries the offer (B's answer anchored
     /// on the node) and the caller's answer comes in its ACK (RFC 3261 §13.2.1, RFC 3264 §4).
     late_offer: bool,
@@ -348,10 +351,16 @@ impl<K: Clone> Call<K> {
             _ => None,
         };
         let ring = self.ring_deadline.filter(|_| self.is_ringing());
-        [ack, ring, self.relay_timeout(), self.session_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            ack,
+            ring,
+            self.relay_timeout(),
+            self.session_timeout(),
+            self.prack_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Fires the timers due at `now`.
@@ -378,6 +387,7 @@ impl<K: Clone> Call<K> {
         }
         self.relay_timers(now);
         self.session_timers(now);
+        self.prack_timers(now);
     }
 
     /// Feeds one event.

@@ -42,13 +42,15 @@ impl<K: Clone> Call<K> {
         op
     }
 
-    pub(super) fn flush_upstream_provisional(&mut self) {
-        // Provisional responses never need `now`; only a 2xx starts the ACK timer.
+    /// Sends the queued provisional responses whose SDP is ready, in order, up to the first 2xx.
+    pub(super) fn flush_upstream_provisional(&mut self, now: Instant) {
         while let Some(front) = self.upstream.front() {
             if matches!(front.sdp, UpstreamSdp::Waiting(_)) || front.status >= 200 {
                 break;
             }
-            self.pop_upstream(None);
+            if !self.pop_upstream(now) {
+                break;
+            }
         }
     }
 
@@ -58,16 +60,24 @@ impl<K: Clone> Call<K> {
             if matches!(front.sdp, UpstreamSdp::Waiting(_)) {
                 break;
             }
-            self.pop_upstream(Some(now));
+            if !self.pop_upstream(now) {
+                break;
+            }
         }
     }
 
-    fn pop_upstream(&mut self, now: Option<Instant>) {
+    /// Sends the first queued response; `false` (nothing sent) while the caller has not yet
+    /// acknowledged our last reliable provisional response: RFC 3262 §3 allows no second one
+    /// before that, and we hold the 2xx too, so it never overtakes the 1xx being retransmitted.
+    fn pop_upstream(&mut self, now: Instant) -> bool {
+        if self.awaiting_prack() {
+            return false;
+        }
         let Some(u) = self.upstream.pop_front() else {
-            return;
+            return false;
         };
         if self.a_state != AState::Proceeding {
-            return;
+            return true;
         }
         let sdp = match u.sdp {
             UpstreamSdp::Ready(s) => Some(s),
@@ -76,8 +86,12 @@ impl<K: Clone> Call<K> {
         };
         // Late offer: our offer goes in the 2xx only (an unreliable 1xx cannot carry it).
         let sdp = sdp.filter(|_| !self.late_offer || u.status >= 200);
+        if u.status < 200 && self.reliable_a.is_some() {
+            self.respond_a_reliably(now, u.status, u.reason, sdp);
+            return true;
+        }
         self.respond_a(u.status, u.reason, sdp);
-        if let (200..=299, Some(now)) = (u.status, now) {
+        if (200..=299).contains(&u.status) {
             self.a_dialog.confirm();
             self.a_status = Some(u.status);
             self.answered_at = Some(now);
@@ -90,5 +104,6 @@ impl<K: Clone> Call<K> {
             }
             self.session_refreshed(now);
         }
+        true
     }
 }

@@ -9,7 +9,8 @@ use switchboard_sip::{HeaderName, Message, Method};
 
 use super::{
     AState, Action, BState, Call, CallConfig, CancelState, ClientTxId, Leg, MAX_QUEUED_UPSTREAM,
-    MAX_STRAY_FORKS, MediaState, RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline, timer,
+    MAX_STRAY_FORKS, MediaState, RouteTarget, TxMethod, Upstream, UpstreamSdp, deadline, reliable,
+    timer,
 };
 use crate::dialog::{Dialog, bare_name_addr};
 use crate::failure::{EndCause, FailureSide, map_failure};
@@ -50,10 +51,11 @@ impl<K: Clone> Call<K> {
     ) -> Call<K> {
         let tag = rng.token();
         let dialog = Dialog::new_uas(&invite, &tag);
-        // RFC 3261 §8.2.2.3: `timer` (RFC 4028) is the only extension supported; any other Require fails.
+        // RFC 3261 §8.2.2.3: `timer` (RFC 4028) and `100rel` (RFC 3262) are the extensions
+        // supported; any other Require fails.
         let required = invite.require().map(|r| {
             r.into_iter()
-                .filter(|t| !t.eq_ignore_ascii_case("timer"))
+                .filter(|t| !t.eq_ignore_ascii_case("timer") && !t.eq_ignore_ascii_case("100rel"))
                 .collect::<Vec<_>>()
                 .join(", ")
         });
@@ -82,8 +84,12 @@ impl<K: Clone> Call<K> {
             timer::Negotiated::Timer(t) => Some(t),
             timer::Negotiated::None | timer::Negotiated::TooSmall => None,
         };
+        let reliable = reliable::required(&invite);
         let mut call = Call::blank(config, rng, route, (a_source, invite, Some(a_tx)), a_dialog);
         call.session_timer = session_timer;
+        if reliable {
+            call.reliable_a = Some(reliable::ReliableA::new(&call.rng.token()));
+        }
         call.respond_a(100, "Trying".to_owned(), None);
         match problem {
             Some((status, reason)) => {
@@ -180,6 +186,7 @@ impl<K: Clone> Call<K> {
             origin_op: None,
             moving: None,
             early: Vec::new(),
+            reliable_a: None,
             late_offer: false,
             answered_at: None,
             cause: None,
@@ -351,14 +358,14 @@ impl<K: Clone> Call<K> {
     fn on_b_invite_response(&mut self, now: Instant, status: u16, response: &Message<'_>) {
         match status {
             100 => {}
-            101..=199 => self.on_b_provisional(status, response),
+            101..=199 => self.on_b_provisional(now, status, response),
             200..=299 => self.on_b_success_response(now, response),
             401 | 407 if self.retry_with_credentials(response) => {}
             _ => self.on_b_failure(now, status),
         }
     }
 
-    fn on_b_provisional(&mut self, status: u16, response: &Message<'_>) {
+    fn on_b_provisional(&mut self, now: Instant, status: u16, response: &Message<'_>) {
         let BState::Calling {
             provisional,
             cancel,
@@ -394,7 +401,7 @@ impl<K: Clone> Call<K> {
                 reason: standard_reason(status).to_owned(),
                 sdp,
             });
-            self.flush_upstream_provisional();
+            self.flush_upstream_provisional(now);
         }
     }
 

@@ -366,6 +366,7 @@ impl<K: Clone> Call<K> {
                 self.on_relayable(now, leg, tx, request);
             }
             Some(Method::Refer) => self.on_refer(tx, request, leg),
+            Some(Method::Prack) if leg == Leg::A => self.on_prack(now, tx, request),
             _ => self.respond(tx, request.response(501, "Not Implemented")),
         }
     }

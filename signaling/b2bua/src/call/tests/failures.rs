@@ -316,10 +316,10 @@ fn s8_1_1_8_invite_without_contact_gets_400() {
 }
 
 #[test]
-fn s8_2_2_3_required_extension_gets_420_with_unsupported_naming_all_but_timer() {
+fn s8_2_2_3_required_extension_gets_420_with_unsupported_naming_all_but_timer_and_100rel() {
     let text = a_invite_text(70, A_OFFER).replace(
         "Max-Forwards: 70\r\n",
-        "Max-Forwards: 70\r\nRequire: 100rel, timer, replaces\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel, precondition, timer, replaces\r\n",
     );
     let mut h = Harness::with_invite(&text);
     let out = h.drain();
@@ -334,7 +334,7 @@ fn s8_2_2_3_required_extension_gets_420_with_unsupported_naming_all_but_timer() 
         .expect("420");
     assert_eq!(
         r.unsupported().expect("Unsupported"),
-        ["100rel", "replaces"]
+        ["precondition", "replaces"]
     );
     h.assert_ended(
         EndCause::Failed {

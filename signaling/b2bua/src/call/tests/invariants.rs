@@ -113,6 +113,17 @@ fn random_step(h: &mut Harness, rng: &mut Rng) {
                     b_offer: B_OFFER.to_vec(),
                 });
             }
+            // The caller's PRACK for our last reliable provisional response, or a stale one.
+            5 => {
+                let rseq = h.all.iter().rev().find_map(|a| match a {
+                    Action::Respond { tx: 1, response } => response.rseq().ok().flatten(),
+                    _ => None,
+                });
+                let rseq = rseq.unwrap_or(1) - u32::try_from(rng.below(2)).unwrap_or(0);
+                let cseq = 150 + u32::try_from(rng.below(20)).unwrap_or(0);
+                let prack = super::prack::prack_from_a(h, cseq, rseq);
+                h.a_request(prack);
+            }
             // A REFER from the caller (RFC 3515), and the driver's answer to any pending one.
             3 => random_step_refer(h, 410 + u32::try_from(rng.below(9)).unwrap_or(0)),
             4 => {
@@ -209,6 +220,9 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                 super::originate::first_party_answers(&mut h);
             }
             h
+        } else if seed % 11 == 5 {
+            // A caller requiring reliable provisional responses: PRACKs cross everything.
+            super::prack::caller_requiring_100rel()
         } else {
             Harness::new()
         };

@@ -154,3 +154,170 @@ fn rfc3262_a_parallel_branch_is_pracked_towards_it_and_its_dialog_goes_on_when_i
     assert_eq!(byes[0].1.call_id().ok(), fork_invite.call_id().ok());
     assert_eq!(byes[0].1.cseq().map(|c| c.seq).ok(), Some(3));
 }
+
+/// A caller requiring reliable provisional responses (`Require: 100rel`).
+pub(super) fn caller_requiring_100rel() -> Harness {
+    let text = a_invite_text(70, A_OFFER).replace(
+        "CSeq: 101 INVITE\r\n",
+        "CSeq: 101 INVITE\r\nRequire: 100rel\r\n",
+    );
+    // Ringing may last longer than the 64*T1 a PRACK is waited for.
+    let mut config = test_config();
+    config.ring_timeout = Duration::from_secs(120);
+    let now = Instant::now();
+    let route = RouteTarget {
+        request_uri: "sip:bob@198.51.100.20:5062".to_owned(),
+        next_hop: addr(NEXT_HOP),
+        auth: None,
+        transport: Default::default(),
+    };
+    let tokens = Box::new(SequentialTokens::new("r"));
+    let call = Call::new(now, config, parse(&text), 1, addr(A_SOURCE), route, tokens);
+    let mut h = Harness::of(call, now);
+    assert_eq!(a_statuses(&h.drain()), [100], "accepted, not 420");
+    h.event(CallEvent::MediaAllocated {
+        b_offer: B_OFFER.to_vec(),
+    });
+    h
+}
+
+/// The caller's PRACK for RSeq `rseq` of the INVITE (CSeq 101).
+pub(super) fn prack_from_a(h: &Harness, cseq: u32, rseq: u32) -> Message<'static> {
+    let text = h
+        .a_in_dialog("PRACK", cseq, &h.a_tag())
+        .encode_string()
+        .replace(
+            "Content-Length: 0",
+            &format!("RAck: {rseq} 101 INVITE\r\nContent-Length: 0"),
+        );
+    parse(&text)
+}
+
+fn responses_to_a(out: &[Action<u32>]) -> Vec<Message<'static>> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Respond { tx: 1, response } => Some(response.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rseq_of(m: &Message<'_>) -> u32 {
+    m.rseq().ok().flatten().expect("RSeq")
+}
+
+#[test]
+fn rfc3262_caller_requiring_100rel_gets_each_provisional_reliably_in_turn() {
+    let mut h = caller_requiring_100rel();
+    let out = h.b_reply(180, None);
+    let sent = responses_to_a(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert_eq!(sent[0].status(), Some(180));
+    assert_eq!(sent[0].header(&HeaderName::Require), Some("100rel"));
+    let first = rseq_of(&sent[0]);
+    assert!(
+        (1..=0x7fff_ffff).contains(&first),
+        "RSeq {first} below 2^31"
+    );
+
+    // Unacknowledged: retransmitted at T1, 2*T1, ... with the same RSeq.
+    let again = responses_to_a(&h.fire_timer());
+    assert_eq!(again.len(), 1);
+    assert_eq!(rseq_of(&again[0]), first);
+    let t1 = test_config().t1;
+    let before = h.now;
+    let again = responses_to_a(&h.fire_timer());
+    assert_eq!(rseq_of(&again[0]), first);
+    assert_eq!(h.now - before, t1 * 2, "doubling interval");
+
+    // B's 183 and 200 wait behind it: no second reliable response before the PRACK.
+    let out = h.b_reply(183, Some(B_ANSWER));
+    h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(1),
+        sdp: A_ANSWER.to_vec(),
+    });
+    assert!(responses_to_a(&out).is_empty(), "{out:?}");
+    let out = h.b_reply(200, Some(B_ANSWER));
+    let out2 = h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(2),
+        sdp: A_ANSWER.to_vec(),
+    });
+    assert!(responses_to_a(&out).is_empty() && responses_to_a(&out2).is_empty());
+
+    // A PRACK naming another RSeq is 481 and changes nothing.
+    let (ptx, out) = h.a_request(prack_from_a(&h, 102, first + 5));
+    assert_eq!(response_on(&out, ptx).and_then(|r| r.status()), Some(481));
+    assert!(responses_to_a(&out).is_empty());
+
+    // The right PRACK: 200, then the 183 goes out reliably (next RSeq, with SDP).
+    let (ptx, out) = h.a_request(prack_from_a(&h, 103, first));
+    assert_eq!(response_on(&out, ptx).and_then(|r| r.status()), Some(200));
+    let sent = responses_to_a(&out);
+    assert_eq!(sent.len(), 1, "only the 183, the 200 waits: {out:?}");
+    assert_eq!(sent[0].status(), Some(183));
+    assert_eq!(rseq_of(&sent[0]), first + 1);
+    assert!(!sent[0].body().is_empty(), "early media answer");
+
+    // Its PRACK releases the 200; the call is answered as usual.
+    let (_, out) = h.a_request(prack_from_a(&h, 104, first + 1));
+    let sent = responses_to_a(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert_eq!(sent[0].status(), Some(200));
+    assert_eq!(
+        sent[0].header(&HeaderName::RSeq),
+        None,
+        "a final response has no RSeq"
+    );
+    let ack = h.ack_from_a();
+    h.event(CallEvent::Ack { request: ack });
+    assert!(!h.call.is_terminated());
+    assert!(
+        h.call.poll_timeout().is_none_or(|t| t > h.now + t1 * 64),
+        "no retransmission left"
+    );
+}
+
+#[test]
+fn rfc3262_no_prack_from_the_caller_within_64_t1_refuses_the_call_and_cancels_b() {
+    let mut h = caller_requiring_100rel();
+    let out = h.b_reply(180, None);
+    assert_eq!(a_statuses(&out), [180]);
+    let start = h.now;
+    let mut retransmissions = 0;
+    let outcome = loop {
+        let out = h.fire_timer();
+        match a_statuses(&out).as_slice() {
+            [180] => retransmissions += 1,
+            _ => break out,
+        }
+        assert!(retransmissions < 10, "gives up by 64*T1");
+    };
+    let t1 = test_config().t1;
+    assert_eq!(h.now - start, t1 * 64);
+    assert_eq!(retransmissions, 6, "at 1, 3, 7, 15, 31 and 63 T1");
+    assert_eq!(a_statuses(&outcome), [504]);
+    assert_eq!(
+        sent(&outcome, Leg::B, Method::Cancel).len(),
+        1,
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn rfc3262_a_caller_only_supporting_100rel_gets_unreliable_provisionals() {
+    let text = a_invite_text(70, A_OFFER).replace(
+        "CSeq: 101 INVITE\r\n",
+        "CSeq: 101 INVITE\r\nSupported: 100rel\r\n",
+    );
+    let mut h = Harness::with_invite(&text);
+    h.drain();
+    h.event(CallEvent::MediaAllocated {
+        b_offer: B_OFFER.to_vec(),
+    });
+    let sent = responses_to_a(&h.b_reply(180, None));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header(&HeaderName::RSeq), None);
+    // A PRACK then names nothing: 481.
+    let (ptx, out) = h.a_request(prack_from_a(&h, 102, 1));
+    assert_eq!(response_on(&out, ptx).and_then(|r| r.status()), Some(481));
+}

@@ -68,11 +68,11 @@ fn rfc4028_s9_session_expires_below_min_se_gets_422_with_our_min_se() {
 fn rfc4028_s9_require_timer_is_accepted_other_extensions_still_get_420() {
     let mut h = Harness::with_invite(&invite_with("Session-Expires: 1800\r\nRequire: timer\r\n"));
     assert_eq!(a_statuses(&h.drain()), [100]);
-    let mut h = Harness::with_invite(&invite_with("Require: timer, 100rel\r\n"));
+    let mut h = Harness::with_invite(&invite_with("Require: timer, 100rel, precondition\r\n"));
     let out = h.drain();
     assert_eq!(a_statuses(&out), [100, 420]);
     let r = response_on(&out[1..], 1).expect("420");
-    assert_eq!(r.header(&HeaderName::Unsupported), Some("100rel"));
+    assert_eq!(r.header(&HeaderName::Unsupported), Some("precondition"));
 }
 
 #[test]
