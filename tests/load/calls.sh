@@ -11,7 +11,10 @@
 #                release) and rewrites both SDPs. The callee is registered (sipp/register.xml, Expires 3600)
 #                with its Contact on the UAS. A fresh server per step, so no step inherits another's state.
 #   hold         a fresh server, HOLD_CALLS RTP-less calls set up at HOLD_RATE and held together for
-#                HOLD_PLATEAU s; VmRSS (/proc/PID/status) idle and with every call up, and the delta per call.
+#                HOLD_PLATEAU s; VmRSS idle and with every call up, and the delta per call. Each call holds 4
+#                media sockets, so when one process may not open that many (the open-files limit), the
+#                sessions go to HOLD_NODES separate switchboard-media nodes (as a deployment with several
+#                media nodes would) and the figures add up every process: the server and the nodes.
 #
 # For baseline and switchboard, a stepped search over call rates: each step runs DURATION s at RATE calls/s
 # (RATE*DURATION calls, each held HOLD_MS) and passes when every call succeeds at both sipps and the calls
@@ -34,7 +37,9 @@
 #   BASE_RATES="2000 4000 ..."   baseline steps
 #   HOLD_MS=1000                 hold of each call in the rate steps
 #   SEARCH_BUDGET=360            seconds a search may take; a step that would end later is not started
-#   HOLD_CALLS=10000             calls held in the hold phase (capped by the open-files limit: 4 sockets each)
+#   HOLD_CALLS=10000             calls held in the hold phase
+#   HOLD_NODES=auto              external media nodes for the hold phase: 0 = the embedded node; auto = as many
+#                                as the open-files limit needs (4 sockets per call per process)
 #   HOLD_RATE=1000 HOLD_PLATEAU=10
 #   PHASES="baseline switchboard hold"
 #   RETRIES=1                    a failing step is run again this many times before the search stops
@@ -87,12 +92,17 @@ ulimit -n "$hard" 2>/dev/null || true
 nofile=$(ulimit -n)
 max_hold=$(( (nofile - 2000) / 4 ))
 HOLD_CALLS=${HOLD_CALLS:-10000}
+HOLD_NODES=${HOLD_NODES:-auto}
+if [ "$HOLD_NODES" = auto ]; then
+    HOLD_NODES=0
+    [ "$HOLD_CALLS" -gt "$max_hold" ] && HOLD_NODES=$(( (HOLD_CALLS + max_hold - 1) / max_hold ))
+fi
 # The embedded media node takes at most 10,000 sessions (its default max_sessions; not a [media] key yet).
-if [ "$HOLD_CALLS" -gt 10000 ]; then
+if [ "$HOLD_NODES" -eq 0 ] && [ "$HOLD_CALLS" -gt 10000 ]; then
     echo "note: HOLD_CALLS $HOLD_CALLS -> 10000 (the embedded node's session cap)"
     HOLD_CALLS=10000
 fi
-if [ "$HOLD_CALLS" -gt "$max_hold" ]; then
+if [ "$HOLD_NODES" -eq 0 ] && [ "$HOLD_CALLS" -gt "$max_hold" ]; then
     echo "note: open-files limit $nofile (hard) allows ~$max_hold calls with media (4 sockets each); HOLD_CALLS $HOLD_CALLS -> $max_hold"
     HOLD_CALLS=$max_hold
 fi
@@ -116,8 +126,10 @@ reap() {
 
 if [ -z "${SB_NO_BUILD:-}" ] && [[ " $PHASES " == *" s"* || " $PHASES " == *" hold "* ]]; then
     cargo build --release -q -p switchboard-signaling
+    [ "$HOLD_NODES" -gt 0 ] && cargo build --release -q -p switchboard-media
 fi
 bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard-signaling"
+media_bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard-media"
 tck=$(getconf CLK_TCK)
 
 # Free UDP+TCP ports on 127.0.0.1 below the media range (16000-65535), so the media node never holds them.
@@ -169,6 +181,7 @@ start_switchboard() {
         printf '[sip]\nlisten = ["127.0.0.1:0"]\nworkers = 0\nmax_server_transactions = %s\n' "$MAX_TX"
         printf '[http]\nlisten = "127.0.0.1:0"\n[registrar]\nrealm = "load"\n'
         printf '[media]\nports = "16000-65535"\nrtp_timeout_secs = 3600\n'
+        printf '%s' "${media_nodes_toml:-}"
         printf '[[users]]\nusername = "1001"\npassword = "p1001"\n[[users]]\nusername = "1002"\npassword = "p1002"\n'
     } > "$dir/sb.toml"
     RUST_LOG=${SB_LOG:-info} "$bin" --config "$dir/sb.toml" > "$dir/ready" 2> "$dir/server.log" &
@@ -188,6 +201,42 @@ stop_switchboard() {
     kill "$sb_pid" 2>/dev/null || true
     reap "$sb_pid" || true
 }
+
+# Starts $1 switchboard-media nodes in $2, splitting 16000-65535 between them; sets node_pids and
+# media_nodes_toml (their [[media.nodes]] entries).
+start_media_nodes() {
+    local n=$1 dir=$2 i low high span port
+    node_pids=()
+    media_nodes_toml=""
+    span=$(( (65536 - 16000) / n / 2 * 2 ))
+    for i in $(seq 1 "$n"); do
+        low=$(( 16000 + (i - 1) * span ))
+        high=$(( low + span - 1 ))
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        "$media_bin" --grpc-listen "127.0.0.1:$port" --rtp-ip 127.0.0.1 --ports "$low-$high" \
+            --max-sessions $(( span / 4 )) > "$dir/node$i.log" 2>&1 &
+        node_pids+=("$!")
+        pids+=("$!")
+        media_nodes_toml+=$(printf '[[media.nodes]]\nname = "node%s"\ngrpc_uri = "http://127.0.0.1:%s"\n' "$i" "$port")$'\n'
+    done
+    sleep 1
+}
+
+stop_media_nodes() {
+    local p
+    for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null || true; reap "$p" || true; done
+    node_pids=()
+    media_nodes_toml=""
+}
+
+# Sums a per-process figure ($1: a function of a PID) over the server and the media nodes.
+sum_over() {
+    local f=$1 p t=0 v
+    for p in "$sb_pid" "${node_pids[@]}"; do v=$("$f" "$p"); t=$(( t + ${v:-0} )); done
+    echo "$t"
+}
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # Starts the UAS (uas.xml, ending after $2 calls or $3 s) in $1; sets uas_pid.
 start_uas() {
@@ -337,11 +386,13 @@ hold_phase() {
     local dir="$work/hold" n=$HOLD_CALLS
     local hold=$(( (n / HOLD_RATE + HOLD_PLATEAU + 5) * 1000 ))
     mkdir -p "$dir"
+    node_pids=()
+    [ "$HOLD_NODES" -gt 0 ] && start_media_nodes "$HOLD_NODES" "$dir"
     start_switchboard "$dir"
     sleep 1
     local rss0 rss1 rss2 fds0 fds1 up=0 cpu0 cpu1 h
-    rss0=$(rss_kb "$sb_pid")
-    fds0=$(ls "/proc/$sb_pid/fd" | wc -l)
+    rss0=$(sum_over rss_kb)
+    fds0=$(sum_over fd_count)
     start_uas "$dir" "$n" $(( hold / 1000 + n / HOLD_RATE + 60 ))
     start_uac "$dir" b2bua "$HOLD_RATE" "$n" "$hold"
     local deadline=$(( $(date +%s) + n / HOLD_RATE + HOLD_PLATEAU ))
@@ -352,26 +403,29 @@ hold_phase() {
     done
     sleep 2
     h=$(health)
-    rss1=$(rss_kb "$sb_pid")
-    fds1=$(ls "/proc/$sb_pid/fd" | wc -l)
-    cpu0=$(cpu_ticks "$sb_pid")
+    rss1=$(sum_over rss_kb)
+    fds1=$(sum_over fd_count)
+    cpu0=$(sum_over cpu_ticks)
     sleep 5
-    cpu1=$(cpu_ticks "$sb_pid")
+    cpu1=$(sum_over cpu_ticks)
     up=$(echo "$h" | json_num calls)
     local sessions
     sessions=$(echo "$h" | json_num media_sessions)
     wait_uac
     finish_uas
     sleep 1
-    rss2=$(rss_kb "$sb_pid")
+    rss2=$(sum_over rss_kb)
     local hwm
-    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$sb_pid/status")
+    hwm=$(sum_over hwm_kb)
     stop_switchboard
+    stop_media_nodes
     local uac_csv ok failed
     uac_csv=$(ls "$dir"/uac_*_.csv 2>/dev/null | head -1)
     ok=$(stat_col "$uac_csv" 'SuccessfulCall(C)')
     failed=$(stat_col "$uac_csv" 'FailedCall(C)')
-    printf 'hold        calls=%s up_at_once=%s media_sessions=%s ok=%s failed=%s\n' "$n" "${up:-?}" "${sessions:-?}" "$ok" "$failed"
+    local where="the embedded media node"
+    [ "$HOLD_NODES" -gt 0 ] && where="$HOLD_NODES switchboard-media nodes (figures: server + nodes)"
+    printf 'hold        calls=%s up_at_once=%s media_sessions=%s ok=%s failed=%s on %s\n' "$n" "${up:-?}" "${sessions:-?}" "$ok" "$failed" "$where"
     if [ "${up:-0}" -gt 0 ]; then
         local per=$(( (rss1 - rss0) / up ))
         printf 'hold        rss idle=%d KiB, with %s calls=%d KiB (peak %d KiB), after=%d KiB: %.1f KiB per call; fds %s -> %s\n' \
