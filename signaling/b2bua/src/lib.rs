@@ -83,14 +83,15 @@
 //! (§15.1.2). A re-INVITE without SDP is answered here, not relayed: our 2xx offers the SDP we last
 //! sent that leg and the answer in its ACK goes to the media node (§13.2.1).
 //!
-//! Session timer (RFC 4028) on the A leg: a `Session-Expires` below [`CallConfig::min_se`] gets 422
-//! with `Min-SE`; `Require: timer` is accepted; our 2xx names the refresher (the caller when it
-//! says so or supports `timer`, else us) with `Require: timer` when the caller supports it; every
-//! successful re-INVITE/UPDATE on the A leg refreshes the session, an UPDATE without SDP from the
-//! caller is answered here; as refresher we send UPDATE (when the caller allows it) or a re-INVITE
-//! with our last SDP at half the interval; without a refresh, `min(32 s, interval/3)` before expiry
-//! (or when our refresh gets 408/481/no answer), BYE on both legs with `Reason: Q.850;cause=102`
-//! ([`EndCause::SessionExpired`]).
+//! Session timers (RFC 4028) on both legs (see `call/timer.rs`): on the A leg a `Session-Expires`
+//! below [`CallConfig::min_se`] gets 422 with `Min-SE`, `Require: timer` is accepted, and our 2xx
+//! names the refresher (the caller when it says so or supports `timer`, else us); our B-leg INVITE
+//! asks for [`CallConfig::session_expires`] (a callee's 422 gets it again with the callee's
+//! `Min-SE`, once) and the callee's 2xx decides that leg's timer. Every successful re-INVITE/UPDATE
+//! on a leg refreshes it, an UPDATE without SDP from a leg with a timer is answered here; as
+//! refresher we send UPDATE (when the peer allows it) or a re-INVITE with our last SDP at half the
+//! interval; without a refresh, `min(32 s, interval/3)` before expiry (or when our refresh gets
+//! 408/481/no answer), BYE on both legs with `Reason: Q.850;cause=102` ([`EndCause::SessionExpired`]).
 //!
 //! Reliable provisional responses (RFC 3262): our B-leg INVITEs offer `100rel` and the callee's
 //! reliable 1xx are PRACKed in their early dialogs; a caller whose INVITE requires `100rel` gets
@@ -103,9 +104,8 @@
 //!
 //! Not yet: in-dialog requests on an early dialog (re-INVITE/UPDATE/INFO answered 491 until both
 //! legs are answered); provisional responses to a relayed request (not relayed; the offerer's
-//! transaction sends its own 100); offers in PRACK (488); a session timer on the B leg (its INVITE
-//! carries no `Session-Expires`, and one in B's 2xx is not acted on) and renegotiating the interval
-//! in a refresh (the first one stays); copying B's Reason upstream.
+//! transaction sends its own 100); offers in PRACK (488); renegotiating a session interval in a
+//! refresh (the first one stays); copying B's Reason upstream.
 //!
 //! # Example
 //! ```

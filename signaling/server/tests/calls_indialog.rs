@@ -229,12 +229,39 @@ fn rfc4028_s9_caller_refreshed_session_timer_is_answered_and_refreshed_here() {
     );
     let callee = callee.finish(Duration::from_secs(20));
     assert_both_passed(&server, &caller, &callee);
+    // The B leg asked for a timer of its own; this callee's 2xx set none, so it is never refreshed.
     let offer = sipp_received(&callee.output, "INVITE ");
     assert!(
         offer
             .first()
-            .is_some_and(|m| header_of(m, "Session-Expires").is_none()),
-        "the B leg runs no session timer: {offer:?}"
+            .is_some_and(|m| header_of(m, "Session-Expires") == Some("1800")),
+        "the B leg asks for its own session timer: {offer:?}"
+    );
+    health_until_idle(&server);
+}
+
+#[test]
+fn rfc4028_callee_leg_session_timer_is_refreshed_by_us() {
+    let server = Server::start(&eight_workers());
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    // The callee's 2xx names us refresher of a 4 s session: our UPDATE must reach it at 2 s,
+    // before the caller hangs up at 3 s (the scenario fails without it).
+    let callee = SippUas::start("call_uas_timer.xml", uas_port, &[]);
+    let uac_media = free_port().to_string();
+    let caller = sipp(
+        "call_uac_auth.xml",
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
+    );
+    let callee = callee.finish(Duration::from_secs(20));
+    assert_both_passed(&server, &caller, &callee);
+    // The caller ran no timer: nothing of the callee's reached it.
+    let ok = sipp_received(&caller.output, "SIP/2.0 200");
+    assert!(
+        ok.iter().all(|m| header_of(m, "Session-Expires").is_none()),
+        "{ok:?}"
     );
     health_until_idle(&server);
 }

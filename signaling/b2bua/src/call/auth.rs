@@ -17,14 +17,7 @@ impl<K: Clone> Call<K> {
         let Some(auth) = self.route.auth.clone() else {
             return false;
         };
-        let calling = matches!(
-            self.b_state,
-            BState::Calling {
-                cancel: CancelState::NotWanted,
-                ..
-            }
-        );
-        if !calling || !self.awaiting_answer() || self.cause.is_some() {
+        if !self.may_retry_b_invite() {
             return false;
         }
         let Some(mut invite) = self.b_invite.clone() else {
@@ -44,12 +37,32 @@ impl<K: Clone> Call<K> {
             return false;
         }
         let (header, value) = (answer.header, answer.value);
-        let via = self.via(Leg::B);
-        invite.set_header(HeaderName::Via, via);
-        invite.set_header(HeaderName::CSeq, format!("{} INVITE", seq + 1));
         invite.remove_header(&header);
         invite.push_header(header, value);
         self.challenges_answered += 1;
+        self.resend_b_invite(invite, seq);
+        true
+    }
+
+    /// Whether the B-leg INVITE may be sent again after a 401/407 or 422: still calling, not being
+    /// cancelled, and the call still wants an answer.
+    pub(super) fn may_retry_b_invite(&self) -> bool {
+        let calling = matches!(
+            self.b_state,
+            BState::Calling {
+                cancel: CancelState::NotWanted,
+                ..
+            }
+        );
+        calling && self.awaiting_answer() && self.cause.is_none()
+    }
+
+    /// Sends `invite` (whose CSeq was `seq`) to B again as a new transaction: a new Via branch
+    /// and the next CSeq, in the same Call-ID and From tag.
+    pub(super) fn resend_b_invite(&mut self, mut invite: Message<'static>, seq: u32) {
+        let via = self.via(Leg::B);
+        invite.set_header(HeaderName::Via, via);
+        invite.set_header(HeaderName::CSeq, format!("{} INVITE", seq + 1));
         self.b_invite = Some(invite.clone());
         self.b_dialog = None;
         self.b_state = BState::Calling {
@@ -57,7 +70,6 @@ impl<K: Clone> Call<K> {
             cancel: CancelState::NotWanted,
         };
         self.send_request(Leg::B, TxMethod::Invite, invite);
-        true
     }
 }
 

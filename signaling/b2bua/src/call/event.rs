@@ -47,6 +47,9 @@ pub struct CallConfig {
     /// RFC 4028 Min-SE: a caller's `Session-Expires` below it gets 422. Default 90 s (the RFC's
     /// floor).
     pub min_se: Duration,
+    /// RFC 4028 `Session-Expires` our B-leg INVITEs ask for (`None`: no session timer asked on
+    /// the B leg). Default 1800 s (the RFC's recommendation).
+    pub session_expires: Option<Duration>,
 }
 
 impl CallConfig {
@@ -61,6 +64,7 @@ impl CallConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             min_se: Duration::from_secs(90),
+            session_expires: Some(Duration::from_secs(1800)),
         }
     }
 }

@@ -209,6 +209,8 @@ pub struct Call<K> {
     a_resend: Option<(Box<Message<'static>>, Instant, Duration)>,
     /// RFC 4028 session timer of the A leg, when the caller asked for one.
     session_timer: Option<timer::SessionTimer>,
+    /// RFC 4028 session timer of the B leg, when the callee's 2xx set one.
+    b_timer: Option<timer::SessionTimer>,
     ring_deadline: Option<Instant>,
     /// How long each route may ring before the next one is tried (a hunt); `None`: the call's
     /// ring timeout, then 480.

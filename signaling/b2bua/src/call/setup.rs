@@ -172,6 +172,7 @@ impl<K: Clone> Call<K> {
             reinvite_acks: VecDeque::new(),
             a_resend: None,
             session_timer: None,
+            b_timer: None,
             ring_deadline: None,
             attempt_timeout: None,
             advancing: false,
@@ -296,8 +297,17 @@ impl<K: Clone> Call<K> {
                 super::contact_over(&self.config.contact_uri, route.transport)
             ),
         );
-        // RFC 3262: callees may send reliable provisional responses (we PRACK them).
-        m.push_header(HeaderName::Supported, "100rel");
+        // RFC 3262: callees may send reliable provisional responses (we PRACK them); RFC 4028:
+        // we ask for a session timer.
+        match self.config.session_expires {
+            Some(interval) => {
+                m.push_header(HeaderName::Supported, "100rel, timer");
+                self.add_b_session_request(&mut m, interval);
+            }
+            None => {
+                m.push_header(HeaderName::Supported, "100rel");
+            }
+        }
         m.set_body(Some("application/sdp"), b_offer);
         Ok(m)
     }
@@ -342,7 +352,7 @@ impl<K: Clone> Call<K> {
             TxMethod::Bye if status >= 200 => self.on_bye_done(now, record.leg),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_response(now, record, response),
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
-                self.on_refresh_done(now, tx, Some(response));
+                self.on_refresh_done(now, (tx, record.leg), Some(response));
             }
             TxMethod::OriginInvite if (200..300).contains(&status) => self.ack_first_party_again(),
             TxMethod::MoveInvite => self.on_move_response(now, tx, Some(response)),
@@ -361,6 +371,7 @@ impl<K: Clone> Call<K> {
             101..=199 => self.on_b_provisional(now, status, response),
             200..=299 => self.on_b_success_response(now, response),
             401 | 407 if self.retry_with_credentials(response) => {}
+            422 if self.retry_with_larger_interval(response) => {}
             _ => self.on_b_failure(now, status),
         }
     }
@@ -447,6 +458,7 @@ impl<K: Clone> Call<K> {
             self.on_first_party_answered(now, response);
             return;
         }
+        self.start_b_timer(now, response);
         if self.transferring && !cancelled && self.a_state == AState::Confirmed {
             // The transfer target answered: the node's B side now faces it; A hears it at once.
             self.transferring = false;

@@ -88,6 +88,7 @@ impl<K: Clone> Call<K> {
         self.a_tx = None;
         self.a_resend = None;
         self.session_timer = None;
+        self.b_timer = None;
         self.accepted_sdp.swap(0, 1);
         let sent_a = self.last_a_sdp.take().unwrap_or_default();
         self.last_a_sdp = Some(std::mem::replace(&mut self.last_b_sdp, sent_a));

@@ -279,7 +279,7 @@ impl<K: Clone> Call<K> {
             TxMethod::ForkInvite => self.on_fork_timeout(now, tx),
             TxMethod::ReInvite | TxMethod::Relay => self.on_relay_timeout(now, tx),
             TxMethod::RefreshInvite | TxMethod::RefreshUpdate => {
-                self.on_refresh_done(now, tx, None)
+                self.on_refresh_done(now, (tx, record.leg), None)
             }
             TxMethod::MoveInvite => self.on_move_response(now, tx, None),
             TxMethod::Cancel
@@ -423,6 +423,7 @@ impl<K: Clone> Call<K> {
         self.refer_pending = None;
         self.ring_deadline = None;
         self.session_timer = None;
+        self.b_timer = None;
         self.end_relays(487);
         self.upstream.clear();
         self.client_txs.clear();

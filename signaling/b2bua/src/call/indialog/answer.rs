@@ -98,8 +98,8 @@ impl<K: Clone> Call<K> {
             return;
         }
         let to = other(relay.from);
-        if to == Leg::A && relay.kind != RelayKind::Info {
-            self.session_refreshed(now);
+        if relay.kind != RelayKind::Info {
+            self.leg_refreshed(now, to);
         }
         if relay.offer_answer() && !response.body().is_empty() {
             let answer = response.body().to_vec();
@@ -182,10 +182,8 @@ impl<K: Clone> Call<K> {
                 HeaderName::Contact,
                 format!("<{}>", self.contact(relay.from)),
             );
-            if relay.from == Leg::A {
-                self.add_session_expires(&mut r);
-                self.session_refreshed(now);
-            }
+            self.add_session_expires_on(relay.from, &mut r);
+            self.leg_refreshed(now, relay.from);
         }
         if relay.offer && !body.is_empty() {
             match relay.from {

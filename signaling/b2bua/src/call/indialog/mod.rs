@@ -156,12 +156,14 @@ impl<K: Clone> Call<K> {
         };
         let offer = kind != RelayKind::Info && !request.body().is_empty();
         if self.is_local_refresh(from, request) {
-            // RFC 4028 §10: the caller's refresh by UPDATE without SDP ends here.
-            let _ = self.a_dialog.refresh_target(request);
+            // RFC 4028 §10: a leg's refresh by UPDATE without SDP ends here.
+            if let Some(d) = self.dialog_mut(from) {
+                let _ = d.refresh_target(request);
+            }
             let mut r = request.response(200, "OK").into_owned();
-            r.push_header(HeaderName::Contact, format!("<{}>", self.contact(Leg::A)));
-            self.add_session_expires(&mut r);
-            self.session_refreshed(now);
+            r.push_header(HeaderName::Contact, format!("<{}>", self.contact(from)));
+            self.add_session_expires_on(from, &mut r);
+            self.leg_refreshed(now, from);
             self.respond(tx, r);
             return;
         }
@@ -317,7 +319,7 @@ impl<K: Clone> Call<K> {
     }
 
     /// The SDP this call last sent to `leg` (its current view of the session), if any.
-    fn sent_sdp(&self, leg: Leg) -> Option<Vec<u8>> {
+    pub(in crate::call) fn sent_sdp(&self, leg: Leg) -> Option<Vec<u8>> {
         match leg {
             Leg::A => self.last_a_sdp.clone(),
             Leg::B => Some(self.last_b_sdp.clone()).filter(|s| !s.is_empty()),

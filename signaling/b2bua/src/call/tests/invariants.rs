@@ -220,6 +220,11 @@ fn every_event_order_ends_with_both_legs_done_and_media_released_once() {
                 super::originate::first_party_answers(&mut h);
             }
             h
+        } else if seed % 13 == 6 {
+            // A callee running a session timer we refresh: refreshes to B cross everything.
+            super::timer_b::answered_by_b_with(
+                "Session-Expires: 90;refresher=uac\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
+            )
         } else if seed % 11 == 5 {
             // A caller requiring reliable provisional responses: PRACKs cross everything.
             super::prack::caller_requiring_100rel()

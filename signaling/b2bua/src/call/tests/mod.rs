@@ -13,6 +13,7 @@ mod migrate;
 mod originate;
 mod prack;
 mod timer;
+mod timer_b;
 mod transfer;
 mod update_info;
 

@@ -35,11 +35,11 @@ pub(super) fn answered_with(extra: &str) -> (Harness, Message<'static>) {
     (h, on_the_wire(&ok))
 }
 
-fn session_expires(m: &Message<'_>) -> Option<String> {
+pub(super) fn session_expires(m: &Message<'_>) -> Option<String> {
     m.header(&HeaderName::SessionExpires).map(str::to_owned)
 }
 
-fn reason_cause(m: &Message<'_>) -> Option<u16> {
+pub(super) fn reason_cause(m: &Message<'_>) -> Option<u16> {
     m.reasons().ok()?.first().and_then(|r| r.cause())
 }
 
@@ -179,9 +179,10 @@ fn rfc4028_s10_we_refresh_by_update_at_half_the_interval() {
     let (tx, update) = sent(&out, Leg::A, Method::Update)
         .pop()
         .expect("UPDATE to A");
+    // We are the UAC of our refresh and stay the refresher (the parameter is relative to it).
     assert_eq!(
         session_expires(&update).as_deref(),
-        Some("120;refresher=uas")
+        Some("120;refresher=uac")
     );
     assert!(update.body().is_empty());
     assert_eq!(update.call_id().expect("call-id"), "a-call-1@192.0.2.10");
