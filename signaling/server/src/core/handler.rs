@@ -13,8 +13,9 @@ use crate::transport::Transport;
 
 /// Methods this server accepts, for `Allow` (RFC 3261 §20.5).
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, REFER";
-/// Option tags this server supports, for `Supported`: `timer` (RFC 4028 session timers on calls).
-pub(crate) const SUPPORTED: &str = "timer";
+/// Option tags this server supports, for `Supported`: `100rel` (RFC 3262 reliable provisional
+/// responses on calls, both legs) and `timer` (RFC 4028 session timers on calls, both legs).
+pub(crate) const SUPPORTED: &str = "100rel, timer";
 /// `Server` / `User-Agent` value.
 pub(crate) const SERVER: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
