@@ -64,6 +64,8 @@ pub(crate) struct Step {
     pub(crate) gen_cpu_ns: u64,
     /// Times the relay thread was preempted by another task during the step.
     pub(crate) relay_preempted: u64,
+    /// Time the relay thread was runnable but waited for its CPU (another task ran), ns.
+    pub(crate) relay_waited_ns: u64,
     /// Times the relay thread went to sleep (found nothing to do) during the step.
     pub(crate) relay_sleeps: u64,
     /// Times the generator thread was preempted during the step.
@@ -73,9 +75,19 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// Nothing lost, and the relay kept up: at most `max_behind_ms` of traffic in flight.
+    /// Milliseconds another task held the relay's core while it had work (see [`Self::ok`]).
+    pub(crate) fn held_off_ms(&self) -> f64 {
+        self.relay_waited_ns as f64 / 1e6
+    }
+
+    /// Nothing lost, and the relay kept up: at most `max_behind_ms` of traffic in flight beyond
+    /// the time another task held its core. On this shared machine the kernel gives ordinary
+    /// tasks 50 ms of every second even on a core where a `SCHED_FIFO` relay is busy (the fair
+    /// server); a relay held off for 50 ms is 50 ms behind through no fault of its own, and one
+    /// above 90 % busy cannot catch up before the step ends. Without this allowance a step's
+    /// verdict depended on whether a compile job happened to be runnable on the relay's core.
     fn ok(&self, max_behind_ms: f64) -> bool {
-        self.lost == 0 && self.behind_ms <= max_behind_ms
+        self.lost == 0 && self.behind_ms - self.held_off_ms() <= max_behind_ms
     }
 
     /// The generator delivered (almost) the rate asked for.
@@ -130,6 +142,7 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
     let (drops0, backlog0) = (sys::udp_drops(), sys::backlog_drops());
     let (cpu0, pre0) = (threads(sys::thread_cpu_ns), threads(sys::preemptions));
     let sleeps0 = path.tid.map_or(0, sys::sleeps);
+    let waited0 = path.tid.map_or(0, sys::run_delay_ns);
     let t = Instant::now();
     let out = load.run(path.targets, (rate, k.step_secs, k.burst), false);
     let wall_ns = t.elapsed().as_nanos() as u64;
@@ -154,6 +167,10 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
         gen_cpu_ns: cpu1.1.saturating_sub(cpu0.1),
         relay_preempted: pre1.0.saturating_sub(pre0.0),
         relay_sleeps: path.tid.map_or(0, sys::sleeps).saturating_sub(sleeps0),
+        relay_waited_ns: path
+            .tid
+            .map_or(0, sys::run_delay_ns)
+            .saturating_sub(waited0),
         gen_preempted: pre1.1.saturating_sub(pre0.1),
         wall_ns,
     }
@@ -162,11 +179,12 @@ fn measure(load: &mut Load, path: &Path<'_>, rate: f64, k: &Knobs) -> Step {
 fn print(path: &Path<'_>, s: &Step, note: &str) {
     let relay = if path.tid.is_some() {
         format!(
-            "; relay {:>4.0} ns/pkt, {:>3.0} % busy, slept {}, preempted {}",
+            "; relay {:>4.0} ns/pkt, {:>3.0} % busy, slept {}, preempted {} (held off {:.1} ms)",
             s.cpu_per_pkt(),
             100.0 * s.busy(),
             s.relay_sleeps,
-            s.relay_preempted
+            s.relay_preempted,
+            s.held_off_ms()
         )
     } else {
         String::new()
@@ -186,46 +204,107 @@ fn print(path: &Path<'_>, s: &Step, note: &str) {
     );
 }
 
-/// Runs the search on `path`, printing every step.
-pub(crate) fn search(load: &mut Load, path: &Path<'_>, k: &Knobs) -> Search {
-    let (mut steps, mut best, mut end) = (Vec::new(), None, End::Steps);
-    let (mut rate, mut inc, mut ceiling) = (k.start, k.step, f64::INFINITY);
-    let mut measured = 0;
-    while measured < k.max_steps && rate < ceiling - 1.0 {
-        let mut s = measure(load, path, rate, k);
-        measured += 1;
-        if !s.ok(k.max_behind_ms) && s.on_rate() && measured < k.max_steps {
+/// Where a search is: the next rate to measure, the increment, the lowest failing rate.
+struct Progress {
+    rate: f64,
+    inc: f64,
+    ceiling: f64,
+    measured: usize,
+    done: bool,
+}
+
+impl Search {
+    fn new(k: &Knobs) -> (Self, Progress) {
+        let search = Search {
+            steps: Vec::new(),
+            best: None,
+            end: End::Steps,
+        };
+        let progress = Progress {
+            rate: k.start,
+            inc: k.step,
+            ceiling: f64::INFINITY,
+            measured: 0,
+            done: false,
+        };
+        (search, progress)
+    }
+
+    /// Measures the next step (a failing one twice), printing it; marks `p` done when finished.
+    fn advance(&mut self, p: &mut Progress, load: &mut Load, path: &Path<'_>, k: &Knobs) {
+        if p.measured >= k.max_steps || p.rate >= p.ceiling - 1.0 {
+            p.done = true;
+            return;
+        }
+        let mut s = measure(load, path, p.rate, k);
+        p.measured += 1;
+        if !s.ok(k.max_behind_ms) && s.on_rate() && p.measured < k.max_steps {
             // One retry tells a transient (another process on the relay's core) from the limit.
             print(path, &s, " -> retried");
-            s = measure(load, path, rate, k);
-            measured += 1;
+            s = measure(load, path, p.rate, k);
+            p.measured += 1;
         }
         let (ok, on_rate) = (s.ok(k.max_behind_ms), s.on_rate());
         s.passed = ok && on_rate;
         print(path, &s, if s.passed { "" } else { " -> fails" });
         let rx_bound = s.lost > 0 && s.rx_drops >= s.lost;
-        steps.push(s);
+        self.steps.push(s);
         if !on_rate {
-            end = End::Generator;
-            break;
+            self.end = End::Generator;
+            p.done = true;
+        } else if ok {
+            self.best = Some(self.steps.len() - 1);
+            p.rate += p.inc;
+        } else {
+            self.end = if rx_bound { End::Receiver } else { End::Loss };
+            if rx_bound || p.ceiling.is_finite() {
+                p.done = true;
+            } else {
+                p.ceiling = p.rate;
+                p.inc /= 4.0;
+                p.rate = self.best().map_or(p.inc, |b| b.rate + p.inc);
+            }
         }
-        if ok {
-            best = Some(steps.len() - 1);
-            rate += inc;
-            continue;
-        }
-        end = if rx_bound { End::Receiver } else { End::Loss };
-        if rx_bound || ceiling.is_finite() {
-            break;
-        }
-        ceiling = rate;
-        inc /= 4.0;
-        rate = best.map_or(inc, |i: usize| steps[i].rate + inc);
     }
-    if best.is_some_and(|i| i + 1 == steps.len()) && ceiling.is_finite() {
-        end = End::Loss; // refined up to the lossy step
+
+    fn finish(mut self, p: &Progress) -> Self {
+        if self.best.is_some_and(|i| i + 1 == self.steps.len()) && p.ceiling.is_finite() {
+            self.end = End::Loss; // refined up to the lossy step
+        }
+        self
     }
-    Search { steps, best, end }
+}
+
+/// Runs the search on `path`, printing every step.
+pub(crate) fn search(load: &mut Load, path: &Path<'_>, k: &Knobs) -> Search {
+    let (mut s, mut p) = Search::new(k);
+    while !p.done {
+        s.advance(&mut p, load, path, k);
+    }
+    s.finish(&p)
+}
+
+/// Runs the searches of several relays interleaved, one step of each in turn, so that what else
+/// the machine does at a given moment weighs on all of them alike (a sequential search gives one
+/// relay a quiet minute and the other a busy one). `activate(i)` is called before each step of
+/// relay `i` (to give it the measured core).
+pub(crate) fn search_interleaved(
+    load: &mut Load,
+    paths: &[Path<'_>],
+    k: &Knobs,
+    mut activate: impl FnMut(usize),
+) -> Vec<Search> {
+    let mut state: Vec<(Search, Progress)> = paths.iter().map(|_| Search::new(k)).collect();
+    while state.iter().any(|(_, p)| !p.done) {
+        for (i, (s, p)) in state.iter_mut().enumerate() {
+            if p.done {
+                continue;
+            }
+            activate(i);
+            s.advance(p, load, &paths[i], k);
+        }
+    }
+    state.into_iter().map(|(s, p)| s.finish(&p)).collect()
 }
 
 /// Mean of `a`'s over `b`'s relay CPU per packet at the rates both searches passed, and how

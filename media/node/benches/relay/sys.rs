@@ -63,6 +63,16 @@ pub(crate) fn thread_cpu_ns(tid: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Time a thread of this process spent runnable but waiting for a CPU, in nanoseconds (the
+/// scheduler's `run_delay`, second field of `schedstat`): for the relay, how long other tasks held
+/// its core while it had packets to relay.
+pub(crate) fn run_delay_ns(tid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Resident memory of this process in KiB.
 pub(crate) fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -195,6 +205,11 @@ pub(crate) fn realtime(tid: &str, priority: u32) -> String {
         (Some(prio), Some(&"1")) => format!("SCHED_FIFO {prio}"),
         _ => "SCHED_OTHER".to_owned(),
     }
+}
+
+/// Gives one thread of this process the ordinary `SCHED_OTHER` policy back (`chrt`).
+pub(crate) fn ordinary(tid: &str) {
+    let _ = Command::new("chrt").args(["-o", "-p", "0", tid]).output();
 }
 
 /// In the re-run: a thread that ends this process when the parent that waits for it is gone
