@@ -85,6 +85,16 @@ impl<K: Clone> Call<K> {
             return; // A 2xx retransmission (ACKed again above), or the call is ending.
         };
         let relay = self.relays.remove(i);
+        if matches!(status, 401 | 407) && record.leg == Leg::B && !relay.challenged {
+            // RFC 3261 §22.2: a trunk may challenge any request; it goes again once with the
+            // route's credentials (the same body it carried).
+            let body = match (relay.offer, self.sent_sdp(Leg::B)) {
+                (true, Some(sdp)) => sdp,
+                _ => relay.request.body().to_vec(),
+            };
+            self.send_relayed_answering(now, relay, body, Some(response));
+            return;
+        }
         if status >= 300 {
             self.fail_relay(now, relay, status);
             if status == 481 {

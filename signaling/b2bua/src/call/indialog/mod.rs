@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_sip::{HeaderName, Message, Method};
 
-use super::{AState, BState, Call, ClientTxId, Leg, MediaOp, TxMethod};
+use super::{AState, BState, Call, ClientTxId, Leg, MediaOp, TxMethod, answer_challenge};
 
 /// At most this many INFO / UPDATE-without-SDP relays at once per call (more get 500).
 const MAX_PLAIN_RELAYS: usize = 4;
@@ -70,6 +70,8 @@ pub(super) struct Relay<K> {
     offer: bool,
     /// A re-INVITE without SDP answered here with our offer; its ACK carries the answer.
     local_offer: bool,
+    /// The other leg challenged it (401/407) and it went again with the route's credentials.
+    challenged: bool,
     stage: Stage,
 }
 
@@ -192,6 +194,7 @@ impl<K: Clone> Call<K> {
             kind,
             offer,
             local_offer: false,
+            challenged: false,
             stage: Stage::RewritingOffer(MediaOp(0)),
         };
         if offer {
@@ -244,7 +247,19 @@ impl<K: Clone> Call<K> {
     }
 
     /// Sends the relayed request (with `body`, the rewritten offer or the INFO body) to the other leg.
-    fn send_relayed(&mut self, now: Instant, mut relay: Relay<K>, body: Vec<u8>) {
+    fn send_relayed(&mut self, now: Instant, relay: Relay<K>, body: Vec<u8>) {
+        self.send_relayed_answering(now, relay, body, None);
+    }
+
+    /// [`Call::send_relayed`], answering `challenge` (the other leg's 401/407 to the previous try)
+    /// with the route's credentials; the relay fails with the challenge's status when it cannot.
+    pub(super) fn send_relayed_answering(
+        &mut self,
+        now: Instant,
+        mut relay: Relay<K>,
+        body: Vec<u8>,
+        challenge: Option<&Message<'_>>,
+    ) {
         let to = other(relay.from);
         let method = match relay.kind {
             RelayKind::Invite => Method::Invite,
@@ -260,6 +275,22 @@ impl<K: Clone> Call<K> {
             self.fail_relay(now, relay, 500);
             return;
         };
+        if let Some(challenge) = challenge {
+            let uri = request.request_uri().map(|u| u.to_string());
+            let name = request.method().map(|m| m.to_string()).unwrap_or_default();
+            let cnonce = self.rng.token();
+            let answer = match (&self.route.auth, uri) {
+                (Some(auth), Ok(uri)) => answer_challenge(challenge, auth, &name, &uri, &cnonce),
+                _ => None,
+            };
+            let Some(answer) = answer else {
+                let status = challenge.status().unwrap_or(401);
+                self.fail_relay(now, relay, status);
+                return;
+            };
+            request.push_header(answer.header, answer.value);
+            relay.challenged = true;
+        }
         if !body.is_empty() {
             let content_type = if relay.offer {
                 Some("application/sdp".to_owned())
@@ -336,6 +367,7 @@ impl<K: Clone> Call<K> {
             kind: RelayKind::Invite,
             offer: false,
             local_offer: true,
+            challenged: false,
             stage: Stage::RewritingOffer(MediaOp(0)),
         };
         let sdp = self.sent_sdp(from).unwrap_or_default();

@@ -199,3 +199,62 @@ fn rfc3261_s22_2_a_challenged_bye_to_the_trunk_is_sent_again_once_with_credentia
     assert!(sent(&out, Leg::B, Method::Bye).is_empty(), "{out:?}");
     assert!(h.call.is_terminated());
 }
+
+#[test]
+fn rfc3261_s22_2_a_challenged_reinvite_to_the_trunk_goes_again_once_with_credentials() {
+    let mut h = challenged_call();
+    h.b_reply(200, Some(B_ANSWER));
+    h.media_updated_and_acked(1);
+    // The caller puts the call on hold: its offer is rewritten and relayed to the trunk.
+    let hold = A_OFFER.replace("m=audio", "a=sendonly\r\nm=audio");
+    let reinvite = h.a_with_body("INVITE", 102, "application/sdp", &hold);
+    let (a_tx, _) = h.a_request(reinvite);
+    let out = h.event(CallEvent::MediaUpdated {
+        op: crate::MediaOp(2),
+        sdp: B_OFFER.to_vec(),
+    });
+    let (tx, first) = sent(&out, Leg::B, Method::Invite)
+        .pop()
+        .expect("re-INVITE to the trunk");
+    let challenge = |m: &Message<'_>, nonce: &str| {
+        let mut r = m
+            .response(407, "Proxy Authentication Required")
+            .into_owned();
+        r.push_header(
+            HeaderName::Other("Proxy-Authenticate".into()),
+            format!(r#"Digest realm="{REALM}", nonce="{nonce}", algorithm=MD5, qop="auth""#),
+        );
+        parse(&r.encode_string())
+    };
+    let out = h.event(CallEvent::Response {
+        tx,
+        response: challenge(&first, "n-re"),
+    });
+    assert_eq!(response_on(&out, a_tx), None, "the caller waits");
+    let (tx2, second) = sent(&out, Leg::B, Method::Invite)
+        .pop()
+        .expect("re-INVITE again");
+    assert_eq!(second.call_id().ok(), first.call_id().ok());
+    assert_eq!(
+        second.cseq().expect("cseq").seq,
+        first.cseq().expect("cseq").seq + 1
+    );
+    assert_eq!(second.body(), first.body(), "the same offer");
+    let creds = second.proxy_authorization().expect("parses");
+    let c = creds.first().expect("Proxy-Authorization");
+    let get = |k: &str| c.get(k).map(|v| v.into_owned()).unwrap_or_default();
+    assert_eq!(get("nonce"), "n-re");
+    assert_eq!(get("uri"), second.request_uri().expect("uri").to_string());
+    // Challenged again: that is the trunk's answer, relayed to the caller; the call goes on.
+    let out = h.event(CallEvent::Response {
+        tx: tx2,
+        response: challenge(&second, "n-re2"),
+    });
+    assert!(sent(&out, Leg::B, Method::Invite).is_empty());
+    assert_eq!(
+        response_on(&out, a_tx).and_then(|r| r.status()),
+        Some(407),
+        "{out:?}"
+    );
+    assert!(!h.call.is_terminated());
+}
