@@ -18,15 +18,30 @@ use switchboard_media_pool::{AllocateOptions, MediaPool};
 use switchboard_sdp::{Attribute, Direction, SessionDescription};
 use tokio::sync::mpsc;
 
+use super::origin::Origins;
+
 /// Longest a media task may take before the call is told the media failed.
 pub(crate) const MEDIA_DEADLINE: Duration = Duration::from_secs(3);
 
-/// A session placed on a media node: its id and the node's address for each leg.
+/// A session placed on a media node: its id, the node's address for each leg, and the `o=` each
+/// leg's party sees from us.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) leg_a: pb::LocalEndpoint,
     pub(crate) leg_b: pb::LocalEndpoint,
+    pub(crate) origins: Arc<Origins>,
+}
+
+impl Session {
+    fn new(allocation: switchboard_media_pool::Allocation, origins: Origins) -> Self {
+        Self {
+            id: allocation.session_id,
+            leg_a: allocation.leg_a,
+            leg_b: allocation.leg_b,
+            origins: Arc::new(origins),
+        }
+    }
 }
 
 /// The outcome of a media task, for the call numbered `call`.
@@ -341,14 +356,18 @@ fn parse(body: &[u8]) -> Result<SessionDescription, MediaTaskError> {
 fn anchor(
     mut sdp: SessionDescription,
     index: usize,
-    local: &pb::LocalEndpoint,
-    leg: &'static str,
+    session: &Session,
+    leg: pb::Leg,
 ) -> Result<Vec<u8>, MediaTaskError> {
+    let (local, name) = match leg {
+        pb::Leg::B => (&session.leg_b, "B"),
+        _ => (&session.leg_a, "A"),
+    };
     let ip: IpAddr = local
         .address
         .parse()
-        .map_err(|_| MediaTaskError::NoAddress(leg))?;
-    let port = u16::try_from(local.rtp_port).map_err(|_| MediaTaskError::NoAddress(leg))?;
+        .map_err(|_| MediaTaskError::NoAddress(name))?;
+    let port = u16::try_from(local.rtp_port).map_err(|_| MediaTaskError::NoAddress(name))?;
     // RFC 3264 §8.4: an SDP that holds with an unspecified address keeps saying so.
     let ip = match sdp.media_address(index) {
         Some(held) if held.is_unspecified() => held,
@@ -359,7 +378,7 @@ fn anchor(
     for i in 0..sdp.media.len() {
         sdp.set_media_port(i, if i == index { port } else { 0 });
     }
-    sdp.bump_version();
+    session.origins.stamp(leg, &mut sdp);
     Ok(sdp.to_bytes())
 }
 
@@ -401,15 +420,11 @@ async fn allocate(
         },
     };
     let allocation = pool.allocate(call_uuid, options).await?;
-    let session = Session {
-        id: allocation.session_id,
-        leg_a: allocation.leg_a,
-        leg_b: allocation.leg_b,
-    };
+    let session = Session::new(allocation, Origins::new());
     let rest = async {
         pool.update_leg(update_request(&session.id, pb::Leg::A, &remote))
             .await?;
-        anchor(sdp, remote.index, &session.leg_b, "B")
+        anchor(sdp, remote.index, &session, pb::Leg::B)
     };
     match rest.await {
         Ok(b_offer) => Ok((session, b_offer)),
@@ -444,16 +459,12 @@ async fn allocate_offering(
         leg_b: each,
     };
     let allocation = pool.allocate(call_uuid, options).await?;
-    let session = Session {
-        id: allocation.session_id,
-        leg_a: allocation.leg_a,
-        leg_b: allocation.leg_b,
+    let session = Session::new(allocation, Origins::new());
+    let node_leg = match leg {
+        Leg::A => pb::Leg::A,
+        Leg::B => pb::Leg::B,
     };
-    let (local, name) = match leg {
-        Leg::A => (&session.leg_a, "A"),
-        Leg::B => (&session.leg_b, "B"),
-    };
-    match anchor(parse(OUR_OFFER.as_bytes())?, 0, local, name) {
+    match anchor(parse(OUR_OFFER.as_bytes())?, 0, &session, node_leg) {
         Ok(offer) => Ok((session, offer)),
         Err(e) => {
             let _ = pool.release(&session.id).await;
@@ -472,7 +483,7 @@ pub(crate) struct MoveSdps {
 }
 
 /// A new session pointed at both legs' last SDPs, and the re-INVITE offers for A and B: the other
-/// leg's SDP anchored on the new session, carrying the `o=` last sent to that leg, one version up.
+/// leg's SDP anchored on the new session, continuing the `o=` last sent to that leg, one version up.
 async fn relocate(
     pool: &MediaPool,
     call_uuid: &str,
@@ -491,11 +502,8 @@ async fn relocate(
         leg_b: leg(remote_b.rtcp_mux),
     };
     let allocation = pool.allocate(call_uuid, options).await?;
-    let session = Session {
-        id: allocation.session_id,
-        leg_a: allocation.leg_a,
-        leg_b: allocation.leg_b,
-    };
+    let origins = Origins::continuing(&sdps.sent_a, &sdps.sent_b);
+    let session = Session::new(allocation, origins);
     let rest = async {
         for (node_leg, remote) in [(pb::Leg::A, &remote_a), (pb::Leg::B, &remote_b)] {
             if !remote.address.is_unspecified() {
@@ -503,11 +511,9 @@ async fn relocate(
                     .await?;
             }
         }
-        let for_a = continue_origin(b, &sdps.sent_a);
-        let for_b = continue_origin(a, &sdps.sent_b);
         Ok::<_, MediaTaskError>((
-            anchor(for_a, remote_b.index, &session.leg_a, "A")?,
-            anchor(for_b, remote_a.index, &session.leg_b, "B")?,
+            anchor(b, remote_b.index, &session, pb::Leg::A)?,
+            anchor(a, remote_a.index, &session, pb::Leg::B)?,
         ))
     };
     match rest.await {
@@ -517,15 +523,6 @@ async fn relocate(
             Err(e)
         }
     }
-}
-
-/// `sdp` with the `o=` line of `sent` (what the leg last got from us), so the anchoring's version
-/// bump makes it the next version of that leg's session (RFC 3264 §8).
-fn continue_origin(mut sdp: SessionDescription, sent: &[u8]) -> SessionDescription {
-    if let Ok(previous) = SessionDescription::parse_bytes(sent) {
-        sdp.origin = previous.origin;
-    }
-    sdp
 }
 
 /// Points the node's `leg` at `sdp` (unless it holds with an unspecified address) and anchors it on
@@ -538,15 +535,15 @@ async fn update(
 ) -> Result<(Vec<u8>, bool), MediaTaskError> {
     let sdp = parse(sdp)?;
     let remote = remote_of(&sdp)?;
-    let (node_leg, other, name) = match leg {
-        Leg::A => (pb::Leg::A, &session.leg_b, "B"),
-        Leg::B => (pb::Leg::B, &session.leg_a, "A"),
+    let (node_leg, other) = match leg {
+        Leg::A => (pb::Leg::A, pb::Leg::B),
+        Leg::B => (pb::Leg::B, pb::Leg::A),
     };
     if !remote.address.is_unspecified() {
         pool.update_leg(update_request(&session.id, node_leg, &remote))
             .await?;
     }
-    Ok((anchor(sdp, remote.index, other, name)?, remote.hold))
+    Ok((anchor(sdp, remote.index, session, other)?, remote.hold))
 }
 
 #[cfg(test)]
@@ -581,6 +578,21 @@ m=video 4002 RTP/AVP 96\r\n";
         assert_eq!(negotiated_codec(b"not sdp"), None);
     }
 
+    /// A session on a node at 127.0.0.1, RTP port 30000 on both legs.
+    fn loopback_session() -> Session {
+        let local = pb::LocalEndpoint {
+            address: "127.0.0.1".into(),
+            rtp_port: 30000,
+            rtcp_port: 30001,
+        };
+        Session {
+            id: "s1".into(),
+            leg_a: local.clone(),
+            leg_b: local,
+            origins: Arc::new(Origins::new()),
+        }
+    }
+
     #[test]
     fn rfc3264_s6_first_audio_anchored_other_streams_refused() {
         let sdp = parse(OFFER.as_bytes()).expect("sdp");
@@ -589,33 +601,27 @@ m=video 4002 RTP/AVP 96\r\n";
         assert_eq!((remote.port, remote.index), (4000, 0));
         assert_eq!(remote.payload_types, [8, 101]);
         assert_eq!(remote.telephone_event, Some(101));
-        let local = pb::LocalEndpoint {
-            address: "127.0.0.1".into(),
-            rtp_port: 30000,
-            rtcp_port: 30001,
-        };
-        let out = anchor(sdp, 0, &local, "B").expect("anchor");
+        let out = anchor(sdp, 0, &loopback_session(), pb::Leg::B).expect("anchor");
         let text = String::from_utf8(out).expect("utf8");
         assert!(text.contains("c=IN IP4 127.0.0.1"), "{text}");
         assert!(text.contains("m=audio 30000 "), "{text}");
         assert!(text.contains("m=video 0 "), "{text}");
-        assert!(text.contains("o=- 1 2 IN IP4 127.0.0.1"), "{text}");
+        assert!(
+            text.contains("o=switchboard ") && text.contains(" 1 IN IP4 127.0.0.1"),
+            "our own origin, first version: {text}"
+        );
         assert!(!text.contains("192.0.2.10"), "{text}");
     }
 
     #[test]
     fn rfc3264_s8_4_hold_is_seen_and_an_unspecified_address_stays_unspecified() {
-        let local = pb::LocalEndpoint {
-            address: "127.0.0.1".into(),
-            rtp_port: 30000,
-            rtcp_port: 30001,
-        };
         let c0 = "v=0\r\no=- 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
 m=audio 4000 RTP/AVP 8\r\na=sendonly\r\n";
         let sdp = parse(c0.as_bytes()).expect("sdp");
         let remote = remote_of(&sdp).expect("remote");
         assert!(remote.hold && remote.address.is_unspecified());
-        let text = String::from_utf8(anchor(sdp, 0, &local, "B").expect("anchor")).expect("utf8");
+        let out = anchor(sdp, 0, &loopback_session(), pb::Leg::B).expect("anchor");
+        let text = String::from_utf8(out).expect("utf8");
         assert!(text.contains("c=IN IP4 0.0.0.0"), "{text}");
         assert!(
             text.contains("m=audio 30000 ") && text.contains("a=sendonly"),

@@ -20,6 +20,7 @@ pub mod events_glue;
 mod handler;
 pub mod inspect;
 mod media;
+mod origin;
 pub mod originate;
 mod registrar_glue;
 pub mod routing;
@@ -198,8 +199,9 @@ impl Core {
             worker_inputs.push(tx);
             media_results.push(rx);
         }
+        // Subscribed here, not in the task: a pool event right after start (a drain) is not missed.
         workers_early.push(tokio::spawn(media_events(
-            media_pool.clone(),
+            media_pool.subscribe(),
             media_senders,
             events.clone(),
             directory.clone(),
@@ -382,7 +384,7 @@ async fn start_media(config: &Config) -> std::io::Result<(Option<EmbeddedNode>, 
 /// UUID, see `calls::b_leg_token`), and reports RFC 4733 digits as call events (logged; the event pipeline
 /// comes later).
 async fn media_events(
-    pool: Arc<MediaPool>,
+    mut pool_events: tokio::sync::broadcast::Receiver<switchboard_media_pool::PoolEvent>,
     workers: Vec<mpsc::UnboundedSender<media::MediaResult>>,
     events: events_glue::Events,
     directory: call_registry::CallDirectory,
@@ -391,7 +393,6 @@ async fn media_events(
     use switchboard_events::Event;
     use switchboard_media_pool::PoolEvent;
     use switchboard_media_pool::proto::media_event::Kind;
-    let mut pool_events = pool.subscribe();
     loop {
         let event = tokio::select! {
             e = pool_events.recv() => e,
