@@ -5,7 +5,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
 
 use switchboard_media_core::dtmf::{
     DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset,
@@ -15,6 +14,7 @@ use switchboard_media_core::srtp::{SdesCrypto, SrtpError, SrtpSession};
 use switchboard_media_core::stats::{StatsConfig, StreamStats};
 use switchboard_media_core::timeout::RtpTimeout;
 
+use super::recv::{RelaySocket, register};
 use super::snapshot::LegSnapshot;
 use super::{LegOptions, LegUpdate, SrtpKeying};
 use crate::config::DtmfMode;
@@ -32,8 +32,8 @@ pub(crate) enum Port {
 /// One leg's state, owned by the session task.
 #[derive(Debug)]
 pub(crate) struct Leg {
-    pub(crate) rtp: UdpSocket,
-    pub(crate) rtcp: Option<UdpSocket>,
+    pub(crate) rtp: RelaySocket,
+    pub(crate) rtcp: Option<RelaySocket>,
     pub(crate) local_ip: IpAddr,
     pub(crate) rtp_port: u16,
     /// Telephone-event handling fixed at allocation.
@@ -74,8 +74,8 @@ impl Leg {
     ) -> std::io::Result<Self> {
         let local = rtp.local_addr()?;
         Ok(Leg {
-            rtp: UdpSocket::from_std(rtp)?,
-            rtcp: rtcp.map(UdpSocket::from_std).transpose()?,
+            rtp: register(rtp)?,
+            rtcp: rtcp.map(register).transpose()?,
             local_ip: local.ip(),
             rtp_port: local.port(),
             mux: opts.rtcp_mux,
@@ -189,7 +189,7 @@ impl Leg {
             (Kind::Rtcp, Some(rtcp)) if !self.mux => rtcp,
             _ => &self.rtp,
         };
-        match wire.map(|w| (sock.try_send_to(w, dst), w.len())) {
+        match wire.map(|w| (sock.get_ref().send_to(w, dst), w.len())) {
             Ok((Ok(_), len)) => self.counters.outbound(kind, len),
             Ok((Err(_), _)) | Err(_) => self.counters.drop(DropReason::SendError),
         }

@@ -8,12 +8,15 @@
 //!
 //! - [`leg`]: one leg's sockets, remote, counters and the per-packet inbound/outbound paths.
 //! - [`mailbox`]: the session's control message queue.
+//! - [`path`]: what happens to one received datagram; timer-driven work.
+//! - [`recv`]: receiving a socket's datagrams with one system call per wake-up (`recvmmsg`).
 //! - [`session`]: the session task (poll loop, timer, control handling).
 //! - [`snapshot`]: the statistics a session publishes, and their gRPC form.
 
 pub(crate) mod leg;
 pub(crate) mod mailbox;
 pub(crate) mod path;
+pub(crate) mod recv;
 pub(crate) mod session;
 pub(crate) mod snapshot;
 

@@ -5,14 +5,12 @@
 //! busy session cannot starve the others on its worker).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use switchboard_proto::v1::{self as pb, MediaEvent, SessionInfo, media_event};
-use tokio::io::ReadBuf;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Sleep;
 
@@ -20,13 +18,14 @@ use super::Control;
 use super::leg::{Leg, Port, unix_ms};
 use super::mailbox::Mailbox;
 use super::path;
+use super::recv::RecvSlots;
 use super::snapshot::{LegSnapshot, session_info};
 use crate::stats::Totals;
 
-/// Largest datagram relayed; longer ones are truncated by the kernel and then fail validation.
-const BUF_LEN: usize = 4096;
 thread_local! {
-    static RECV_BUF: std::cell::RefCell<Box<[u8; BUF_LEN]>> = std::cell::RefCell::new(Box::new([0; BUF_LEN]));
+    /// One set of receive buffers per relay thread, shared by its sessions: a poll never yields
+    /// while it holds them, and sessions on one thread are polled one at a time.
+    static RECV: std::cell::RefCell<RecvSlots> = std::cell::RefCell::new(RecvSlots::new());
 }
 
 /// Packets handled per poll before yielding to the worker's other sessions.
@@ -120,8 +119,8 @@ impl SessionTask {
         Poll::Pending
     }
 
-    /// Receives and handles one datagram from socket `sock` (leg = sock / 2, RTCP port when odd).
-    /// `Ready` means a datagram (or a receive error) was consumed.
+    /// Receives and handles the datagrams waiting on socket `sock` (leg = sock / 2, RTCP port
+    /// when odd), up to two per call. `Ready` means datagrams (or a receive error) were consumed.
     fn poll_socket(&mut self, sock: usize, cx: &mut Context<'_>, budget: &mut u32) -> Poll<()> {
         let leg_idx = sock / 2;
         let port = if sock % 2 == 0 { Port::Rtp } else { Port::Rtcp };
@@ -135,27 +134,22 @@ impl SessionTask {
                 None => return Poll::Pending,
             },
         };
-        // One receive buffer per relay thread, shared by its sessions: a poll never yields while it holds
-        // the buffer, and sessions on one thread are polled one at a time. Saves BUF_LEN per session.
-        let received = RECV_BUF.with_borrow_mut(|buf| {
-            let mut rb = ReadBuf::new(&mut buf[..]);
-            socket
-                .poll_recv_from(cx, &mut rb)
-                .map(|r| r.map(|from| (from, rb.filled().len())))
-        });
-        let (from, len): (SocketAddr, usize) = match received {
+        let v6 = leg.local_ip.is_ipv6();
+        let n = match RECV.with_borrow_mut(|rx| rx.poll_recv(socket, v6, cx)) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => {
                 *budget = budget.saturating_sub(1);
                 return Poll::Ready(());
             }
-            Poll::Ready(Ok(r)) => r,
+            Poll::Ready(Ok(n)) => n,
         };
-        *budget = budget.saturating_sub(1);
         let now = Instant::now();
-        RECV_BUF.with_borrow_mut(|buf| {
-            let pkt = &mut buf[..len];
-            path::relay(&mut self.legs, leg_idx, port, pkt, from, now, &self.shared);
+        RECV.with_borrow_mut(|rx| {
+            for i in 0..n {
+                *budget = budget.saturating_sub(1);
+                let (pkt, from) = rx.packet(i);
+                path::relay(&mut self.legs, leg_idx, port, pkt, from, now, &self.shared);
+            }
         });
         Poll::Ready(())
     }
@@ -178,7 +172,7 @@ impl SessionTask {
                 let _ = reply.send(r);
             }
             Control::Snapshot(reply) => {
-                let _ = reply.send(self.publish(Instant::now()));
+                let _ = reply.send(self.info(Instant::now()));
             }
             Control::Release(_) => {}
         }
@@ -199,7 +193,8 @@ impl SessionTask {
     }
 
     /// Stores a fresh snapshot and adds the counters since the previous one to the node totals.
-    fn publish(&mut self, now: Instant) -> SessionInfo {
+    /// Builds no strings: the gRPC form is made only when someone asks ([`Self::info`]).
+    fn publish(&mut self, now: Instant) -> [LegSnapshot; 2] {
         let [a, b] = &mut self.legs;
         let legs = [a.snapshot(now), b.snapshot(now)];
         let shared = &*self.shared;
@@ -212,6 +207,13 @@ impl SessionTask {
             let before = previous.map(|p| p[i].counters).unwrap_or_default();
             shared.totals.add_delta(&leg.counters, &before);
         }
+        legs
+    }
+
+    /// Publishes and returns the fresh statistics in gRPC form.
+    fn info(&mut self, now: Instant) -> SessionInfo {
+        let legs = self.publish(now);
+        let shared = &*self.shared;
         session_info(
             &shared.id,
             &shared.call_id,
@@ -252,7 +254,7 @@ impl Future for SessionFuture {
         let Poll::Ready(exit) = task.poll_drive(cx) else {
             return Poll::Pending;
         };
-        let info = task.publish(Instant::now());
+        let info = task.info(Instant::now());
         // Dropping the task closes the sockets before the reply lets the node reuse the ports.
         self.0 = None;
         if let Exit::Release(reply) = exit {
