@@ -48,6 +48,16 @@ impl Outcome {
         self.sent as f64 / self.send_secs.max(1e-9)
     }
 
+    /// Adds a later run of the same kind (latency samples merged in order).
+    pub(crate) fn merge(&mut self, other: Outcome) {
+        self.sent += other.sent;
+        self.got += other.got;
+        self.send_secs += other.send_secs;
+        self.in_flight += other.in_flight;
+        self.latency_ns.extend(other.latency_ns);
+        self.latency_ns.sort_unstable();
+    }
+
     /// Packets sent and not received.
     pub(crate) fn lost(&self) -> u64 {
         self.sent.saturating_sub(self.got)

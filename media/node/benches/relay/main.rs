@@ -17,6 +17,7 @@
 //!    `i` sends at `i * 20 ms / LAT_STREAMS` into each 20 ms period; the send time (monotonic
 //!    clock) travels in the payload. Measured through the relay and on the direct path
 //!    (generator -> receiver socket) right before it: added latency = through minus direct.
+//!    Split into three rounds that alternate between the node and the baseline.
 //! 2. Saturation: over `SAT_STREAMS` (1000) streams, the offered rate starts at `STEP_START`
 //!    (40000) packets/s and rises by `STEP_PPS` (20000) per `STEP_SECS` (1) s step until a step
 //!    fails (retried once), then the gap is refined in quarter steps; at most `MAX_STEPS`
@@ -40,13 +41,13 @@
 //! Every loop is bounded in count and time; this is a benchmark: it prints, it asserts nothing.
 
 mod load;
+mod relays;
 mod search;
 mod setup;
 mod sys;
 
-use std::net::SocketAddr;
-
 use load::{Load, Outcome};
+use relays::{Relays, latencies, relay_path};
 use search::{End, Knobs, Path, Search};
 use switchboard_media::{Node, NodeConfig, PortRange};
 
@@ -67,7 +68,8 @@ struct Measured {
     sat: Search,
 }
 
-struct Plan {
+/// What to run, from the environment.
+pub(crate) struct Plan {
     nice: i32,
     fifo: u32,
     lat_streams: usize,
@@ -97,101 +99,6 @@ impl Plan {
 
     fn streams(&self) -> usize {
         self.lat_streams.max(self.sat_streams)
-    }
-}
-
-/// Latency of one path: through the relay, and on the direct path right before it.
-struct Latency {
-    direct: Outcome,
-    through: Outcome,
-}
-
-/// The latency runs on one path (`targets` has one address per stream).
-fn latency(
-    load: &mut Load,
-    plan: &Plan,
-    name: &'static str,
-    targets: &[SocketAddr],
-    tid: &str,
-) -> Latency {
-    let lat = &targets[..plan.lat_streams];
-    let rate = 50.0 * plan.lat_streams as f64;
-    load.run(lat, (rate, 0.3, 1), false); // warm-up: latching, caches, socket buffers
-    let direct_targets = vec![load.rx_addr(); plan.lat_streams];
-    let direct = load.run(&direct_targets, (rate, plan.lat_secs, 1), true);
-    let (pre0, cpu0) = (sys::preemptions(tid), sys::thread_cpu_ns(tid));
-    let through = load.run(lat, (rate, plan.lat_secs, 1), true);
-    let (pre, cpu) = (sys::preemptions(tid) - pre0, sys::thread_cpu_ns(tid) - cpu0);
-    println!(
-        "  {name:9} latency: through p50 {:.1} us p99 {:.1} us max {:.0} us (loss {}), direct p50 {:.1} us p99 {:.1} us; \
-         relay {:.0} ns/pkt, preempted {pre}",
-        through.latency_us(0.5),
-        through.latency_us(0.99),
-        through.latency_us(1.0),
-        through.lost(),
-        direct.latency_us(0.5),
-        direct.latency_us(0.99),
-        cpu as f64 / through.got.max(1) as f64
-    );
-    Latency { direct, through }
-}
-
-/// The saturation search's view of a relay: its first `streams` ingress addresses, its thread.
-fn relay_path<'a>(
-    name: &'static str,
-    targets: &'a [SocketAddr],
-    tid: &'a str,
-    streams: usize,
-) -> Path<'a> {
-    Path {
-        name,
-        targets: &targets[..streams],
-        tid: Some(tid),
-        ingress_ports: targets.iter().map(SocketAddr::port).collect(),
-    }
-}
-
-/// The two relays under test, both running; one at a time has the measured core.
-struct Relays<'a> {
-    plan: &'a Plan,
-    tids: [String; 2],
-    active: Option<usize>,
-}
-
-impl Relays<'_> {
-    const NAMES: [&'static str; 2] = ["node", "baseline"];
-
-    /// Gives relay `i` core 1 at real-time priority and moves the other one to core 0 at the
-    /// lowest priority, where its idle work (the node's statistics ticks) cannot take the
-    /// measured relay's core or delay the generator.
-    fn activate(&mut self, i: usize) {
-        if self.active == Some(i) {
-            return;
-        }
-        for (j, tid) in self.tids.iter().enumerate() {
-            if j != i {
-                sys::ordinary(tid);
-                sys::renice(tid, 19);
-                sys::pin_thread(tid, 0);
-            }
-        }
-        let quiet = self.active.is_some();
-        prepare_relay(Self::NAMES[i], &self.tids[i], self.plan, quiet);
-        self.active = Some(i);
-    }
-}
-
-/// Pins the relay's thread to core 1 and raises its priority (printing the outcome unless `quiet`).
-fn prepare_relay(name: &str, tid: &str, plan: &Plan, quiet: bool) {
-    let cpus = sys::pin_thread(tid, 1);
-    let nice = sys::renice(tid, plan.nice);
-    let policy = if plan.fifo > 0 {
-        sys::realtime(tid, plan.fifo)
-    } else {
-        "SCHED_OTHER".to_owned()
-    };
-    if !quiet {
-        println!("  {name} thread on CPU {cpus}, nice {nice}, {policy}");
     }
 }
 
@@ -250,7 +157,6 @@ fn main() {
 
     let node = Node::new(node_config(plan.streams())).expect("node");
     let node_tid = sys::tid_of("media-relay-0").expect("relay thread");
-    prepare_relay("node relay", &node_tid, &plan, false);
     let rss = rt.block_on(setup::session_memory(
         &node,
         env_or("MEM_SESSIONS", 1000.0).clamp(10.0, 5000.0) as usize,
@@ -267,11 +173,9 @@ fn main() {
         plan: &plan,
         tids: [node_tid.clone(), base_tid.clone()],
         active: None,
+        shown: [false; 2],
     };
-    relays.activate(0);
-    let node_lat = latency(&mut load, &plan, "node", &node_in, &node_tid);
-    relays.activate(1);
-    let base_lat = latency(&mut load, &plan, "baseline", &base.ingress, &base_tid);
+    let [node_lat, base_lat] = latencies(&mut load, &plan, &mut relays, [&node_in, &base.ingress]);
     let paths = [
         relay_path("node", &node_in, &node_tid, plan.sat_streams),
         relay_path("baseline", &base.ingress, &base_tid, plan.sat_streams),

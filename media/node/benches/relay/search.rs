@@ -238,8 +238,9 @@ impl Search {
         }
         let mut s = measure(load, path, p.rate, k);
         p.measured += 1;
-        if !s.ok(k.max_behind_ms) && s.on_rate() && p.measured < k.max_steps {
-            // One retry tells a transient (another process on the relay's core) from the limit.
+        if !(s.ok(k.max_behind_ms) && s.on_rate()) && p.measured < k.max_steps {
+            // One retry tells a transient (another process on the relay's or the generator's
+            // core) from the limit.
             print(path, &s, " -> retried");
             s = measure(load, path, p.rate, k);
             p.measured += 1;
