@@ -209,6 +209,8 @@ struct Progress {
     rate: f64,
     inc: f64,
     ceiling: f64,
+    /// Why the step at `ceiling` failed.
+    ceiling_end: End,
     measured: usize,
     done: bool,
 }
@@ -224,6 +226,7 @@ impl Search {
             rate: k.start,
             inc: k.step,
             ceiling: f64::INFINITY,
+            ceiling_end: End::Loss,
             measured: 0,
             done: false,
         };
@@ -250,27 +253,32 @@ impl Search {
         print(path, &s, if s.passed { "" } else { " -> fails" });
         let rx_bound = s.lost > 0 && s.rx_drops >= s.lost;
         self.steps.push(s);
-        if !on_rate {
-            self.end = End::Generator;
-            p.done = true;
-        } else if ok {
+        if ok && on_rate {
             self.best = Some(self.steps.len() - 1);
             p.rate += p.inc;
+            return;
+        }
+        // A step the generator could not offer is refined below like a failing one: both relays
+        // then end within a quarter step of the generator's ceiling instead of wherever the
+        // generator first stumbled.
+        self.end = match (on_rate, rx_bound) {
+            (false, _) => End::Generator,
+            (true, true) => End::Receiver,
+            (true, false) => End::Loss,
+        };
+        p.ceiling_end = self.end;
+        if rx_bound || p.ceiling.is_finite() {
+            p.done = true;
         } else {
-            self.end = if rx_bound { End::Receiver } else { End::Loss };
-            if rx_bound || p.ceiling.is_finite() {
-                p.done = true;
-            } else {
-                p.ceiling = p.rate;
-                p.inc /= 4.0;
-                p.rate = self.best().map_or(p.inc, |b| b.rate + p.inc);
-            }
+            p.ceiling = p.rate;
+            p.inc /= 4.0;
+            p.rate = self.best().map_or(p.inc, |b| b.rate + p.inc);
         }
     }
 
     fn finish(mut self, p: &Progress) -> Self {
         if self.best.is_some_and(|i| i + 1 == self.steps.len()) && p.ceiling.is_finite() {
-            self.end = End::Loss; // refined up to the lossy step
+            self.end = p.ceiling_end; // refined up to the step that failed
         }
         self
     }

@@ -5,7 +5,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-
 use switchboard_media_core::dtmf::{
     DtmfDetector, DtmfDetectorConfig, DtmfGenerator, OutboundStream, SeqOffset,
 };

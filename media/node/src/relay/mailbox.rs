@@ -139,7 +139,11 @@ mod tests {
         let (first, _rx1) = snapshot();
         assert!(mailbox.post(first).is_ok());
         assert!(mailbox.post(Control::Release(oneshot::channel().0)).is_ok());
-        assert_eq!(counter.0.load(Ordering::Relaxed), 2, "each post wakes the task");
+        assert_eq!(
+            counter.0.load(Ordering::Relaxed),
+            2,
+            "each post wakes the task"
+        );
         assert!(matches!(
             mailbox.poll_recv(&mut cx),
             Poll::Ready(Some(Control::Snapshot(_)))

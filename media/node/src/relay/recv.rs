@@ -175,7 +175,10 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_datagrams_arrive_two_at_a_time_with_their_source_on_v4_and_v6() {
-        for ip in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)] {
+        for ip in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ] {
             let v6 = ip.is_ipv6();
             let socket = register(std::net::UdpSocket::bind((ip, 0)).expect("bind")).expect("reg");
             let addr = socket.get_ref().local_addr().expect("addr");
@@ -188,7 +191,10 @@ mod tests {
             let mut slots = RecvSlots::new();
             assert_eq!(recv(&mut slots, &socket, v6).await, 2, "{ip}");
             let (pkt, from) = slots.packet(0);
-            assert_eq!((&*pkt, from), (&b"one"[..], peer.local_addr().expect("peer")));
+            assert_eq!(
+                (&*pkt, from),
+                (&b"one"[..], peer.local_addr().expect("peer"))
+            );
             assert_eq!(&*slots.packet(1).0, b"two");
             assert_eq!(recv(&mut slots, &socket, v6).await, 1, "{ip}");
             assert_eq!(&*slots.packet(0).0, b"three");
