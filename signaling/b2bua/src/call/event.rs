@@ -50,6 +50,9 @@ pub struct CallConfig {
     /// RFC 4028 `Session-Expires` our B-leg INVITEs ask for (`None`: no session timer asked on
     /// the B leg). Default 1800 s (the RFC's recommendation).
     pub session_expires: Option<Duration>,
+    /// Our Contact URI on TLS legs (`sip:switchboard@203.0.113.1:5061`): the TLS listener, which
+    /// the peer's in-dialog requests must reach. `None`: [`CallConfig::contact_uri`].
+    pub tls_contact_uri: Option<String>,
 }
 
 impl CallConfig {
@@ -65,6 +68,7 @@ impl CallConfig {
             t2: Duration::from_secs(4),
             min_se: Duration::from_secs(90),
             session_expires: Some(Duration::from_secs(1800)),
+            tls_contact_uri: None,
         }
     }
 }
@@ -77,6 +81,8 @@ pub enum LegTransport {
     Udp,
     /// TCP (RFC 3261 §18: the driver opens or reuses a connection to the next hop).
     Tcp,
+    /// TLS (RFC 3261 §26.2: like TCP, with our TLS Contact).
+    Tls,
 }
 
 impl LegTransport {
@@ -85,13 +91,17 @@ impl LegTransport {
         match self {
             LegTransport::Udp => "UDP",
             LegTransport::Tcp => "TCP",
+            LegTransport::Tls => "TLS",
         }
     }
 
-    /// From a Via transport token (`TCP`, `tcp`); anything else is UDP.
+    /// From a Via transport token or a URI's `transport` parameter (`TCP`, `tls`); anything else is
+    /// UDP.
     pub fn from_via(token: &str) -> LegTransport {
         if token.eq_ignore_ascii_case("tcp") {
             LegTransport::Tcp
+        } else if token.eq_ignore_ascii_case("tls") {
+            LegTransport::Tls
         } else {
             LegTransport::Udp
         }

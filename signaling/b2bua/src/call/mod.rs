@@ -513,7 +513,7 @@ impl<K: Clone> Call<K> {
 
     /// Our Contact URI towards `leg` (`;transport=tcp` on a TCP leg, RFC 3261 §19.1.1).
     fn contact(&self, leg: Leg) -> String {
-        contact_over(&self.config.contact_uri, self.transport(leg))
+        contact_over(&self.config, self.transport(leg))
     }
 
     fn new_tx(&mut self, leg: Leg, method: TxMethod) -> ClientTxId {
@@ -582,11 +582,17 @@ impl<K: Clone> Call<K> {
     }
 }
 
-/// `contact` with `;transport=tcp` for a TCP leg.
-fn contact_over(contact: &str, transport: LegTransport) -> String {
+/// Our Contact for a leg over `transport`: `;transport=tcp` on TCP, the TLS listener's with
+/// `;transport=tls` on TLS.
+fn contact_over(config: &CallConfig, transport: LegTransport) -> String {
+    let contact = &config.contact_uri;
     match transport {
-        LegTransport::Udp => contact.to_owned(),
+        LegTransport::Udp => contact.clone(),
         LegTransport::Tcp => format!("{contact};transport=tcp"),
+        LegTransport::Tls => {
+            let tls = config.tls_contact_uri.as_deref().unwrap_or(contact);
+            format!("{tls};transport=tls")
+        }
     }
 }
 

@@ -292,10 +292,7 @@ impl<K: Clone> Call<K> {
         m.push_header(HeaderName::CSeq, "1 INVITE");
         m.push_header(
             HeaderName::Contact,
-            format!(
-                "<{}>",
-                super::contact_over(&self.config.contact_uri, route.transport)
-            ),
+            format!("<{}>", super::contact_over(&self.config, route.transport)),
         );
         // RFC 3262: callees may send reliable provisional responses (we PRACK them); RFC 4028:
         // we ask for a session timer.

@@ -17,6 +17,7 @@ use switchboard_dialplan::{Dialplan, PlanContext};
 mod events;
 mod routing;
 mod security;
+mod tls;
 
 pub use events::{
     CommandsSection, EventsConfig, EventsSection, NatsSection, RedisSection, WebhookSection,
@@ -123,6 +124,14 @@ pub struct SipSection {
     pub max_server_transactions: usize,
     /// RFC 3261 timer base values.
     pub timers: TimersSection,
+    /// Addresses to listen on for SIP over TLS (e.g. `0.0.0.0:5061`); needs `tls_cert` and `tls_key`.
+    pub tls_listen: Vec<String>,
+    /// PEM certificate chain presented on `tls_listen` (relative to this file).
+    pub tls_cert: Option<String>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<String>,
+    /// PEM CA certificates trusted for TLS trunks besides the system's.
+    pub tls_ca: Option<String>,
 }
 
 impl Default for SipSection {
@@ -135,6 +144,10 @@ impl Default for SipSection {
             workers: 0,
             max_server_transactions: 500_000,
             timers: TimersSection::default(),
+            tls_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
     }
 }
@@ -303,6 +316,10 @@ pub struct Timers {
 pub struct Config {
     /// SIP listen addresses (UDP + TCP each).
     pub sip_listen: Vec<SocketAddr>,
+    /// SIP over TLS listen addresses.
+    pub sip_tls_listen: Vec<SocketAddr>,
+    /// TLS contexts, when anything uses TLS.
+    pub tls: Option<crate::transport::TlsContext>,
     /// Largest accepted message.
     pub max_message_size: usize,
     /// TCP idle timeout.
@@ -661,6 +678,15 @@ impl FileConfig {
         self.security.validate(&mut issues);
         let usernames: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
         let trunks = routing::trunks(&self.trunks, &usernames, &mut issues);
+        let trunks_use_tls = trunks
+            .iter()
+            .any(|t| t.transport == switchboard_b2bua::LegTransport::Tls);
+        let (sip_tls_listen, tls) = tls::validate(
+            &self.sip,
+            self.base_dir.as_deref(),
+            trunks_use_tls,
+            &mut issues,
+        );
         let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
         let dialplan = if issues.is_empty() {
             let ctx = PlanContext {
@@ -683,6 +709,8 @@ impl FileConfig {
         };
         Ok(Config {
             sip_listen,
+            sip_tls_listen,
+            tls,
             max_message_size: self.sip.max_message_size,
             tcp_idle_timeout: Duration::from_secs(self.sip.tcp_idle_timeout_secs),
             tcp_partial_message_timeout: Duration::from_secs(

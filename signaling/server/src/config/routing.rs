@@ -32,7 +32,7 @@ pub struct TrunkSection {
     pub name: String,
     /// Where outbound calls go, `IP:port` or `host:port` (resolved at start, IPv4 preferred).
     pub address: String,
-    /// `udp` (default) or `tcp`: how calls, OPTIONS and REGISTERs reach the trunk.
+    /// `udp` (default), `tcp` or `tls`: how calls, OPTIONS and REGISTERs reach the trunk.
     #[serde(default)]
     pub transport: Option<String>,
     /// Host part of the Request-URI of outbound calls (default: `address` as written).
@@ -83,6 +83,8 @@ pub struct TrunkConfig {
     pub address: SocketAddr,
     /// Request-URI host.
     pub domain: String,
+    /// The host `address` was written with: the name a TLS trunk's certificate must carry.
+    pub tls_name: String,
     /// Trusted source ranges.
     pub inbound: Vec<IpRange>,
     /// The account whose authenticated INVITEs are this trunk's.
@@ -140,8 +142,12 @@ pub(super) fn trunks(
             None => LegTransport::Udp,
             Some(tr) if tr.eq_ignore_ascii_case("udp") => LegTransport::Udp,
             Some(tr) if tr.eq_ignore_ascii_case("tcp") => LegTransport::Tcp,
+            Some(tr) if tr.eq_ignore_ascii_case("tls") => LegTransport::Tls,
             Some(tr) => {
-                issue("transport", format!("`{tr}`: must be \"udp\" or \"tcp\""));
+                issue(
+                    "transport",
+                    format!("`{tr}`: must be \"udp\", \"tcp\" or \"tls\""),
+                );
                 LegTransport::Udp
             }
         };
@@ -237,6 +243,7 @@ pub(super) fn trunks(
                 out.push(TrunkConfig {
                     name: t.name.clone(),
                     address,
+                    tls_name: host_of(&t.address),
                     domain,
                     inbound,
                     inbound_user: t.inbound_user.clone(),

@@ -240,7 +240,7 @@ fn trunk_errors_name_their_keys() {
         [[trunks]]
         name = "a"
         address = "carrier.example"
-        transport = "tls"
+        transport = "sctp"
         inbound_ips = ["10.0.0.0/33"]
         [[trunks]]
         name = "a"
@@ -347,4 +347,29 @@ fn event_sink_errors_name_their_keys() {
             "events.redis.maxlen"
         ]
     );
+}
+
+#[test]
+fn tls_listen_needs_a_certificate_and_key_and_bad_addresses_are_named() {
+    let err = validate(
+        r#"
+        [sip]
+        listen = ["127.0.0.1:5060"]
+        tls_listen = ["127.0.0.1:5061", "nowhere"]
+        tls_ca = "no-such-ca.pem"
+        "#,
+    )
+    .expect_err("no certificate");
+    assert_eq!(
+        keys(err),
+        [
+            "sip.tls_listen[1]",
+            "sip.tls_ca",
+            "sip.tls_cert",
+            "sip.tls_key"
+        ]
+    );
+    // Without TLS anywhere, nothing is read or required.
+    let cfg = validate("[sip]\nlisten = [\"127.0.0.1:5060\"]\n").expect("valid");
+    assert!(cfg.tls.is_none() && cfg.sip_tls_listen.is_empty());
 }

@@ -27,7 +27,7 @@ use super::dialplan_glue::Admitted;
 use super::handler::{SERVER, rand_u64};
 use super::media::{MediaClient, MediaResult, Session};
 use super::worker::SipMsg;
-use crate::transport::{Target, Transport};
+use crate::transport::Target;
 use switchboard_events::event::TransferOrigin;
 
 /// The server transaction a call answers on, with where its responses go.
@@ -758,12 +758,13 @@ fn leg_target(leg: Leg, next_hop: SocketAddr, a: Option<&Target>, request: &Mess
             ..a.clone()
         },
         _ => {
-            let tcp = request
+            let leg = request
                 .top_via()
-                .is_ok_and(|v| v.transport.eq_ignore_ascii_case("tcp"));
+                .map(|v| switchboard_b2bua::LegTransport::from_via(v.transport))
+                .unwrap_or_default();
             Target {
                 dest: next_hop,
-                transport: if tcp { Transport::Tcp } else { Transport::Udp },
+                transport: super::trunk_probe::server_transport(leg),
                 local: None,
                 conn: None,
             }
@@ -790,6 +791,7 @@ pub(super) fn client_key(request: &Message<'_>) -> Option<TransactionKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Transport;
 
     #[test]
     fn b_leg_tokens_name_their_worker_and_differ() {

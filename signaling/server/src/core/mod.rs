@@ -216,11 +216,22 @@ impl Core {
                 max_message_size: config.max_message_size,
                 tcp_idle_timeout: config.tcp_idle_timeout,
                 tcp_partial_message_timeout: config.tcp_partial_message_timeout,
+                tls_listen: config.sip_tls_listen.clone(),
+                tls: config.tls.clone(),
             },
             dispatcher,
             transports_stop.clone(),
         )
         .await?;
+        if let Some(tls) = transports.tls() {
+            let tls_trunks = config
+                .trunks
+                .iter()
+                .filter(|t| t.transport == switchboard_b2bua::LegTransport::Tls);
+            for t in tls_trunks {
+                tls.name_peer(t.address, &t.tls_name);
+            }
+        }
         let mut workers = workers_early;
         workers.push(tokio::spawn(expiry_tick(
             registrar.clone(),

@@ -135,6 +135,7 @@ impl TrunkHealth {
                     transport: match t.transport {
                         switchboard_b2bua::LegTransport::Udp => "udp",
                         switchboard_b2bua::LegTransport::Tcp => "tcp",
+                        switchboard_b2bua::LegTransport::Tls => "tls",
                     },
                     probed: t.keepalive.is_some(),
                     up: AtomicBool::new(true),
@@ -235,12 +236,30 @@ enum Outcome {
     Failed { status: Option<u16> },
 }
 
+/// Our address (Via sent-by and Contact host:port) per transport: the UDP/TCP listener's, and the
+/// TLS listener's for TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct SentBy {
+    pub(crate) plain: String,
+    pub(crate) tls: Option<String>,
+}
+
+impl SentBy {
+    /// The address to use over `transport`.
+    pub(crate) fn over(&self, transport: Transport) -> &str {
+        match (transport, &self.tls) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => &self.plain,
+        }
+    }
+}
+
 /// The probing side, owned by worker 0: when each trunk is due and which transaction is its probe.
 pub(crate) struct TrunkProber {
     health: std::sync::Arc<TrunkHealth>,
     events: Events,
     probes: Vec<Probe>,
-    sent_by: String,
+    sent_by: SentBy,
     worker: usize,
 }
 
@@ -265,7 +284,7 @@ impl TrunkProber {
         trunks: &[TrunkConfig],
         health: std::sync::Arc<TrunkHealth>,
         events: Events,
-        sent_by: &str,
+        sent_by: &SentBy,
         worker: usize,
         now: Instant,
     ) -> TrunkProber {
@@ -295,7 +314,7 @@ impl TrunkProber {
             health,
             events,
             probes,
-            sent_by: sent_by.to_owned(),
+            sent_by: sent_by.clone(),
             worker,
         }
     }
@@ -322,7 +341,8 @@ impl TrunkProber {
             let p = &mut self.probes[i];
             p.next_due = now + p.interval;
             let transport = p.target.transport;
-            let Some(request) = options(&p.uri, &self.sent_by, self.worker, transport) else {
+            let sent_by = self.sent_by.over(transport);
+            let Some(request) = options(&p.uri, sent_by, self.worker, transport) else {
                 continue;
             };
             let Some(key) = super::calls::client_key(&request) else {
@@ -424,15 +444,17 @@ pub(super) fn server_transport(t: switchboard_b2bua::LegTransport) -> Transport 
     match t {
         switchboard_b2bua::LegTransport::Udp => Transport::Udp,
         switchboard_b2bua::LegTransport::Tcp => Transport::Tcp,
+        switchboard_b2bua::LegTransport::Tls => Transport::Tls,
     }
 }
 
-/// `uri` with `;transport=tcp` when the requests go over TCP (RFC 3261 §19.1.1), so the trunk
-/// reaches us back the same way.
+/// `uri` with `;transport=tcp` (or `tls`) when the requests go over TCP or TLS (RFC 3261 §19.1.1),
+/// so the trunk reaches us back the same way.
 pub(super) fn contact_over(uri: &str, transport: Transport) -> String {
     match transport {
         Transport::Udp => uri.to_owned(),
         Transport::Tcp => format!("{uri};transport=tcp"),
+        Transport::Tls => format!("{uri};transport=tls"),
     }
 }
 
@@ -517,6 +539,7 @@ mod tests {
             name: name.into(),
             address: "127.0.0.1:5080".parse().expect("addr"),
             domain: "carrier.example".into(),
+            tls_name: "carrier.example".into(),
             inbound: Vec::new(),
             inbound_user: None,
             caller_id: None,

@@ -26,7 +26,7 @@ pub(crate) const RETRY: Duration = Duration::from_secs(30);
 pub(crate) struct TrunkRegistrar {
     health: Arc<TrunkHealth>,
     bindings: Vec<Binding>,
-    sent_by: String,
+    sent_by: super::trunk_probe::SentBy,
 }
 
 struct Binding {
@@ -55,7 +55,7 @@ impl TrunkRegistrar {
     pub(crate) fn new(
         trunks: &[TrunkConfig],
         health: Arc<TrunkHealth>,
-        sent_by: &str,
+        sent_by: &super::trunk_probe::SentBy,
         worker: usize,
         now: Instant,
     ) -> TrunkRegistrar {
@@ -72,7 +72,10 @@ impl TrunkRegistrar {
                     registrar_uri: format!("sip:{}", t.domain),
                     aor: format!("sip:{user}@{}", t.domain),
                     contact: super::trunk_probe::contact_over(
-                        &format!("sip:{user}@{sent_by}"),
+                        &format!(
+                            "sip:{user}@{}",
+                            sent_by.over(super::trunk_probe::server_transport(t.transport))
+                        ),
                         super::trunk_probe::server_transport(t.transport),
                     ),
                     auth,
@@ -97,7 +100,7 @@ impl TrunkRegistrar {
         TrunkRegistrar {
             health,
             bindings,
-            sent_by: sent_by.to_owned(),
+            sent_by: sent_by.clone(),
         }
     }
 
@@ -147,7 +150,10 @@ impl TrunkRegistrar {
     }
 
     fn send(&mut self, i: usize, now: Instant, layer: &mut TransactionLayer<SipMsg>) {
-        let sent_by = self.sent_by.clone();
+        let sent_by = self
+            .sent_by
+            .over(self.bindings[i].target.transport)
+            .to_owned();
         let b = &mut self.bindings[i];
         b.cseq += 1;
         let Some(request) = register(b, &sent_by) else {

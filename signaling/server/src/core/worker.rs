@@ -77,6 +77,10 @@ impl Worker {
             .unwrap_or_else(|| "127.0.0.1:5060".to_owned());
         let mut call_config =
             CallConfig::new(&sent_by, "UDP", &format!("sip:switchboard@{sent_by}"));
+        call_config.tls_contact_uri = transports
+            .tls_local_addrs()
+            .first()
+            .map(|a| format!("sip:switchboard@{a}"));
         call_config.t1 = config.timers.t1;
         call_config.t2 = config.timers.t2;
         Worker {
@@ -103,16 +107,23 @@ impl Worker {
         worker: usize,
     ) {
         let now = Instant::now();
-        let sent_by = &self.call_config.via_sent_by;
+        let sent_by = super::trunk_probe::SentBy {
+            plain: self.call_config.via_sent_by.clone(),
+            tls: self
+                .transports
+                .tls_local_addrs()
+                .first()
+                .map(|a| a.to_string()),
+        };
         self.uplinks = Some(TrunkRegistrar::new(
             trunks,
             health.clone(),
-            sent_by,
+            &sent_by,
             worker,
             now,
         ));
         self.prober = Some(TrunkProber::new(
-            trunks, health, events, sent_by, worker, now,
+            trunks, health, events, &sent_by, worker, now,
         ));
     }
 

@@ -1,4 +1,4 @@
-//! SIP transports: UDP sockets and TCP listeners/connections (RFC 3261 §18).
+//! SIP transports: UDP sockets, TCP listeners/connections and TLS ones (RFC 3261 §18, §26.2).
 //!
 //! The transports only move bytes. Every received message becomes an [`Inbound`] handed to a [`Sink`]
 //! (the signaling core, which shards by Call-ID); the core sends through [`Transports::send`]. TCP messages
@@ -11,6 +11,7 @@
 //! both be listened on.
 
 mod tcp;
+mod tls;
 mod udp;
 
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ use dashmap::DashMap;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+pub use tls::{TlsContext, TlsSetupError};
+
 /// Transport protocol of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -32,12 +35,14 @@ pub enum Transport {
     Udp,
     /// TCP: reliable, Content-Length framed.
     Tcp,
+    /// TLS over TCP: framed like TCP.
+    Tls,
 }
 
 impl Transport {
     /// Whether the transport is reliable (no retransmissions, timers D/I/J/K zero).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The Via transport token.
@@ -45,6 +50,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -104,6 +110,10 @@ pub struct TransportConfig {
     pub tcp_idle_timeout: Duration,
     /// TCP partial message timeout.
     pub tcp_partial_message_timeout: Duration,
+    /// Addresses to listen on for TLS (TCP listeners with a handshake first).
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS contexts (needed to listen for TLS and to send over it).
+    pub tls: Option<TlsContext>,
 }
 
 /// Why a message could not be sent.
@@ -129,6 +139,7 @@ pub struct Transports {
 struct Inner {
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp_local: Vec<SocketAddr>,
+    tls_local: Vec<SocketAddr>,
     conns: DashMap<ConnId, tcp::ConnHandle>,
     conn_by_peer: DashMap<SocketAddr, ConnId>,
     next_conn: AtomicU64,
@@ -180,9 +191,18 @@ impl Transports {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
+        let mut tls_listeners = Vec::new();
+        for addr in &config.tls_listen {
+            tls_listeners.push(tcp::bind_listener(*addr)?);
+        }
+        let tls_local = tls_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let inner = Arc::new(Inner {
             udp,
             tcp_local,
+            tls_local,
             conns: DashMap::new(),
             conn_by_peer: DashMap::new(),
             next_conn: AtomicU64::new(1),
@@ -195,7 +215,10 @@ impl Transports {
             tokio::spawn(udp::read_loop(t.clone(), socket.clone()));
         }
         for listener in listeners {
-            tokio::spawn(tcp::accept_loop(t.clone(), listener));
+            tokio::spawn(tcp::accept_loop(t.clone(), listener, Transport::Tcp));
+        }
+        for listener in tls_listeners {
+            tokio::spawn(tcp::accept_loop(t.clone(), listener, Transport::Tls));
         }
         Ok(t)
     }
@@ -210,6 +233,16 @@ impl Transports {
     /// The bound TCP listener addresses.
     pub fn tcp_local_addrs(&self) -> &[SocketAddr] {
         &self.inner.tcp_local
+    }
+
+    /// The bound TLS listener addresses.
+    pub fn tls_local_addrs(&self) -> &[SocketAddr] {
+        &self.inner.tls_local
+    }
+
+    /// The TLS contexts, when configured.
+    pub fn tls(&self) -> Option<&TlsContext> {
+        self.inner.config.tls.as_ref()
     }
 
     /// Number of open TCP connections.
@@ -229,7 +262,7 @@ impl Transports {
                     .map_err(|e| SendError::Io(target.dest, e))?;
                 Ok(())
             }
-            Transport::Tcp => tcp::send(self, target, data).await,
+            Transport::Tcp | Transport::Tls => tcp::send(self, target, data).await,
         }
     }
 

@@ -1,13 +1,13 @@
-//! TCP: accept loop, one reader and one writer task per connection, Content-Length framing, idle and
-//! partial-message timeouts, connection reuse by peer address.
+//! TCP and TLS: accept loop, one reader and one writer task per connection, Content-Length framing,
+//! idle and partial-message timeouts, connection reuse by peer address. A TLS connection is a TCP one
+//! with the handshake done first (in its own task, bounded by [`HANDSHAKE_TIMEOUT`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use bytes::{Buf, Bytes, BytesMut};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,6 +22,9 @@ const WRITE_QUEUE: usize = 256;
 
 /// Bound on opening a connection to send a message (RFC 3261 §18.2.2 when the original one is gone).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bound on a TLS handshake, either way: a peer that stalls it holds only its own task.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Pending-connection backlog of a listener.
 const BACKLOG: i32 = 1024;
@@ -43,11 +46,13 @@ pub(super) fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 pub(super) struct ConnHandle {
     tx: mpsc::Sender<Bytes>,
+    transport: Transport,
     /// Cancelled to close the connection from outside its tasks (a peer that stopped reading).
     close: CancellationToken,
 }
 
-pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
+/// Accepts connections on `listener`, plain TCP or TLS (`transport`).
+pub(super) async fn accept_loop(t: Transports, listener: TcpListener, transport: Transport) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -56,7 +61,12 @@ pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                start_connection(&t, stream, peer);
+                let local = stream.local_addr().unwrap_or(peer);
+                if transport == Transport::Tls {
+                    handshake_in(&t, stream, peer, local);
+                } else {
+                    start_connection(&t, stream, (peer, local), Transport::Tcp);
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "tcp accept failed");
@@ -67,26 +77,58 @@ pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
     }
 }
 
-fn start_connection(t: &Transports, stream: TcpStream, peer: SocketAddr) -> ConnId {
+/// The server side of a TLS handshake on an accepted connection, in its own task.
+fn handshake_in(t: &Transports, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
+    let Some(acceptor) = t
+        .inner
+        .config
+        .tls
+        .as_ref()
+        .and_then(|c| c.acceptor())
+        .cloned()
+    else {
+        return;
+    };
+    let t = t.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                start_connection(&t, tls, (peer, local), Transport::Tls);
+            }
+            Ok(Err(e)) => tracing::info!(%peer, error = %e, "tls handshake failed"),
+            Err(_) => tracing::info!(%peer, "tls handshake timed out"),
+        }
+    });
+}
+
+fn start_connection<S>(
+    t: &Transports,
+    stream: S,
+    (peer, local): (SocketAddr, SocketAddr),
+    transport: Transport,
+) -> ConnId
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let id = ConnId(t.inner.next_conn.fetch_add(1, Ordering::Relaxed));
-    let local = stream.local_addr().unwrap_or(peer);
-    let (read, write) = stream.into_split();
+    let (read, write) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let close = CancellationToken::new();
     t.inner.conns.insert(
         id,
         ConnHandle {
             tx,
+            transport,
             close: close.clone(),
         },
     );
     t.inner.conn_by_peer.insert(peer, id);
-    tracing::debug!(%peer, conn = id.0, "tcp connection open");
+    tracing::debug!(%peer, conn = id.0, %transport, "connection open");
     tokio::spawn(write_loop(write, rx, close.clone()));
     let t2 = t.clone();
     tokio::spawn(async move {
         tokio::select! {
-            () = read_loop(&t2, read, peer, local, id) => {}
+            () = read_loop(&t2, read, (peer, local), (id, transport)) => {}
             () = close.cancelled() => {}
         }
         // Stops the writer too, even if it is blocked on a peer that does not read.
@@ -98,8 +140,8 @@ fn start_connection(t: &Transports, stream: TcpStream, peer: SocketAddr) -> Conn
     id
 }
 
-async fn write_loop(
-    mut write: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut rx: mpsc::Receiver<Bytes>,
     close: CancellationToken,
 ) {
@@ -121,12 +163,11 @@ async fn write_loop(
     let _ = write.shutdown().await;
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     t: &Transports,
-    mut read: OwnedReadHalf,
-    peer: SocketAddr,
-    local: SocketAddr,
-    id: ConnId,
+    mut read: R,
+    (peer, local): (SocketAddr, SocketAddr),
+    (id, transport): (ConnId, Transport),
 ) {
     let cfg = &t.inner.config;
     let mut buf = BytesMut::with_capacity(4096);
@@ -169,7 +210,7 @@ async fn read_loop(
                         data,
                         source: peer,
                         local,
-                        transport: Transport::Tcp,
+                        transport,
                         conn: Some(id),
                     });
                 }
@@ -204,12 +245,24 @@ async fn read_loop(
 }
 
 pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result<(), SendError> {
+    let tls = match target.transport {
+        Transport::Tls => match t.inner.config.tls.clone() {
+            Some(tls) => Some(tls),
+            None => return Err(SendError::NoSocket(Transport::Tls, target.dest)),
+        },
+        _ => None,
+    };
     let existing = target
         .conn
         .filter(|c| t.inner.conns.contains_key(c))
         .or_else(|| t.inner.conn_by_peer.get(&target.dest).map(|id| *id));
     if let Some(id) = existing {
-        if let Some(conn) = t.inner.conns.get(&id) {
+        if let Some(conn) = t
+            .inner
+            .conns
+            .get(&id)
+            .filter(|c| c.transport == target.transport)
+        {
             match conn.tx.try_send(data.clone()) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -238,7 +291,21 @@ pub(super) async fn send(t: &Transports, target: &Target, data: Bytes) -> Result
             Err(_) => return tracing::debug!(peer = %dest, "tcp connect timed out"),
         };
         let _ = stream.set_nodelay(true);
-        let id = start_connection(&t, stream, dest);
+        let local = stream.local_addr().unwrap_or(dest);
+        let id = match tls {
+            None => start_connection(&t, stream, (dest, local), Transport::Tcp),
+            Some(tls) => {
+                let name = tls.server_name(dest);
+                let handshake = tls.connector().connect(name, stream);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(s)) => start_connection(&t, s, (dest, local), Transport::Tls),
+                    Ok(Err(e)) => {
+                        return tracing::info!(peer = %dest, error = %e, "tls handshake failed");
+                    }
+                    Err(_) => return tracing::info!(peer = %dest, "tls handshake timed out"),
+                }
+            }
+        };
         let sent = t
             .inner
             .conns

@@ -1,0 +1,126 @@
+//! SIP over TLS (RFC 3261 §26.2, §18): the contexts. A TLS connection carries SIP exactly like a TCP
+//! one (Content-Length framing, idle and partial-message timeouts, reuse by peer, see `tcp`); this
+//! module only builds what terminates and originates TLS. Inbound: `[sip] tls_listen` with
+//! `tls_cert`/`tls_key` (PEM chain and key). Outbound (trunks with `transport = "tls"`): the peer's
+//! certificate is verified against the system's roots plus `tls_ca` (PEM), for the name the address
+//! was configured with (a trunk's host), else its IP address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{self, RootCertStore};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Which part of the TLS setup is unusable, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The certificate chain does not parse or is empty.
+    #[error("no PEM certificate could be read: {0}")]
+    Cert(String),
+    /// The private key does not parse or does not match the certificate.
+    #[error("{0}")]
+    Key(String),
+    /// The extra CA certificates do not parse.
+    #[error("no PEM CA certificate could be read: {0}")]
+    Ca(String),
+}
+
+/// The TLS side of the transports: an acceptor when we listen for TLS, always a connector.
+#[derive(Clone)]
+pub struct TlsContext {
+    acceptor: Option<TlsAcceptor>,
+    connector: TlsConnector,
+    /// Names to verify peers' certificates for, by address (a trunk configured by host name).
+    names: Arc<DashMap<SocketAddr, String>>,
+}
+
+impl std::fmt::Debug for TlsContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsContext")
+            .field("listens", &self.acceptor.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TlsContext {
+    /// Builds the contexts from PEM: `identity` (certificate chain, private key) to accept TLS,
+    /// `extra_ca` to trust besides the system roots when connecting.
+    pub fn new(
+        identity: Option<(&[u8], &[u8])>,
+        extra_ca: Option<&[u8]>,
+    ) -> Result<Self, TlsSetupError> {
+        let acceptor = match identity {
+            Some((cert, key)) => Some(acceptor(cert, key)?),
+            None => None,
+        };
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(pem) = extra_ca {
+            let certs = certs(pem).map_err(TlsSetupError::Ca)?;
+            for c in certs {
+                roots.add(c).map_err(|e| TlsSetupError::Ca(e.to_string()))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Ca(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            acceptor,
+            connector: TlsConnector::from(Arc::new(config)),
+            names: Arc::new(DashMap::new()),
+        })
+    }
+
+    /// Verify the peer at `addr` as `name` (its configured host) when connecting to it.
+    pub fn name_peer(&self, addr: SocketAddr, name: &str) {
+        self.names.insert(addr, name.to_owned());
+    }
+
+    pub(super) fn acceptor(&self) -> Option<&TlsAcceptor> {
+        self.acceptor.as_ref()
+    }
+
+    pub(super) fn connector(&self) -> &TlsConnector {
+        &self.connector
+    }
+
+    /// The name `dest`'s certificate must carry.
+    pub(super) fn server_name(&self, dest: SocketAddr) -> ServerName<'static> {
+        self.names
+            .get(&dest)
+            .and_then(|n| ServerName::try_from(n.clone()).ok())
+            .unwrap_or_else(|| ServerName::IpAddress(dest.ip().into()))
+    }
+}
+
+fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no CERTIFICATE block".into());
+    }
+    Ok(certs)
+}
+
+fn acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, TlsSetupError> {
+    let chain = certs(cert).map_err(TlsSetupError::Cert)?;
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|e| TlsSetupError::Key(format!("no PEM private key could be read: {e}")))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError::Key(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsSetupError::Key(format!("does not match the certificate: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
