@@ -153,3 +153,60 @@ fn a_source_failing_authentication_is_banned_for_a_while() {
         cseq += 1;
     }
 }
+
+#[test]
+fn a_flooding_source_is_banned_and_a_trunk_is_not() {
+    // Up to 20 messages a second; 127.0.0.3 is a trunk's address.
+    let server = Server::start(
+        &config_with(
+            "[security]\nflood_max_per_sec = 20\nban_secs = 60\n\
+             [[trunks]]\nname = \"carrier\"\naddress = \"127.0.0.9:5999\"\n\
+             inbound_ips = [\"127.0.0.3/32\"]\n",
+        )
+        .replace(
+            "[http]\nlisten = \"127.0.0.1:0\"\n",
+            &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+        ),
+    );
+    let peer_at = |ip: &str| UdpPeer {
+        socket: UdpSocket::bind(format!("{ip}:0")).expect("bind"),
+        server: server.sip,
+    };
+    // 60 REGISTERs at once from each: far over 20 in a second.
+    let (flooder, carrier) = (peer_at("127.0.0.2"), peer_at("127.0.0.3"));
+    for peer in [&flooder, &carrier] {
+        for cseq in 1..=60 {
+            peer.send(&register(peer, cseq, ""));
+        }
+    }
+    let count_answers = |peer: &UdpPeer| {
+        peer.socket
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .expect("timeout");
+        let mut buf = [0u8; 65535];
+        let mut n = 0;
+        while peer.socket.recv_from(&mut buf).is_ok() {
+            n += 1;
+        }
+        n
+    };
+    assert_eq!(
+        count_answers(&flooder),
+        20,
+        "only the first 20 are answered"
+    );
+    assert_eq!(count_answers(&carrier), 60, "the trunk is exempt");
+    assert!(
+        !answered(&flooder, 100, Duration::from_millis(700)),
+        "the flooder is ignored"
+    );
+    assert!(
+        answered(&UdpPeer::new(server.sip), 1, Duration::from_secs(5)),
+        "127.0.0.1 is served"
+    );
+    let events = sse_until(server.http, TOKEN, "/api/v1/events?after=0&type=ban", |t| {
+        t.contains("event: ban")
+    });
+    assert!(events.contains(r#""source":"127.0.0.2""#), "{events}");
+    assert!(!events.contains("127.0.0.3"), "{events}");
+}

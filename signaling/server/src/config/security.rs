@@ -19,6 +19,9 @@ pub struct SecuritySection {
     /// How long a banned address is ignored, seconds (1-604800, default 600): every message
     /// from it is dropped unanswered.
     pub ban_secs: u64,
+    /// Messages from one IP address in one second above which it is banned for `ban_secs`
+    /// (0 or 10-10000000, default 2000; 0 turns flood bans off). Trunks' `inbound_ips` are exempt.
+    pub flood_max_per_sec: u32,
 }
 
 impl Default for SecuritySection {
@@ -27,6 +30,7 @@ impl Default for SecuritySection {
             ban_after_failures: 20,
             ban_window_secs: 60,
             ban_secs: 600,
+            flood_max_per_sec: 2000,
         }
     }
 }
@@ -50,6 +54,14 @@ impl SecuritySection {
         );
         check("ban_window_secs", self.ban_window_secs, 86_400, 1);
         check("ban_secs", self.ban_secs, 604_800, 1);
+        if self.flood_max_per_sec != 0 {
+            check(
+                "flood_max_per_sec",
+                u64::from(self.flood_max_per_sec),
+                10_000_000,
+                10,
+            );
+        }
     }
 
     /// The window as a duration.

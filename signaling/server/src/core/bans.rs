@@ -71,13 +71,34 @@ impl Bans {
         if e.failures < self.config.ban_after_failures {
             return false;
         }
+        self.ban_entry(e, now);
+        true
+    }
+
+    /// Bans `ip` now (a flood); `false` when it already was.
+    pub fn ban(&self, ip: IpAddr, now: Instant) -> bool {
+        let Ok(mut entries) = self.entries.lock() else {
+            return false;
+        };
+        let e = entries.entry(ip).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        });
+        if e.banned_until.is_some_and(|u| u > now) {
+            return false;
+        }
+        self.ban_entry(e, now);
+        true
+    }
+
+    fn ban_entry(&self, e: &mut Entry, now: Instant) {
         let was_banned = e.banned_until.is_some();
         e.banned_until = Some(now + self.config.ban());
         e.failures = 0;
         if !was_banned {
             self.banned.fetch_add(1, Ordering::Relaxed);
         }
-        true
     }
 
     /// Whether messages from `ip` are to be dropped now (counted when they are).
@@ -177,6 +198,7 @@ mod tests {
             ban_after_failures: after,
             ban_window_secs: 60,
             ban_secs: 600,
+            ..SecuritySection::default()
         })
     }
 

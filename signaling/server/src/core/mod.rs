@@ -17,6 +17,7 @@ pub mod call_registry;
 mod calls;
 mod dialplan_glue;
 pub mod events_glue;
+mod flood;
 mod handler;
 pub mod inspect;
 mod media;
@@ -126,15 +127,22 @@ struct Dispatcher {
     hasher: RandomState,
     counters: Arc<Counters>,
     bans: Arc<bans::Bans>,
+    flood: Option<flood::Flood>,
+    events: events_glue::Events,
 }
 
 impl Sink for Dispatcher {
     fn deliver(&self, msg: Inbound) {
-        if self
-            .bans
-            .is_banned(msg.source.ip(), std::time::Instant::now())
-        {
+        let (ip, now) = (msg.source.ip(), std::time::Instant::now());
+        if self.bans.is_banned(ip, now) {
             // A banned source gets no answer at all (as with a firewall rule).
+            return;
+        }
+        if self.flood.as_ref().is_some_and(|f| f.over_limit(ip, now)) && self.bans.ban(ip, now) {
+            tracing::warn!(%ip, "banned: message flood");
+            let source = ip.to_string();
+            self.events
+                .publish(None, switchboard_events::Event::Ban { source });
             return;
         }
         let i = crate::shard::pick(&msg.data, msg.source, self.queues.len(), &self.hasher);
@@ -182,6 +190,16 @@ impl Core {
             hasher: RandomState::new(),
             counters: counters.clone(),
             bans: bans.clone(),
+            flood: flood::Flood::new(
+                config.security.flood_max_per_sec,
+                config
+                    .trunks
+                    .iter()
+                    .flat_map(|t| t.inbound.clone())
+                    .collect(),
+                std::time::Instant::now(),
+            ),
+            events: events.clone(),
         });
         let mut media_results = Vec::new();
         let mut media_senders = Vec::new();
