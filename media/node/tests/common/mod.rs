@@ -46,7 +46,9 @@ pub fn free_range(pairs: u16) -> PortRange {
     let seed = (std::process::id() % 97) as u16 * 200;
     for _ in 0..400 {
         let slot = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
-        let base = 20000 + (seed + slot.wrapping_mul(span + 2)) % 40000;
+        // Below the kernel's ephemeral range (32768-60999 here), so no outgoing connection of this
+        // or another process can take a probed port before the node binds it.
+        let base = 20000 + seed.wrapping_add(slot.wrapping_mul(span + 2)) % 12000;
         let base = base - base % 2;
         let ok = (0..span).all(|i| StdUdp::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok());
         if ok {

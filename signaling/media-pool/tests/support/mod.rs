@@ -25,7 +25,9 @@ pub fn free_range(pairs: u16) -> PortRange {
     let seed = (std::process::id() % 89) as u16 * 220 + 7;
     for _ in 0..400 {
         let slot = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
-        let base = 21000 + (seed + slot.wrapping_mul(span + 2)) % 38000;
+        // Below the kernel's ephemeral range (32768-60999 here): no outgoing connection can take
+        // a probed port before the node binds it.
+        let base = 21000 + seed.wrapping_add(slot.wrapping_mul(span + 2)) % 11000;
         let base = base - base % 2;
         if (0..span).all(|i| StdUdp::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok()) {
             return PortRange::new(base, base + span - 1).expect("valid range");

@@ -123,7 +123,10 @@ where
         },
     );
     t.inner.conn_by_peer.insert(peer, id);
-    tracing::debug!(%peer, conn = id.0, %transport, "connection open");
+    // "tcp connection open peer=..." / "tls connection open peer=...": operators (and the baresip
+    // tests) read the peers of stream connections from these lines.
+    let kind = if transport == Transport::Tls { "tls" } else { "tcp" };
+    tracing::debug!(%peer, conn = id.0, "{kind} connection open");
     tokio::spawn(write_loop(write, rx, close.clone()));
     let t2 = t.clone();
     tokio::spawn(async move {
@@ -135,7 +138,7 @@ where
         close.cancel();
         t2.inner.conns.remove(&id);
         t2.inner.conn_by_peer.remove_if(&peer, |_, v| *v == id);
-        tracing::debug!(%peer, conn = id.0, "tcp connection closed");
+        tracing::debug!(%peer, conn = id.0, "{kind} connection closed");
     });
     id
 }
