@@ -49,17 +49,9 @@ impl Bans {
         let Ok(mut entries) = self.entries.lock() else {
             return false;
         };
-        if entries.len() >= MAX_TRACKED && !entries.contains_key(&ip) {
-            self.sweep(&mut entries, now);
-            if entries.len() >= MAX_TRACKED {
-                return false;
-            }
-        }
-        let e = entries.entry(ip).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        });
+        let Some(e) = self.slot(&mut entries, ip, now) else {
+            return false;
+        };
         if e.banned_until.is_some_and(|u| u > now) {
             return false;
         }
@@ -75,21 +67,40 @@ impl Bans {
         true
     }
 
-    /// Bans `ip` now (a flood); `false` when it already was.
+    /// Bans `ip` now (a flood); `false` when it already was (or the table is full).
     pub fn ban(&self, ip: IpAddr, now: Instant) -> bool {
         let Ok(mut entries) = self.entries.lock() else {
             return false;
         };
-        let e = entries.entry(ip).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        });
+        let Some(e) = self.slot(&mut entries, ip, now) else {
+            return false;
+        };
         if e.banned_until.is_some_and(|u| u > now) {
             return false;
         }
         self.ban_entry(e, now);
         true
+    }
+
+    /// `ip`'s entry, made when new; when the table is full, stale entries are swept first and
+    /// `None` says it stayed full (memory stays bounded whatever the number of sources).
+    fn slot<'a>(
+        &self,
+        entries: &'a mut HashMap<IpAddr, Entry>,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<&'a mut Entry> {
+        if entries.len() >= MAX_TRACKED && !entries.contains_key(&ip) {
+            self.sweep(entries, now);
+            if entries.len() >= MAX_TRACKED {
+                return None;
+            }
+        }
+        Some(entries.entry(ip).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        }))
     }
 
     fn ban_entry(&self, e: &mut Entry, now: Instant) {

@@ -125,7 +125,11 @@ where
     t.inner.conn_by_peer.insert(peer, id);
     // "tcp connection open peer=..." / "tls connection open peer=...": operators (and the baresip
     // tests) read the peers of stream connections from these lines.
-    let kind = if transport == Transport::Tls { "tls" } else { "tcp" };
+    let kind = if transport == Transport::Tls {
+        "tls"
+    } else {
+        "tcp"
+    };
     tracing::debug!(%peer, conn = id.0, "{kind} connection open");
     tokio::spawn(write_loop(write, rx, close.clone()));
     let t2 = t.clone();
