@@ -51,13 +51,16 @@
 # sipp always runs with -buff_size 4194304 (its default socket buffer drops calls above ~1,000 calls/s).
 # Needs sipp (Debian sip-tester), python3 (free ports), curl.
 #
-# Measured 2026-11-26 (release build of a7bbf5b: the pool calls the embedded node's gRPC service in-process):
-#   PHASES=switchboard RATES="1500 2000 2500 3000"   (others 2-3 %)
-#   switchboard  1,500 calls/s: 45,000 ok, setup p50 0 / p99 8 / mean 1.4 ms, server 623 us CPU per call;
-#                2,000 calls/s: 60,000 ok, 0 failed, p50 0 / p99 168 / mean 8.7 ms, server 551 us per call,
-#                machine 136 % busy; 2,500 calls/s fails (collapses to 820/s).
-#   PHASES=hold  10,000 calls held on 3 switchboard-media nodes (HOLD_NODES=auto): server + nodes RSS
-#                88 MiB idle, 384 MiB with the calls: 30.3 KiB per call; 8 us/s CPU per held call.
+# Measured 2026-11-26 (release build of 80c2e8a: the pool calls the embedded node's gRPC service in-process),
+#   SB_NO_BUILD=1 RATES="1000 2000 2500" BASE_RATES="4000 8000 15000" tests/load/calls.sh   (others 1-4 %)
+#   baseline     15,000 calls/s passed (the highest step given), 75 us sipp CPU per call.
+#   switchboard  1,000: setup p50 0 / p99 4 / mean 0.6 ms, server 719 us CPU per call;
+#                2,000: 60,000 ok, p50 4 / p99 52 / mean 6.1 ms, 646 us;
+#                2,500: 75,000 ok, 0 failed, p50 4 / p99 180 / mean 22.2 ms, 537 us, machine 165 % busy
+#                (the highest step given); ratio to the baseline 0.167; CPU-bound ceiling 2,762 calls/s with
+#                the sipps, 3,724 for the server alone. An earlier switchboard-only run failed 2,500 (820/s).
+#   hold         10,000 calls held on 3 switchboard-media nodes (HOLD_NODES=auto): server + nodes RSS
+#                87 MiB idle, 396 MiB with the calls: 31.6 KiB per call; 6.6 us/s CPU per held call.
 #
 # Measured 2026-11-25 on the 2-core development machine, shared with other builds (per-step "others" was
 # 0-20 % in the quiet windows, 90-180 % of a core otherwise), release builds of c45e8fc and 66df6dd:
