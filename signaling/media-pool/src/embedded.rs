@@ -1,7 +1,8 @@
 //! [`EmbeddedNode`]: one `switchboard-media` node run in-process (the single-host default
 //! deployment and tests). It serves gRPC on loopback like a remote node; the pool in the same
-//! process calls its gRPC service directly ([`EmbeddedNode::add_to`]), which skips the HTTP/2
-//! connection and its two extra tasks per call but keeps the requests, deadlines and status codes.
+//! process calls its gRPC service directly ([`EmbeddedNode::add_to`]): each call is one task on the
+//! node's runtime, without the HTTP/2 connection, its socket writes and its extra tasks, and with
+//! the same requests, deadlines and status codes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +46,8 @@ const START_DEADLINE: Duration = Duration::from_secs(5);
 pub struct EmbeddedNode {
     addr: SocketAddr,
     service: MediaServiceServer<MediaApi>,
+    /// The runtime the node was started on, where its in-process calls run.
+    runtime: tokio::runtime::Handle,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -70,6 +73,7 @@ impl EmbeddedNode {
         let mut node = Self {
             addr,
             service,
+            runtime: tokio::runtime::Handle::current(),
             stop: Some(stop),
             task,
         };
@@ -121,7 +125,7 @@ impl EmbeddedNode {
     pub fn add_to(&self, pool: &MediaPool, name: impl Into<String>) -> Result<(), MediaError> {
         pool.add_node_via(
             self.node_config(name),
-            NodeChannel::in_process(self.service.clone()),
+            NodeChannel::in_process(self.service.clone(), self.runtime.clone()),
         )
     }
 

@@ -36,8 +36,11 @@ pub(crate) struct NodeChannel(
 );
 
 impl NodeChannel {
-    /// A gRPC service called in-process, e.g. `switchboard_media::service(node)`.
-    pub(crate) fn in_process<S>(service: S) -> Self
+    /// A gRPC service called in-process, e.g. `switchboard_media::service(node)`. Each call's
+    /// handler runs as a task on `runtime` (the runtime a gRPC server would run it on), not inside
+    /// the caller's task: callers include the signaling workers' single-threaded runtimes, which
+    /// must never wait on the node's work.
+    pub(crate) fn in_process<S>(service: S, runtime: tokio::runtime::Handle) -> Self
     where
         S: tower::Service<
                 http::Request<Body>,
@@ -49,9 +52,18 @@ impl NodeChannel {
             + 'static,
         S::Future: Send + 'static,
     {
-        Self(BoxCloneSyncService::new(
-            service.map_err(|never| match never {}),
-        ))
+        let on_runtime = tower::service_fn(move |req: http::Request<Body>| {
+            let call = service.clone().oneshot(req);
+            let task = runtime.spawn(call);
+            async move {
+                match task.await {
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(never)) => match never {},
+                    Err(e) => Err(StdError::from(e)),
+                }
+            }
+        });
+        Self(BoxCloneSyncService::new(on_runtime))
     }
 
     fn remote(endpoint: &Endpoint) -> Self {
