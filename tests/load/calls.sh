@@ -59,6 +59,8 @@
 #                2,500: 75,000 ok, 0 failed, p50 4 / p99 180 / mean 22.2 ms, 537 us, machine 165 % busy
 #                (the highest step given); ratio to the baseline 0.167; CPU-bound ceiling 2,762 calls/s with
 #                the sipps, 3,724 for the server alone. An earlier switchboard-only run failed 2,500 (820/s).
+#   c0d8e78 (each in-process call a task on the node's runtime), PHASES=switchboard RATES="2000 2500":
+#                2,000: 60,000 ok, p50 4 / p99 68 / mean 5.2 ms, 577 us; 2,500 failed twice (500-650/s).
 #   hold         10,000 calls held on 3 switchboard-media nodes (HOLD_NODES=auto): server + nodes RSS
 #                87 MiB idle, 396 MiB with the calls: 31.6 KiB per call; 6.6 us/s CPU per held call.
 #
