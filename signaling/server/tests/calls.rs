@@ -31,6 +31,24 @@ fn assert_both_succeeded(uac: &SippRun, uas: &SippRun, server: &Server) {
     );
 }
 
+/// 1001 calls 1002 through `server`: 1002 registered at a sipp UAS running `uas` (media on its own
+/// free port, plus `uas_extra`), 1001 a sipp UAC running `uac`. Returns both runs (caller, callee).
+fn call_1002(server: &Server, uac: &str, uas: &str, uas_extra: &[&str]) -> (SippRun, SippRun) {
+    let uas_port = free_port();
+    register_user(server, "1002", "1002pass", uas_port);
+    let uas_media = free_port().to_string();
+    let mut args = vec!["-mi", "127.0.0.1", "-mp", &uas_media];
+    args.extend_from_slice(uas_extra);
+    let callee = SippUas::start(uas, uas_port, &args);
+    let caller = sipp(
+        uac,
+        server.sip,
+        "udp",
+        &refs(&caller_sipp_args(server, "1002", &free_port().to_string())),
+    );
+    (caller, callee.finish(Duration::from_secs(15)))
+}
+
 #[test]
 fn registered_user_calls_registered_user_with_media_anchored_and_bye() {
     let server = Server::start(&eight_workers());
@@ -204,29 +222,9 @@ fn rfc3261_s16_callee_not_registered_404_unknown_480_known() {
 #[test]
 fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
     let server = Server::start(&eight_workers());
-    let uas_port = free_port();
-    register_user(&server, "1002", "1002pass", uas_port);
-    let uas_media = free_port().to_string();
     // No -rtp_echo: an echoing callee would send the digit back and it would be reported on leg B too.
-    let uas = SippUas::start(
-        "call_uas_answer.xml",
-        uas_port,
-        &["-mi", "127.0.0.1", "-mp", &uas_media],
-    );
-    let uac_media = free_port().to_string();
-    let uac = sipp(
-        "call_uac_dtmf.xml",
-        server.sip,
-        "udp",
-        &refs(&caller_sipp_args(&server, "1002", &uac_media)),
-    );
-    let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success && uas.success,
-        "call failed:\n{}\n--- callee ---\n{}",
-        uac.output,
-        uas.output
-    );
+    let (uac, uas) = call_1002(&server, "call_uac_dtmf.xml", "call_uas_answer.xml", &[]);
+    assert_both_succeeded(&uac, &uas, &server);
     health_until_idle(&server);
     let log = server.log();
     let digits: Vec<&str> = log
@@ -246,34 +244,14 @@ fn rfc4733_key_press_on_the_caller_leg_is_reported_once_as_a_call_event() {
 #[test]
 fn rfc3262_callee_ringing_reliably_gets_its_prack_and_the_call_completes() {
     let server = Server::start(&config_with(""));
-    let uas_port = free_port();
-    register_user(&server, "1002", "1002pass", uas_port);
-    let uas_media = free_port().to_string();
-    let uas = SippUas::start(
-        "call_uas_100rel.xml",
-        uas_port,
-        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
-    );
-    let uac = sipp(
+    // The callee expects our PRACK (its scenario fails without it).
+    let (uac, uas) = call_1002(
+        &server,
         "call_uac_auth.xml",
-        server.sip,
-        "udp",
-        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+        "call_uas_100rel.xml",
+        &["-rtp_echo"],
     );
-    let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success,
-        "caller failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
-    assert!(
-        uas.success,
-        "callee (PRACK expected):\n{}\n--- server ---\n{}",
-        uas.output,
-        server.log()
-    );
+    assert_both_succeeded(&uac, &uas, &server);
     // The caller's 180 is unreliable: it never offered 100rel.
     let ringing = support::sipp_received(&uac.output, "SIP/2.0 180");
     assert!(
@@ -286,28 +264,14 @@ fn rfc3262_callee_ringing_reliably_gets_its_prack_and_the_call_completes() {
 #[test]
 fn rfc3262_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered() {
     let server = Server::start(&config_with(""));
-    let uas_port = free_port();
-    register_user(&server, "1002", "1002pass", uas_port);
-    let uas_media = free_port().to_string();
-    let uas = SippUas::start(
-        "call_uas_answer.xml",
-        uas_port,
-        &["-rtp_echo", "-mi", "127.0.0.1", "-mp", &uas_media],
-    );
-    let uac = sipp(
+    // The caller checks the reliable 180 (Require, RSeq), PRACKs it and expects 200 for the PRACK.
+    let (uac, uas) = call_1002(
+        &server,
         "call_uac_100rel.xml",
-        server.sip,
-        "udp",
-        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+        "call_uas_answer.xml",
+        &["-rtp_echo"],
     );
-    let uas = uas.finish(Duration::from_secs(15));
-    assert!(
-        uac.success && uas.success,
-        "caller (reliable 180, PRACK, 200) failed:\n{}\n--- callee ---\n{}\n--- server ---\n{}",
-        uac.output,
-        uas.output,
-        server.log()
-    );
+    assert_both_succeeded(&uac, &uas, &server);
     // The callee's leg knows nothing of it: its INVITE does not require 100rel.
     let invite = support::sipp_received(&uas.output, "INVITE sip:");
     assert!(
@@ -320,22 +284,13 @@ fn rfc3262_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered() 
 #[test]
 fn rfc3264_s4_late_offer_caller_gets_the_offer_in_the_200_and_answers_in_the_ack() {
     let server = Server::start(&config_with(""));
-    let uas_port = free_port();
-    register_user(&server, "1002", "1002pass", uas_port);
-    let uas_media = free_port().to_string();
     // The callee gets Switchboard's own offer (the caller made none).
-    let uas = SippUas::start(
-        "originate_uas_first.xml",
-        uas_port,
-        &["-mi", "127.0.0.1", "-mp", &uas_media],
-    );
-    let uac = sipp(
+    let (uac, uas) = call_1002(
+        &server,
         "call_uac_late_offer.xml",
-        server.sip,
-        "udp",
-        &refs(&caller_sipp_args(&server, "1002", &free_port().to_string())),
+        "originate_uas_first.xml",
+        &[],
     );
-    let uas = uas.finish(Duration::from_secs(15));
     assert_both_succeeded(&uac, &uas, &server);
     // The caller's answer (in its ACK) pointed the node at it: audio went both ways.
     let (to_a, to_b) = support::released_rtp(&server);
