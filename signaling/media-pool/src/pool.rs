@@ -249,15 +249,23 @@ impl MediaPool {
     /// forgotten: [`MediaError::UnknownSession`].
     pub async fn release(&self, session_id: &str) -> Result<pb::SessionInfo, MediaError> {
         let node = self.session_node(session_id)?;
+        // Unroutable while its release is in flight: a late DTMF digit or leg update for the
+        // ending call gets `UnknownSession` here instead of reaching the node and being taken
+        // for the node's fault (its `NOT_FOUND` would become the node's last error).
+        self.inner.shared.sessions().remove(session_id);
         let answer = node.release(session_id).await;
         let forget = match &answer {
             Ok(_) => true,
             Err(s) => s.code() == tonic::Code::NotFound,
         };
         if forget {
-            self.inner.shared.sessions().remove(session_id);
             node.state().on_released();
             self.inner.shared.bump();
+        } else {
+            self.inner
+                .shared
+                .sessions()
+                .insert(session_id.to_owned(), node.config.name.clone());
         }
         answer.map_err(|s| node.error("ReleaseSession", &s))
     }

@@ -264,6 +264,48 @@ async fn update_leg_and_send_dtmf_reach_the_session_node() {
     assert!(matches!(unknown, MediaError::UnknownSession(_)));
 }
 
+/// An operator's key presses still being sent when the call hangs up: the digit that races the
+/// session's release is refused as an unknown session by the pool, and the node, which did
+/// nothing wrong, keeps no error (the dashboard shows a node's last error).
+#[tokio::test]
+async fn a_digit_racing_the_release_is_not_the_nodes_fault() {
+    let n = start_node(4).await;
+    let pool = MediaPool::new(fast_config(vec![n.node_config("n")])).expect("pool");
+    wait_up(&pool, &["n"]).await;
+    for i in 0..20 {
+        let a = pool
+            .allocate(&format!("c{i}"), AllocateOptions::default())
+            .await
+            .expect("allocated");
+        pool.update_leg(pb::UpdateLegRequest {
+            session_id: a.session_id.clone(),
+            leg: pb::Leg::B as i32,
+            remote_address: "127.0.0.1".into(),
+            remote_rtp_port: 9,
+            telephone_event_payload_type: Some(101),
+            ..Default::default()
+        })
+        .await
+        .expect("leg B set");
+        let digit = pb::SendDtmfRequest {
+            session_id: a.session_id.clone(),
+            leg: pb::Leg::B as i32,
+            digit: "5".into(),
+            duration_ms: 100,
+            volume: 10,
+        };
+        let (released, sent) = tokio::join!(pool.release(&a.session_id), pool.send_dtmf(digit));
+        released.expect("released");
+        match sent {
+            Ok(()) | Err(MediaError::UnknownSession(_)) => {}
+            Err(e) => panic!("the racing digit got {e}"),
+        }
+    }
+    let snap = pool.snapshot();
+    assert_eq!(snap[0].last_error, None, "{:?}", snap[0]);
+    assert_eq!(snap[0].sessions, 0);
+}
+
 #[tokio::test]
 async fn concurrent_allocations_spread_over_nodes_of_equal_capacity() {
     let n1 = start_node(8).await;

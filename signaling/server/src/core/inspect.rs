@@ -436,12 +436,28 @@ impl Core {
                 .map_err(|e| CallActionError::Refused(e.to_string()))?;
         }
         let rest: String = rest.collect();
+        let directory = self.directory.clone();
+        let uuid = uuid.to_owned();
         tokio::spawn(async move {
             for d in rest.chars() {
                 tokio::time::sleep(std::time::Duration::from_millis(160)).await;
-                if let Err(e) = pool.send_dtmf(request(&session, d)).await {
-                    tracing::warn!(session, error = %e, "DTMF not sent");
+                // The call may have ended (or moved to another session) meanwhile: the
+                // remaining digits are dropped, not sent to a released session.
+                let current = directory.get(&uuid).and_then(|c| c.media_session);
+                if current.as_deref() != Some(session.as_str()) {
+                    tracing::debug!(uuid, session, "call ended before its DTMF was sent");
                     return;
+                }
+                match pool.send_dtmf(request(&session, d)).await {
+                    Ok(()) => {}
+                    Err(switchboard_media_pool::MediaError::UnknownSession(_)) => {
+                        tracing::debug!(uuid, session, "call ended before its DTMF was sent");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(uuid, session, error = %e, "DTMF not sent");
+                        return;
+                    }
                 }
             }
         });
