@@ -53,6 +53,10 @@ pub struct CallConfig {
     /// Our Contact URI on TLS legs (`sip:switchboard@203.0.113.1:5061`): the TLS listener, which
     /// the peer's in-dialog requests must reach. `None`: [`CallConfig::contact_uri`].
     pub tls_contact_uri: Option<String>,
+    /// Our Via sent-by on TLS legs (the TLS listener's `host:port`), so that a peer whose
+    /// connection dropped opens a new one to the port that speaks TLS (RFC 3261 §18.2.2).
+    /// `None`: [`CallConfig::via_sent_by`].
+    pub tls_via_sent_by: Option<String>,
 }
 
 impl CallConfig {
@@ -69,6 +73,15 @@ impl CallConfig {
             min_se: Duration::from_secs(90),
             session_expires: Some(Duration::from_secs(1800)),
             tls_contact_uri: None,
+            tls_via_sent_by: None,
+        }
+    }
+
+    /// Our Via sent-by on a leg over `transport`.
+    pub fn sent_by_over(&self, transport: LegTransport) -> &str {
+        match (transport, &self.tls_via_sent_by) {
+            (LegTransport::Tls, Some(tls)) => tls,
+            _ => &self.via_sent_by,
         }
     }
 }

@@ -506,7 +506,7 @@ impl<K: Clone> Call<K> {
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{};rport",
             transport.as_via(),
-            self.config.via_sent_by,
+            self.config.sent_by_over(transport),
             self.rng.token()
         )
     }

@@ -177,7 +177,7 @@ pub(super) fn standing_invite(
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{}",
             transport.as_via(),
-            config.via_sent_by,
+            config.sent_by_over(transport),
             rng.token()
         ),
     );

@@ -77,10 +77,9 @@ impl Worker {
             .unwrap_or_else(|| "127.0.0.1:5060".to_owned());
         let mut call_config =
             CallConfig::new(&sent_by, "UDP", &format!("sip:switchboard@{sent_by}"));
-        call_config.tls_contact_uri = transports
-            .tls_local_addrs()
-            .first()
-            .map(|a| format!("sip:switchboard@{a}"));
+        let tls_sent_by = transports.tls_local_addrs().first().map(|a| a.to_string());
+        call_config.tls_contact_uri = tls_sent_by.as_ref().map(|a| format!("sip:switchboard@{a}"));
+        call_config.tls_via_sent_by = tls_sent_by;
         call_config.t1 = config.timers.t1;
         call_config.t2 = config.timers.t2;
         Worker {
@@ -109,11 +108,7 @@ impl Worker {
         let now = Instant::now();
         let sent_by = super::trunk_probe::SentBy {
             plain: self.call_config.via_sent_by.clone(),
-            tls: self
-                .transports
-                .tls_local_addrs()
-                .first()
-                .map(|a| a.to_string()),
+            tls: self.call_config.tls_via_sent_by.clone(),
         };
         self.uplinks = Some(TrunkRegistrar::new(
             trunks,
