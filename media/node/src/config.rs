@@ -87,6 +87,29 @@ pub struct NodeConfig {
     pub stats_interval: Duration,
     /// Default DTMF handling of a leg (default pass-through).
     pub dtmf_mode: DtmfMode,
+    /// gRPC over mutual TLS (default none: plain HTTP/2, for loopback and private networks).
+    pub tls: Option<GrpcTls>,
+}
+
+/// The gRPC listener's mutual TLS (DESIGN.md "Security defaults": mTLS between signaling and
+/// media): the node's certificate, and the CA whose certificates a client must present. PEM
+/// text, read from the files when the config is validated.
+#[derive(Clone)]
+pub struct GrpcTls {
+    /// The node's certificate chain (leaf first).
+    pub cert_pem: Vec<u8>,
+    /// The node's private key.
+    pub key_pem: Vec<u8>,
+    /// CA certificates a client's certificate must chain to; a client without one is refused
+    /// during the handshake.
+    pub client_ca_pem: Vec<u8>,
+}
+
+impl fmt::Debug for GrpcTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key.
+        f.debug_struct("GrpcTls").finish_non_exhaustive()
+    }
 }
 
 impl Default for NodeConfig {
@@ -104,6 +127,7 @@ impl Default for NodeConfig {
             rtp_timeout: Duration::from_secs(60),
             stats_interval: Duration::from_secs(1),
             dtmf_mode: DtmfMode::PassThrough,
+            tls: None,
         }
     }
 }
@@ -156,6 +180,12 @@ pub struct RawConfig {
     pub stats_interval_ms: Option<u64>,
     /// `pass-through` or `strip`.
     pub dtmf_mode: Option<DtmfMode>,
+    /// PEM file: the gRPC listener's certificate chain (with `tls_key` and `tls_client_ca`).
+    pub tls_cert: Option<String>,
+    /// PEM file: its private key.
+    pub tls_key: Option<String>,
+    /// PEM file: the CA(s) signaling's client certificate must chain to.
+    pub tls_client_ca: Option<String>,
 }
 
 impl RawConfig {
@@ -184,6 +214,9 @@ impl RawConfig {
             rtp_timeout_ms: over.rtp_timeout_ms.or(self.rtp_timeout_ms),
             stats_interval_ms: over.stats_interval_ms.or(self.stats_interval_ms),
             dtmf_mode: over.dtmf_mode.or(self.dtmf_mode),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
         }
     }
 
@@ -241,11 +274,51 @@ impl RawConfig {
         if let Some(m) = self.dtmf_mode {
             cfg.dtmf_mode = m;
         }
+        let tls = [
+            ("tls_cert", self.tls_cert, "-----BEGIN CERTIFICATE-----"),
+            ("tls_key", self.tls_key, "PRIVATE KEY-----"),
+            (
+                "tls_client_ca",
+                self.tls_client_ca,
+                "-----BEGIN CERTIFICATE-----",
+            ),
+        ];
+        if tls.iter().any(|(_, path, _)| path.is_some()) {
+            let pems: Vec<Option<Vec<u8>>> = tls
+                .into_iter()
+                .map(|(key, path, marker)| match path {
+                    None => {
+                        let reason = "required with the other tls_* keys (the gRPC listener \
+                                      uses mutual TLS: tls_cert, tls_key and tls_client_ca)";
+                        err(key, reason.into());
+                        None
+                    }
+                    Some(path) => read_pem(&path, marker).map_err(|e| err(key, e)).ok(),
+                })
+                .collect();
+            if let [Some(cert_pem), Some(key_pem), Some(client_ca_pem)] = &pems[..] {
+                cfg.tls = Some(GrpcTls {
+                    cert_pem: cert_pem.clone(),
+                    key_pem: key_pem.clone(),
+                    client_ca_pem: client_ca_pem.clone(),
+                });
+            }
+        }
         if errors.is_empty() {
             Ok(cfg)
         } else {
             Err(ConfigError { errors })
         }
+    }
+}
+
+/// Reads a PEM file that must contain `marker` (a certificate or a private key).
+fn read_pem(path: &str, marker: &str) -> Result<Vec<u8>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    if String::from_utf8_lossy(&text).contains(marker) {
+        Ok(text)
+    } else {
+        Err(format!("{path}: not PEM (no {marker:?} block)"))
     }
 }
 
@@ -297,5 +370,60 @@ mod tests {
                 high: 30099
             }
         );
+    }
+
+    #[test]
+    fn tls_keys_come_together_and_must_be_pem() {
+        let dir = std::env::temp_dir().join(format!("sb-media-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cert = dir.join("cert.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("cert");
+        let not_pem = dir.join("key.der");
+        std::fs::write(&not_pem, [0x30u8, 0x82, 0x01]).expect("key");
+        let path = |p: &std::path::Path| Some(p.display().to_string());
+
+        let only_cert = RawConfig {
+            tls_cert: path(&cert),
+            ..RawConfig::default()
+        };
+        let e = only_cert.validate().expect_err("half a TLS config");
+        let keys: Vec<_> = e.errors.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(keys, ["tls_key", "tls_client_ca"], "{e}");
+
+        let bad_key = RawConfig {
+            tls_cert: path(&cert),
+            tls_key: path(&not_pem),
+            tls_client_ca: path(&dir.join("missing.pem")),
+            ..RawConfig::default()
+        };
+        let e = bad_key.validate().expect_err("bad files");
+        assert_eq!(e.errors.len(), 2, "{e}");
+        assert_eq!(e.errors[0].key, "tls_key");
+        assert!(e.errors[0].reason.contains("not PEM"), "{e}");
+        assert_eq!(e.errors[1].key, "tls_client_ca");
+
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("key");
+        let good = RawConfig {
+            tls_cert: path(&cert),
+            tls_key: path(&key),
+            tls_client_ca: path(&cert),
+            ..RawConfig::default()
+        };
+        let cfg = good.validate().expect("complete TLS config");
+        assert!(cfg.tls.is_some());
+        assert!(
+            !format!("{cfg:?}").contains("PRIVATE"),
+            "the key is never printed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

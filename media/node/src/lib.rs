@@ -50,7 +50,7 @@ use switchboard_proto::v1::media_service_server::MediaServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{DtmfMode, NodeConfig, PortRange};
+pub use config::{DtmfMode, GrpcTls, NodeConfig, PortRange};
 pub use node::{Node, NodeError, NodeHealth};
 pub use relay::{DtmfRequest, LegOptions, LegUpdate, SrtpKeying};
 
@@ -161,8 +161,18 @@ pub async fn serve_node(
             }
         });
     }
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &node.config().tls {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        server = server.tls_config(
+            ServerTlsConfig::new()
+                .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+                .client_ca_root(Certificate::from_pem(&tls.client_ca_pem)),
+        )?;
+    }
     let addr = grpc.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(grpc = %addr, "media node serving");
+    let mtls = node.config().tls.is_some();
+    tracing::info!(grpc = %addr, mtls, "media node serving");
     let node_for_stop = node.clone();
     let signal = async move {
         shutdown.await;
@@ -171,7 +181,7 @@ pub async fn serve_node(
         node_for_stop.close();
         let _ = stop_tx.send(true);
     };
-    let result = tonic::transport::Server::builder()
+    let result = server
         .add_service(service(node.clone()))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), signal)
         .await;

@@ -32,6 +32,15 @@ struct Cli {
     /// Relay worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// PEM certificate chain of the gRPC listener (mutual TLS, with --tls-key and --tls-client-ca).
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// PEM private key of the gRPC listener.
+    #[arg(long)]
+    tls_key: Option<String>,
+    /// PEM CA(s) a client (signaling) certificate must chain to.
+    #[arg(long)]
+    tls_client_ca: Option<String>,
     /// Validate the configuration and exit.
     #[arg(long)]
     check_config: bool,
@@ -90,6 +99,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<switchboard_media::NodeConfig> {
         ports: cli.ports.clone(),
         max_sessions: cli.max_sessions,
         workers: cli.workers,
+        tls_cert: cli.tls_cert.clone(),
+        tls_key: cli.tls_key.clone(),
+        tls_client_ca: cli.tls_client_ca.clone(),
         ..RawConfig::default()
     };
     Ok(file.overridden_by(flags).validate()?)

@@ -104,6 +104,28 @@ pub struct PoolConfig {
     /// Prefix of the session ids the pool asks nodes to use (default: derived from the process
     /// id and start time, so that two signaling processes do not collide).
     pub session_prefix: String,
+    /// Mutual TLS towards nodes with an `https://` URI (default none: such a node is refused).
+    pub tls: Option<ClientTls>,
+}
+
+/// What the pool presents and trusts on `https://` nodes (DESIGN.md "Security defaults": mTLS
+/// between signaling and media). PEM text.
+#[derive(Clone)]
+pub struct ClientTls {
+    /// CA certificate(s) a node's certificate must chain to; the node is verified for the host
+    /// of its `grpc_uri` (an IP address or a DNS name).
+    pub ca_pem: Vec<u8>,
+    /// Our client certificate chain, which nodes verify against their client CA.
+    pub cert_pem: Vec<u8>,
+    /// Its private key.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ClientTls").finish_non_exhaustive()
+    }
 }
 
 impl Default for PoolConfig {
@@ -122,6 +144,7 @@ impl Default for PoolConfig {
             event_retry: Duration::from_millis(500),
             event_capacity: 1024,
             session_prefix: format!("sb{:x}{:x}", std::process::id(), nanos & 0xff_ffff_ffff),
+            tls: None,
         }
     }
 }

@@ -76,7 +76,7 @@ pub mod pool;
 pub mod reconcile;
 pub mod state;
 
-pub use config::{MediaNodeConfig, PoolConfig};
+pub use config::{ClientTls, MediaNodeConfig, PoolConfig};
 pub use embedded::{EmbeddedError, EmbeddedNode};
 pub use error::{FailureSide, MediaError, NodeRefusal, RetryHint};
 pub use monitor::PoolEvent;

@@ -147,6 +147,28 @@ impl NodeHandle {
             })?
             .connect_timeout(pool.connect_timeout)
             .tcp_nodelay(true);
+        let endpoint = if config.grpc_uri.starts_with("https://") {
+            use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+            let invalid = |reason: String| MediaError::InvalidNode {
+                name: config.name.clone(),
+                field: "grpc_uri",
+                reason,
+            };
+            let tls = pool.tls.as_ref().ok_or_else(|| {
+                invalid(
+                    "https:// needs the pool's TLS settings (CA, client certificate, key)".into(),
+                )
+            })?;
+            endpoint
+                .tls_config(
+                    ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(&tls.ca_pem))
+                        .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)),
+                )
+                .map_err(|e| invalid(format!("TLS: {e}")))?
+        } else {
+            endpoint
+        };
         Ok(Self::with_channel(
             config,
             pool,

@@ -5,97 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::media_node::MediaNode;
 use support::{Server, SippUas, caller_sipp_args, config_with, free_port, register_user, sipp};
-
-/// The `switchboard-media` binary next to ours (built by the workspace's test run; built here if
-/// this package is tested alone).
-fn media_binary() -> PathBuf {
-    let ours = PathBuf::from(env!("CARGO_BIN_EXE_switchboard-signaling"));
-    let dir = ours.parent().expect("profile dir").to_path_buf();
-    let bin = dir.join("switchboard-media");
-    if !bin.exists() {
-        let target = dir.parent().expect("target dir");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "-p", "switchboard-media", "--target-dir"])
-            .arg(target);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().is_ok_and(|s| s.success()),
-            "build switchboard-media"
-        );
-    }
-    bin
-}
-
-/// An even-based range of `n` free UDP ports on loopback.
-fn free_range(n: u16) -> (u16, u16) {
-    for _ in 0..200 {
-        let base = free_port() & !1;
-        let ok = (0..n).all(|i| UdpSocket::bind(("127.0.0.1", base.saturating_add(i))).is_ok());
-        if ok && base.checked_add(n).is_some() {
-            return (base, base + n - 1);
-        }
-    }
-    panic!("no free port range")
-}
-
-/// A `switchboard-media` child, killed by its PID on drop.
-struct MediaNode {
-    child: Child,
-    grpc: String,
-}
-
-impl MediaNode {
-    fn start() -> MediaNode {
-        let (low, high) = free_range(16);
-        let mut child = Command::new(media_binary())
-            .args(["--grpc-listen", "127.0.0.1:0", "--rtp-ip", "127.0.0.1"])
-            .args(["--ports", &format!("{low}-{high}")])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start switchboard-media");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("grpc=").nth(1) {
-                    let _ = tx.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-            }
-        });
-        let grpc = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("media node reports its gRPC address");
-        MediaNode { child, grpc }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for MediaNode {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn health(server: &Server) -> String {
     server.http_get("/health").1
@@ -253,5 +166,100 @@ fn answered_call_on_a_node_that_dies_moves_to_the_other_node_by_reinvite() {
         to_a > 10 && to_b > 10,
         "after the move: to A {to_a}, to B {to_b}\n{log}"
     );
+    support::health_until_idle(&server);
+}
+
+/// DESIGN.md "Security defaults": mTLS between signaling and media. Both nodes serve gRPC over
+/// TLS with a certificate from our CA (`--tls-cert`, `--tls-key`); one trusts our CA for client
+/// certificates, the other only another CA (`--tls-client-ca`). Signaling (`[media] tls_ca`,
+/// `tls_cert`, `tls_key`, `https://` URIs) gets the trusting node up and the call's media on it,
+/// while the other refuses our certificate during the handshake: it stays down, with the error,
+/// and gets no call, though its weight would make it first.
+#[test]
+fn media_nodes_over_mutual_tls_carry_calls_and_one_refusing_our_certificate_gets_none() {
+    use support::certs::make_certs;
+    const TOKEN: &str = "media-tls-test-token-0123456789ab";
+    let ours = make_certs();
+    let other = make_certs();
+    let node_with_client_ca = |client_ca: &std::path::Path| {
+        let (cert, key, ca) = (
+            ours.cert.display().to_string(),
+            ours.key.display().to_string(),
+            client_ca.display().to_string(),
+        );
+        MediaNode::start_with(&[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+        ])
+    };
+    let trusting = node_with_client_ca(&ours.ca);
+    let picky = node_with_client_ca(&other.ca);
+    let config = config_with(&format!(
+        "[media]\ntls_ca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+         [[media.nodes]]\nname = \"trusting\"\ngrpc_uri = \"https://{}\"\n\
+         [[media.nodes]]\nname = \"picky\"\ngrpc_uri = \"https://{}\"\nweight = 1000\n",
+        ours.ca.display(),
+        ours.cert.display(),
+        ours.key.display(),
+        trusting.grpc,
+        picky.grpc
+    ))
+    .replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n"),
+    );
+    let server = Server::start(&config);
+    let auth = format!("Bearer {TOKEN}");
+    let nodes = || -> serde_json::Value {
+        let (_, body) = support::http_request(
+            server.http,
+            "GET",
+            "/api/v1/media-nodes",
+            &[("Authorization", &auth)],
+            "",
+        );
+        serde_json::from_str(&body).unwrap_or_default()
+    };
+    let status = |all: &serde_json::Value, name: &str| {
+        all.as_array()
+            .and_then(|a| a.iter().find(|n| n["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = nodes();
+        let (t, p) = (status(&all, "trusting"), status(&all, "picky"));
+        if t["status"] == "up" && p["status"] == "down" && !p["last_error"].is_null() {
+            eprintln!("the node refusing our certificate: {}", p["last_error"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected trusting up and picky down: {all}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let uas_port = free_port();
+    register_user(&server, "1002", "1002pass", uas_port);
+    let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
+    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let caller = sipp("call_uac_auth.xml", server.sip, "udp", &refs);
+    let uas = uas.finish(Duration::from_secs(20));
+    let log = server.log();
+    assert!(caller.success, "caller:\n{}\n{log}", caller.output);
+    assert!(uas.success, "callee:\n{}\n{log}", uas.output);
+    assert!(
+        log.contains("media released"),
+        "the call's media session was released on the trusting node: {log}"
+    );
+    let all = nodes();
+    assert_eq!(status(&all, "picky")["status"], "down", "{all}");
     support::health_until_idle(&server);
 }

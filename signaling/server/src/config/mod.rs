@@ -80,6 +80,13 @@ pub struct MediaSection {
     /// `[[media.nodes]]`: remote media nodes (`name`, `grpc_uri`, optional `weight`). When any is
     /// given, no media node runs in-process.
     pub nodes: Vec<switchboard_media_pool::MediaNodeConfig>,
+    /// PEM file: the CA(s) that signed the media nodes' certificates (for `https://` nodes: gRPC
+    /// over mutual TLS, with `tls_cert` and `tls_key`).
+    pub tls_ca: Option<String>,
+    /// PEM file: our client certificate, which `https://` nodes verify.
+    pub tls_cert: Option<String>,
+    /// PEM file: its private key.
+    pub tls_key: Option<String>,
 }
 
 impl Default for MediaSection {
@@ -89,6 +96,9 @@ impl Default for MediaSection {
             ports: "30000-39999".to_owned(),
             rtp_timeout_secs: 60,
             nodes: Vec::new(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -346,6 +356,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Remote media nodes; empty = run the embedded one.
     pub media_nodes: Vec<switchboard_media_pool::MediaNodeConfig>,
+    /// Mutual TLS towards `https://` media nodes.
+    pub media_tls: Option<switchboard_media_pool::ClientTls>,
     /// Trunks.
     pub trunks: Vec<TrunkConfig>,
     /// The dialplan file, watched for changes; `None` = [`Dialplan::registered_users_only`].
@@ -687,6 +699,7 @@ impl FileConfig {
             trunks_use_tls,
             &mut issues,
         );
+        let media_tls = tls::validate_media(&self.media, self.base_dir.as_deref(), &mut issues);
         let dialplan_path = routing::dialplan_path(&self.dialplan, self.base_dir.as_deref());
         let dialplan = if issues.is_empty() {
             let ctx = PlanContext {
@@ -740,6 +753,7 @@ impl FileConfig {
                 rtp_timeout: Duration::from_secs(self.media.rtp_timeout_secs),
             },
             media_nodes: self.media.nodes.clone(),
+            media_tls,
             trunks,
             dialplan_path,
             dialplan,

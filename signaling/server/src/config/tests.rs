@@ -103,6 +103,30 @@ fn flags_override_the_file_and_their_errors_name_the_flag() {
 }
 
 #[test]
+fn an_https_media_node_needs_the_media_tls_keys_and_each_must_read() {
+    let node = "[[media.nodes]]\nname = \"m1\"\ngrpc_uri = \"https://10.0.0.5:50051\"\n";
+    let k = keys(validate(&format!("[media]\n{node}")).expect_err("no TLS settings"));
+    assert_eq!(k, ["media.tls_ca", "media.tls_cert", "media.tls_key"]);
+    let text = format!(
+        "[media]\ntls_ca = \"/nonexistent/ca.pem\"\ntls_cert = \"/nonexistent/c.pem\"\n{node}"
+    );
+    let err = validate(&text).expect_err("unreadable and missing");
+    let shown = err.to_string();
+    assert_eq!(
+        keys(err),
+        ["media.tls_ca", "media.tls_cert", "media.tls_key"]
+    );
+    assert!(shown.contains("cannot read /nonexistent/ca.pem"), "{shown}");
+    let plain = "[[media.nodes]]\nname = \"m1\"\ngrpc_uri = \"http://10.0.0.5:50051\"\n";
+    assert!(
+        validate(&format!("[media]\n{plain}"))
+            .expect("plain gRPC")
+            .media_tls
+            .is_none()
+    );
+}
+
+#[test]
 fn media_section_defaults_and_errors_name_their_keys() {
     let cfg = validate("").expect("defaults are valid");
     assert_eq!(cfg.media.rtp_ip.to_string(), "127.0.0.1");

@@ -1,11 +1,13 @@
 //! `[sip] tls_listen`, `tls_cert`, `tls_key`, `tls_ca`: SIP over TLS. Paths are relative to the config
 //! file. Listening needs a certificate and its key; connecting (trunks with `transport = "tls"`) needs
 //! nothing but may add CA certificates to trust besides the system's (`tls_ca`).
+//!
+//! `[media] tls_ca`, `tls_cert`, `tls_key`: gRPC over mutual TLS to `https://` media nodes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::{ConfigIssue, SipSection};
+use super::{ConfigIssue, MediaSection, SipSection};
 use crate::transport::{TlsContext, TlsSetupError};
 
 /// The validated TLS settings: listen addresses and the contexts (`None` when nothing uses TLS).
@@ -79,6 +81,70 @@ pub(super) fn validate(
             };
             issue(key, e.to_string());
             (listen, None)
+        }
+    }
+}
+
+/// `[media] tls_ca`, `tls_cert`, `tls_key`: all three, or none. Required when a node's URI is
+/// `https://`; each file must parse (and the key match the certificate).
+pub(super) fn validate_media(
+    media: &MediaSection,
+    base_dir: Option<&Path>,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<switchboard_media_pool::ClientTls> {
+    let https = media
+        .nodes
+        .iter()
+        .any(|n| n.grpc_uri.starts_with("https://"));
+    let keys = [
+        ("media.tls_ca", &media.tls_ca),
+        ("media.tls_cert", &media.tls_cert),
+        ("media.tls_key", &media.tls_key),
+    ];
+    if !https && keys.iter().all(|(_, v)| v.is_none()) {
+        return None;
+    }
+    let mut issue = |key: &str, message: String| {
+        issues.push(ConfigIssue {
+            key: key.to_owned(),
+            message,
+        });
+    };
+    let mut pems = Vec::new();
+    for (key, value) in keys {
+        let Some(p) = value else {
+            let why = if https {
+                "required for https:// media nodes (mutual TLS: tls_ca, tls_cert and tls_key)"
+            } else {
+                "required with the other media.tls_* keys (tls_ca, tls_cert and tls_key)"
+            };
+            issue(key, why.into());
+            continue;
+        };
+        let p = match base_dir {
+            Some(dir) => dir.join(p),
+            None => PathBuf::from(p),
+        };
+        match std::fs::read(&p) {
+            Ok(bytes) => pems.push(bytes),
+            Err(e) => issue(key, format!("cannot read {}: {e}", p.display())),
+        }
+    }
+    let [ca, cert, key] = <[Vec<u8>; 3]>::try_from(pems).ok()?;
+    match crate::transport::check_client_tls(&ca, &cert, &key) {
+        Ok(()) => Some(switchboard_media_pool::ClientTls {
+            ca_pem: ca,
+            cert_pem: cert,
+            key_pem: key,
+        }),
+        Err(e) => {
+            let key = match e {
+                TlsSetupError::Cert(_) => "media.tls_cert",
+                TlsSetupError::Key(_) => "media.tls_key",
+                TlsSetupError::Ca(_) => "media.tls_ca",
+            };
+            issue(key, e.to_string());
+            None
         }
     }
 }

@@ -366,6 +366,7 @@ async fn start_media(config: &Config) -> std::io::Result<(Option<EmbeddedNode>, 
     if !config.media_nodes.is_empty() {
         let pool = MediaPool::new(PoolConfig {
             nodes: config.media_nodes.clone(),
+            tls: config.media_tls.clone(),
             ..PoolConfig::default()
         })
         .map_err(|e| std::io::Error::other(format!("media pool: {e}")))?;

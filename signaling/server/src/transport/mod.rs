@@ -26,7 +26,7 @@ use dashmap::DashMap;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-pub use tls::{TlsContext, TlsSetupError};
+pub use tls::{TlsContext, TlsSetupError, check_client_tls};
 
 /// Transport protocol of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -112,6 +112,13 @@ fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// Checks a client identity and the CA it trusts parse, and the key matches the certificate
+/// (for the gRPC client to media nodes, which loads them itself).
+pub fn check_client_tls(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<(), TlsSetupError> {
+    certs(ca).map_err(TlsSetupError::Ca)?;
+    acceptor(cert, key).map(drop)
+}
+
 fn acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, TlsSetupError> {
     let chain = certs(cert).map_err(TlsSetupError::Cert)?;
     let key = PrivateKeyDer::from_pem_slice(key)
