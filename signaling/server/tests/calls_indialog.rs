@@ -1,5 +1,5 @@
 //! Black-box in-dialog flows through the B2BUA: re-INVITE hold/resume (RFC 3261 §14, RFC 3264
-//! §8.4) and INFO (RFC 6086) relayed between a sipp caller and a sipp callee, with the SDP on both
+//! §8.4), INFO (RFC 6086) and UPDATE (RFC 3311, also in the early dialog) relayed between a sipp caller and a sipp callee, with the SDP on both
 //! legs anchored on the embedded media node and every call and media session released afterwards.
 
 mod support;
@@ -384,6 +384,39 @@ fn rfc3261_s14_2_callee_reinvite_crossing_ours_gets_491_and_the_hold_completes()
         sipp_received(&caller.output, "INVITE ").is_empty(),
         "{}",
         caller.output
+    );
+    health_until_idle(&server);
+}
+
+#[test]
+fn rfc3311_s5_1_caller_update_during_early_media_reaches_the_callee_anchored_on_the_node() {
+    let server = Server::start(&eight_workers());
+    let (uac, uas, uac_media, _) = call(
+        &server,
+        "call_uac_early_update.xml",
+        "call_uas_early_update.xml",
+    );
+    // The callee got the UPDATE in the early dialog of its 183, the offer on the node's B-side
+    // port (as in the INVITE), never the caller's own.
+    let invite = sipp_received(&uas.output, "INVITE ");
+    let updates = sipp_received(&uas.output, "UPDATE ");
+    assert_eq!(updates.len(), 1, "{}", uas.output);
+    let node_b = invite
+        .first()
+        .and_then(|m| audio_port(m))
+        .expect("offer port");
+    assert_eq!(audio_port(&updates[0]), Some(node_b), "{}", updates[0]);
+    assert_ne!(node_b, uac_media);
+    // The caller's answer to its UPDATE is on the node's A-side port, as the 183 was.
+    let early = sipp_received(&uac.output, "SIP/2.0 183");
+    let answers = sipp_received(&uac.output, "SIP/2.0 200");
+    let node_a = early.first().and_then(|m| audio_port(m)).expect("183 port");
+    assert!(
+        answers
+            .iter()
+            .filter(|m| m.contains("UPDATE"))
+            .all(|m| audio_port(m) == Some(node_a) && m.contains("a=recvonly")),
+        "{answers:?}"
     );
     health_until_idle(&server);
 }

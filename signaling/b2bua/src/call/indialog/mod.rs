@@ -11,6 +11,8 @@
 //! gets 500 with Retry-After (§14.2). A failure (4xx-6xx, timeout as 408) is relayed and the node's
 //! leg is pointed back at the offerer's previous SDP, so the session stays as it was.
 //!
+//! UPDATE and INFO are relayed in early dialogs too (before the answer), once both legs have one.
+//!
 //! A re-INVITE without SDP is not relayed: our 2xx offers the SDP we last sent that leg, and the
 //! answer in its ACK goes to the media node for that leg only.
 
@@ -212,8 +214,9 @@ impl<K: Clone> Call<K> {
         let a_up = matches!(self.a_state, AState::AwaitingAck { .. } | AState::Confirmed);
         let b_up = self.b_state == BState::Confirmed && self.b_dialog.is_some();
         if !a_up || !b_up {
-            // Early dialog or a leg being torn down: nothing to relay to (yet).
-            return Some((491, false));
+            if let Some(refused) = self.early_refusal(from, kind, offer) {
+                return Some(refused);
+            }
         }
         if kind == RelayKind::Invite && !offer && self.sent_sdp(from).is_none() {
             return Some((488, false));
@@ -236,6 +239,33 @@ impl<K: Clone> Call<K> {
         }
         // Glare: an offer towards this leg is pending, or its ACK has not come yet.
         Some((491, false))
+    }
+
+    /// Before the answer: UPDATE and INFO may be sent in an early dialog (RFC 3311 §5.1, RFC 6086
+    /// §4.2) and are relayed when both legs have one: B sent a provisional response with a To tag
+    /// and every provisional so far has reached A. An offer only once the INVITE's own
+    /// offer/answer is complete: A's offer answered by B in a provisional that reached A
+    /// (otherwise A gets 500 with Retry-After, having an answer coming, and B gets 491, having our
+    /// offer unanswered; §5.2). A re-INVITE, or a leg being torn down: 491.
+    fn early_refusal(&self, from: Leg, kind: RelayKind, offer: bool) -> Option<(u16, bool)> {
+        let b_early = self.b_dialog.is_some()
+            && matches!(
+                self.b_state,
+                BState::Calling {
+                    provisional: true,
+                    cancel: super::CancelState::NotWanted
+                }
+            );
+        let a_early = self.a_state == AState::Proceeding && self.upstream.is_empty();
+        if kind == RelayKind::Invite || !a_early || !b_early {
+            return Some((491, false));
+        }
+        let answered = !self.late_offer && self.last_a_sdp.is_some();
+        match (offer, answered, from) {
+            (true, false, Leg::A) => Some((500, true)),
+            (true, false, Leg::B) => Some((491, false)),
+            _ => None,
+        }
     }
 
     /// `leg`'s dialog (B's only once it exists).
