@@ -6,8 +6,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippRun, SippUas, caller_sipp_args, config_with, free_port, health_until_idle,
-    invite_final, register_user, sipp, status,
+    Server, SippRun, SippUas, UdpPeer, caller_sipp_args, config_with, free_port, header,
+    health_until_idle, invite_final, register_peer, register_user, sipp, status,
 };
 
 fn refs(v: &[String]) -> Vec<&str> {
@@ -299,5 +299,42 @@ fn rfc3264_s4_late_offer_caller_gets_the_offer_in_the_200_and_answers_in_the_ack
         "to A {to_a}, to B {to_b}\n{}",
         server.log()
     );
+    health_until_idle(&server);
+}
+
+/// A phone behind NAT registers the private Contact it has (192.168.77.10, unreachable here) from
+/// its NAT binding (a loopback socket): its calls go where its REGISTER came from, with its
+/// Contact as the Request-URI, and its answer (486) reaches the caller.
+#[test]
+fn phone_behind_nat_gets_its_calls_where_its_register_came_from() {
+    let server = Server::start(&config_with(""));
+    let phone = UdpPeer::new(server.sip);
+    let contact = "<sip:1002@192.168.77.10:5060>";
+    register_peer(&server, &phone, "1002", "1002pass", contact);
+    std::thread::scope(|s| {
+        let caller = s.spawn(|| invite_final(&server, "1002"));
+        let invite = loop {
+            let m = phone.recv();
+            if m.starts_with("INVITE ") {
+                break m;
+            }
+        };
+        assert!(
+            invite.starts_with("INVITE sip:1002@192.168.77.10:5060 SIP/2.0"),
+            "{invite}"
+        );
+        let to = header(&invite, "To").expect("To");
+        let copied: String = ["Via", "From", "Call-ID", "CSeq"]
+            .iter()
+            .map(|h| format!("{h}: {}\r\n", header(&invite, h).expect("header")))
+            .collect();
+        phone.send(&format!(
+            "SIP/2.0 486 Busy Here\r\n{copied}To: {to};tag=natphone\r\nContent-Length: 0\r\n\r\n"
+        ));
+        let last = caller.join().expect("caller");
+        assert_eq!(status(&last), 486, "{last}\n{}", server.log());
+        let ack = phone.recv();
+        assert!(ack.starts_with("ACK sip:1002@192.168.77.10:5060"), "{ack}");
+    });
     health_until_idle(&server);
 }

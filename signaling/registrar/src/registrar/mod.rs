@@ -137,6 +137,8 @@ pub struct BindingView {
     pub instance: Option<String>,
     /// `reg-id`.
     pub reg_id: Option<u32>,
+    /// Where the REGISTER came from (`ip:port;transport=udp`): how to reach a client behind NAT.
+    pub received: String,
 }
 
 /// A change in the location service, for the event stream.

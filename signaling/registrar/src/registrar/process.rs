@@ -333,5 +333,6 @@ fn view(b: &Binding, now: u64) -> BindingView {
         q: b.q,
         instance: b.instance.clone(),
         reg_id: b.reg_id,
+        received: b.received.clone(),
     }
 }

@@ -143,7 +143,8 @@ fn rfc8760_md5_and_sha256_both_authenticate_and_bind_with_default_expiry() {
                 expires: 3600,
                 q: None,
                 instance: None,
-                reg_id: None
+                reg_id: None,
+                received: format!("{SRC}:5060;transport=udp"),
             }]
         );
     }

@@ -348,12 +348,12 @@ impl Registrar {
         let routes: Vec<RouteTarget> = self
             .bindings_by_q(user, domain, wall)
             .iter()
-            .filter_map(|b| match next_hop(&b.uri) {
-                Some(next_hop) => Some(RouteTarget {
+            .filter_map(|b| match reach(b) {
+                Some((next_hop, transport)) => Some(RouteTarget {
                     request_uri: b.uri.clone(),
                     next_hop,
                     auth: None,
-                    transport: transport_of(&b.uri),
+                    transport,
                 }),
                 None => {
                     tracing::warn!(
@@ -376,7 +376,7 @@ impl Registrar {
         let bindings: Vec<_> = self
             .bindings_by_q(user, domain, wall)
             .into_iter()
-            .filter(|b| next_hop(&b.uri).is_some())
+            .filter(|b| reach(b).is_some())
             .collect();
         let top = bindings.first().map(|b| b.q.unwrap_or(1000));
         bindings
@@ -396,6 +396,53 @@ impl Registrar {
         bindings.reverse();
         bindings.sort_by_key(|b| std::cmp::Reverse(b.q.unwrap_or(1000)));
         bindings
+    }
+}
+
+/// Where calls to a binding go. To its Contact's own address, unless the client is behind NAT:
+/// its Contact names a private or link-local address other than the one its REGISTER came from,
+/// or a host name, or it registered an RFC 5626 flow (`+sip.instance` and `reg-id`). Then to the
+/// address and over the transport the REGISTER came from, where its NAT binding (or its
+/// connection) is, as production registrars do with the `received` address. The Request-URI
+/// stays the Contact either way.
+fn reach(
+    b: &switchboard_registrar::BindingView,
+) -> Option<(std::net::SocketAddr, switchboard_b2bua::LegTransport)> {
+    let received = || {
+        let (addr, transport) = b.received.split_once(";transport=")?;
+        Some((
+            addr.parse().ok()?,
+            switchboard_b2bua::LegTransport::from_via(transport),
+        ))
+    };
+    let flow = b.instance.is_some() && b.reg_id.is_some();
+    match next_hop(&b.uri) {
+        Some(_) if flow => received(),
+        Some(contact) => match received() {
+            Some((source, transport))
+                if unroutable(contact.ip()) && source.ip() != contact.ip() =>
+            {
+                Some((source, transport))
+            }
+            _ => Some((contact, transport_of(&b.uri))),
+        },
+        None if switchboard_sip::Uri::parse(&b.uri).is_ok() => received(),
+        None => None,
+    }
+}
+
+/// A private (RFC 1918, RFC 6598 shared, RFC 4193 unique local) or link-local address: one a
+/// client behind NAT puts in its Contact, which cannot be reached from outside.
+fn unroutable(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+        }
     }
 }
 
@@ -440,7 +487,7 @@ fn secret() -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::{next_hop, transport_of};
+    use super::{next_hop, reach, transport_of};
     use switchboard_b2bua::LegTransport;
 
     #[test]
@@ -454,6 +501,72 @@ mod tests {
             LegTransport::Udp
         );
         assert_eq!(transport_of("sip:1002@127.0.0.1"), LegTransport::Udp);
+    }
+
+    fn binding(uri: &str, received: &str, flow: bool) -> switchboard_registrar::BindingView {
+        switchboard_registrar::BindingView {
+            uri: uri.into(),
+            expires: 300,
+            q: None,
+            instance: flow.then(|| "<urn:uuid:00000000-0000-1000-8000-000a95a0e128>".into()),
+            reg_id: flow.then_some(1),
+            received: received.into(),
+        }
+    }
+
+    #[test]
+    fn a_client_behind_nat_is_reached_where_its_register_came_from() {
+        let nat = "203.0.113.9:40312;transport=udp";
+        let at = |s: &str| Some((s.parse().expect("addr"), LegTransport::Udp));
+        // A private Contact other than the source: behind NAT.
+        for contact in [
+            "sip:1002@192.168.1.20:5060",
+            "sip:1002@10.1.2.3",
+            "sip:1002@172.20.0.5:5062",
+            "sip:1002@100.72.0.1",
+            "sip:1002@169.254.10.10",
+            "sip:1002@[fd00::20]:5060",
+            "sip:1002@phone.local",
+        ] {
+            assert_eq!(
+                reach(&binding(contact, nat, false)),
+                at("203.0.113.9:40312"),
+                "{contact}"
+            );
+        }
+        // A routable Contact, or a private one that is the source itself: the Contact.
+        assert_eq!(
+            reach(&binding("sip:1002@198.51.100.7:5070", nat, false)),
+            at("198.51.100.7:5070")
+        );
+        assert_eq!(
+            reach(&binding(
+                "sip:1002@192.168.1.20:5062",
+                "192.168.1.20:5060;transport=udp",
+                false
+            )),
+            at("192.168.1.20:5062")
+        );
+        assert_eq!(
+            reach(&binding(
+                "sip:1002@127.0.0.1:5062",
+                "127.0.0.1:41000;transport=udp",
+                false
+            )),
+            at("127.0.0.1:5062")
+        );
+        // An RFC 5626 flow: over the connection it registered on.
+        assert_eq!(
+            reach(&binding(
+                "sip:1002@198.51.100.7:5070;transport=tcp",
+                "198.51.100.7:51234;transport=tcp",
+                true
+            )),
+            Some((
+                "198.51.100.7:51234".parse().expect("addr"),
+                LegTransport::Tcp
+            ))
+        );
     }
 
     #[test]

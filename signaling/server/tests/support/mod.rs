@@ -488,7 +488,13 @@ pub fn register_user(server: &Server, user: &str, pass: &str, contact_port: u16)
 
 /// [`register_user`] with contact parameters `params` (e.g. `;q=0.5`).
 pub fn register_user_q(server: &Server, user: &str, pass: &str, contact_port: u16, params: &str) {
-    let peer = UdpPeer::new(server.sip);
+    let contact = format!("<sip:{user}@127.0.0.1:{contact_port}>{params}");
+    register_peer(server, &UdpPeer::new(server.sip), user, pass, &contact);
+}
+
+/// Registers `user` from `peer`'s socket with `contact` (a Contact header value), answering the
+/// digest challenge.
+pub fn register_peer(server: &Server, peer: &UdpPeer, user: &str, pass: &str, contact: &str) {
     let uri = format!("sip:{}", server.sip);
     let send = |cseq: u32, auth: &str| {
         peer.send(&format!(
@@ -498,7 +504,7 @@ pub fn register_user_q(server: &Server, user: &str, pass: &str, contact_port: u1
              To: <sip:{user}@127.0.0.1>\n\
              Call-ID: reg-{user}@{local}\n\
              CSeq: {cseq} REGISTER\n\
-             Contact: <sip:{user}@127.0.0.1:{contact_port}>{params}\n\
+             Contact: {contact}\n\
              Max-Forwards: 70\n\
              Expires: 300\n\
              {auth}Content-Length: 0\n\n",
