@@ -26,6 +26,10 @@
 # machine's CPU use over the step in % of one core (root cgroup cpuacct, else /proc/stat) and the part used
 # by processes outside this run ("others": the machine is shared), the sipps' CPU per call (the shell's
 # reaped children, `times`), and the server's CPU (user+sys, /proc/PID/stat) per call.
+# For the switchboard it adds, for overload steps: caller_503 (failed calls that ended on a 503, whatever
+# refused them), shed_503 / max_calls_503 (new calls the overload protection refused: the server's
+# switchboard_calls_rejected_total) and dropped (messages dropped on full worker queues); calls_left and
+# the callee's failed count tell whether the calls it did accept completed.
 # The summary gives each side's highest 0-failure rate and their ratio, the response time the B2BUA adds at
 # the rates both passed (the baseline is also run at the switchboard's best rate), and the CPU per call at
 # each side's best rate with the rate that CPU allows on this machine's cores (a "CPU-bound ceiling", less
@@ -336,6 +340,12 @@ run_step() {
         extra=" server_cpu=${server_us}us/call"
         leftover=$(health | json_num calls)
         extra+=" calls_left=${leftover:-?} warn=$(grep -c -E 'WARN|ERROR' "$dir/server.log" || true)"
+        # New calls the server refused with 503 (overload protection) and messages it dropped on full queues.
+        extra+=" $(curl -s --max-time 2 "http://$sb_http/metrics" | awk '
+            /^switchboard_calls_rejected_total\{reason="overload"\}/ {o = $2}
+            /^switchboard_calls_rejected_total\{reason="max_calls"\}/ {m = $2}
+            /^switchboard_sip_messages_dropped_overload_total/ {d = $2}
+            END {printf "shed_503=%d max_calls_503=%d dropped=%d", o, m, d}')"
         sb_total=$(cpu_ticks "$sb_pid")
         stop_switchboard
     fi
@@ -352,6 +362,10 @@ run_step() {
     local ok failed uas_ok uas_failed retrans elapsed achieved busy others lat
     ok=$(stat_col "$uac_csv" 'SuccessfulCall(C)')
     failed=$(stat_col "$uac_csv" 'FailedCall(C)')
+    # Failed calls the caller saw end with a 503 (any cause: overload protection, media node, transactions).
+    local got503
+    got503=$(cat "$dir"/uac_*_errors.log 2>/dev/null | grep -c "received 'SIP/2.0 503" || true)
+    extra+=" caller_503=${got503:-0}"
     uas_ok=$(stat_col "$uas_csv" 'SuccessfulCall(C)')
     uas_failed=$(stat_col "$uas_csv" 'FailedCall(C)')
     retrans="$(stat_col "$uac_csv" 'Retransmissions(C)')/$(stat_col "$uas_csv" 'Retransmissions(C)')"

@@ -114,8 +114,30 @@ pub fn render(core: &Core) -> String {
     metric(
         "switchboard_sip_messages_dropped_overload_total",
         "counter",
-        "Messages dropped on a full worker queue.",
+        "Messages dropped on a full worker queue (new INVITEs first, from a quarter full).",
         &one(counters.dropped_overload.load(Relaxed) as f64),
+    );
+    metric(
+        "switchboard_calls_rejected_total",
+        "counter",
+        "New calls answered 503 by the overload protection: the worker was overloaded (load shedding, \
+         sip.overload_queue_delay_ms) or sip.max_calls calls were up.",
+        &[
+            (
+                "{reason=\"overload\"}".to_owned(),
+                counters.rejected_overload.load(Relaxed) as f64,
+            ),
+            (
+                "{reason=\"max_calls\"}".to_owned(),
+                counters.rejected_max_calls.load(Relaxed) as f64,
+            ),
+        ],
+    );
+    metric(
+        "switchboard_sip_overloaded",
+        "gauge",
+        "1 while a signaling worker is overloaded and refuses new calls, else 0.",
+        &one(if core.overloaded() { 1.0 } else { 0.0 }),
     );
     metric(
         "switchboard_transactions",

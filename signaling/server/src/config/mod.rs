@@ -132,6 +132,19 @@ pub struct SipSection {
     /// transaction lives 64·T1 = 32 s after its answer (Timer J), so the default 500 000 sustains about
     /// 15 000 requests/s.
     pub max_server_transactions: usize,
+    /// Cap on concurrent B2BUA calls (being set up or answered); an initial INVITE beyond it gets
+    /// `503` with `Retry-After`, calls already up are unaffected. Default 100 000.
+    pub max_calls: usize,
+    /// Overload: when a message waited this long between its arrival (the kernel's receive
+    /// timestamp on UDP) and its worker, the worker is overloaded and answers new calls (INVITE without
+    /// To tag) at once with a stateless `503` + `Retry-After`, while everything else (responses, ACK,
+    /// CANCEL, BYE, in-dialog requests) is still handled. 0 turns load shedding off. Default 200.
+    pub overload_queue_delay_ms: u64,
+    /// Overload ends when no message waited half of `overload_queue_delay_ms` for this long.
+    /// Default 2000.
+    pub overload_recovery_ms: u64,
+    /// `Retry-After` (seconds) of the 503 to a new call refused for overload or `max_calls`. Default 5.
+    pub overload_retry_after_secs: u32,
     /// RFC 3261 timer base values.
     pub timers: TimersSection,
     /// Addresses to listen on for SIP over TLS (e.g. `0.0.0.0:5061`); needs `tls_cert` and `tls_key`.
@@ -153,11 +166,69 @@ impl Default for SipSection {
             tcp_partial_message_timeout_secs: 10,
             workers: 0,
             max_server_transactions: 500_000,
+            max_calls: 100_000,
+            overload_queue_delay_ms: 200,
+            overload_recovery_ms: 2000,
+            overload_retry_after_secs: 5,
             timers: TimersSection::default(),
             tls_listen: Vec::new(),
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+        }
+    }
+}
+
+/// Validated overload settings (see [`SipSection::max_calls`] and the `overload_*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverloadConfig {
+    /// Concurrent calls allowed.
+    pub max_calls: usize,
+    /// Queue delay that starts load shedding; zero = never shed.
+    pub queue_delay: Duration,
+    /// Calm time (no message delayed by half of `queue_delay`) that ends it.
+    pub recovery: Duration,
+    /// `Retry-After` of the 503s, seconds.
+    pub retry_after_secs: u32,
+}
+
+impl Default for OverloadConfig {
+    fn default() -> Self {
+        SipSection::default().overload_config()
+    }
+}
+
+impl SipSection {
+    fn overload_config(&self) -> OverloadConfig {
+        OverloadConfig {
+            max_calls: self.max_calls,
+            queue_delay: Duration::from_millis(self.overload_queue_delay_ms),
+            recovery: Duration::from_millis(self.overload_recovery_ms),
+            retry_after_secs: self.overload_retry_after_secs,
+        }
+    }
+
+    fn validate_overload(&self, issue: &mut impl FnMut(String, String)) {
+        if self.max_calls == 0 {
+            issue("sip.max_calls".into(), "must be at least 1".into());
+        }
+        if self.overload_queue_delay_ms > 60_000 {
+            issue(
+                "sip.overload_queue_delay_ms".into(),
+                "must be at most 60000 (0 turns load shedding off)".into(),
+            );
+        }
+        if self.overload_recovery_ms == 0 || self.overload_recovery_ms > 600_000 {
+            issue(
+                "sip.overload_recovery_ms".into(),
+                "must be between 1 and 600000".into(),
+            );
+        }
+        if self.overload_retry_after_secs == 0 || self.overload_retry_after_secs > 3600 {
+            issue(
+                "sip.overload_retry_after_secs".into(),
+                "must be between 1 and 3600".into(),
+            );
         }
     }
 }
@@ -340,6 +411,8 @@ pub struct Config {
     pub workers: usize,
     /// Server transaction cap.
     pub max_server_transactions: usize,
+    /// Concurrent call cap and load shedding (`sip.max_calls`, `sip.overload_*`).
+    pub overload: OverloadConfig,
     /// Timer bases.
     pub timers: Timers,
     /// HTTP listen address.
@@ -467,6 +540,7 @@ impl FileConfig {
                 "must be at least 1".into(),
             );
         }
+        self.sip.validate_overload(&mut issue);
         let t = &self.sip.timers;
         if t.t1_ms == 0 {
             issue("sip.timers.t1_ms".into(), "must be at least 1".into());
@@ -731,6 +805,7 @@ impl FileConfig {
             ),
             workers,
             max_server_transactions: self.sip.max_server_transactions,
+            overload: self.sip.overload_config(),
             timers: Timers {
                 t1: Duration::from_millis(t.t1_ms),
                 t2: Duration::from_millis(t.t2_ms),

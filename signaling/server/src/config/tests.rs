@@ -397,3 +397,42 @@ fn tls_listen_needs_a_certificate_and_key_and_bad_addresses_are_named() {
     let cfg = validate("[sip]\nlisten = [\"127.0.0.1:5060\"]\n").expect("valid");
     assert!(cfg.tls.is_none() && cfg.sip_tls_listen.is_empty());
 }
+
+#[test]
+fn overload_settings_have_documented_defaults_and_errors_name_their_keys() {
+    let cfg = validate("").expect("defaults are valid");
+    assert_eq!(
+        cfg.overload,
+        OverloadConfig {
+            max_calls: 100_000,
+            queue_delay: Duration::from_millis(200),
+            recovery: Duration::from_secs(2),
+            retry_after_secs: 5,
+        }
+    );
+    let cfg = validate("[sip]\nmax_calls = 1\noverload_queue_delay_ms = 0\n").expect("valid");
+    assert_eq!(
+        (cfg.overload.max_calls, cfg.overload.queue_delay),
+        (1, Duration::ZERO),
+        "0 turns load shedding off"
+    );
+    let err = validate(
+        r#"
+        [sip]
+        max_calls = 0
+        overload_queue_delay_ms = 60001
+        overload_recovery_ms = 0
+        overload_retry_after_secs = 0
+        "#,
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        keys(err),
+        [
+            "sip.max_calls",
+            "sip.overload_queue_delay_ms",
+            "sip.overload_recovery_ms",
+            "sip.overload_retry_after_secs"
+        ]
+    );
+}

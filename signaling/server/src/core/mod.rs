@@ -23,6 +23,7 @@ pub mod inspect;
 mod media;
 mod origin;
 pub mod originate;
+mod overload;
 mod registrar_glue;
 pub mod routing;
 mod sip_msg;
@@ -60,8 +61,14 @@ pub struct Counters {
     pub transactions: AtomicUsize,
     /// B2BUA calls in progress, summed over workers.
     pub calls: AtomicUsize,
-    /// Messages dropped because a worker queue was full.
+    /// Messages dropped because a worker queue was full (new INVITEs first: see `overload`).
     pub dropped_overload: AtomicU64,
+    /// New calls answered 503 because their worker was overloaded (load shedding).
+    pub rejected_overload: AtomicU64,
+    /// New calls answered 503 because `sip.max_calls` calls were in progress.
+    pub rejected_max_calls: AtomicU64,
+    /// Workers currently shedding new calls.
+    pub overloaded_workers: AtomicUsize,
     /// Messages answered with 400 or dropped as unparseable.
     pub malformed: AtomicU64,
     /// Requests received, by method (index into [`SIP_METHODS`]; the last slot is every other method).
@@ -147,7 +154,10 @@ impl Sink for Dispatcher {
         }
         let i = crate::shard::pick(&msg.data, msg.source, self.queues.len(), &self.hasher);
         if let Some(q) = self.queues.get(i) {
-            if q.try_send(msg).is_err() {
+            // The queue's last slots are kept for work already accepted: new calls are dropped first.
+            let full_for_new_calls =
+                q.capacity() < overload::NEW_CALL_RESERVE && overload::is_initial_invite(&msg.data);
+            if full_for_new_calls || q.try_send(msg).is_err() {
                 self.counters
                     .dropped_overload
                     .fetch_add(1, Ordering::Relaxed);
@@ -309,6 +319,11 @@ impl Core {
     /// B2BUA calls in progress over all workers.
     pub fn call_count(&self) -> usize {
         self.counters.calls.load(Ordering::Relaxed)
+    }
+
+    /// Whether any worker is overloaded, refusing new calls with 503 (`sip.overload_queue_delay_ms`).
+    pub fn overloaded(&self) -> bool {
+        self.counters.overloaded_workers.load(Ordering::Relaxed) > 0
     }
 
     /// The media-node pool (the embedded node).

@@ -20,12 +20,13 @@ use super::calls::{Calls, ServerTx};
 use super::dialplan_glue::Dialing;
 use super::handler::{Handler, Origin, SERVER};
 use super::media::{MediaResult, OriginateRequest, TransferRefusal};
+use super::overload::{self, OverloadDetector, Refusal};
 use super::registrar_glue::Registrar;
 use super::routing::{Arrival, ViaRoute, response_target};
 pub(crate) use super::sip_msg::SipMsg;
 use super::trunk_probe::TrunkProber;
 use super::trunk_register::TrunkRegistrar;
-use crate::config::Config;
+use crate::config::{Config, OverloadConfig};
 use crate::transport::{Inbound, Target, Transports};
 
 /// How long a stopping worker keeps handling answers to its un-REGISTERs (under the 2 s the core
@@ -45,6 +46,10 @@ pub(crate) struct Worker {
     prober: Option<TrunkProber>,
     /// Registrations to trunks (worker 0 only).
     uplinks: Option<TrunkRegistrar>,
+    /// Load shedding: whether this worker refuses new calls now.
+    overload: OverloadDetector,
+    /// `sip.max_calls` and the 503's Retry-After.
+    limits_config: OverloadConfig,
 }
 
 impl Worker {
@@ -93,6 +98,8 @@ impl Worker {
             call_config,
             prober: None,
             uplinks: None,
+            overload: OverloadDetector::new(config.overload.queue_delay, config.overload.recovery),
+            limits_config: config.overload,
         }
     }
 
@@ -135,6 +142,7 @@ impl Worker {
                 self.calls.poll_timeout(),
                 self.prober.as_ref().and_then(TrunkProber::poll_timeout),
                 self.uplinks.as_ref().and_then(TrunkRegistrar::poll_timeout),
+                self.overload.poll_timeout(),
             ]
             .into_iter()
             .flatten()
@@ -175,6 +183,9 @@ impl Worker {
                     if let Some(r) = self.uplinks.as_mut() {
                         r.handle_timeout(now, &mut self.layer);
                     }
+                    if let Some(t) = self.overload.handle_timeout(now) {
+                        overload::report(t, &self.counters.overloaded_workers);
+                    }
                 }
                 () = shutdown.cancelled() => break,
             }
@@ -214,6 +225,11 @@ impl Worker {
         self.counters
             .calls
             .fetch_sub(self.calls.len(), Ordering::Relaxed);
+        if self.overload.is_overloaded() {
+            self.counters
+                .overloaded_workers
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.counters
             .transactions
             .fetch_sub(self.live, Ordering::Relaxed);
@@ -276,6 +292,10 @@ impl Worker {
     }
 
     fn on_message(&mut self, inbound: Inbound, now: Instant) {
+        let waited = now.saturating_duration_since(inbound.received);
+        if let Some(t) = self.overload.observe(now, waited) {
+            overload::report(t, &self.counters.overloaded_workers);
+        }
         let data = inbound.data.clone();
         tracing::trace!(
             target: "switchboard::sip",
@@ -303,6 +323,9 @@ impl Worker {
         }
         if let Err(e) = msg.stamp_received(inbound.source) {
             tracing::debug!(error = %e, "cannot stamp Via");
+        }
+        if self.shed(&msg, &inbound) {
+            return;
         }
         let Some(target) = target_for(&msg, &inbound) else {
             return;
@@ -417,6 +440,20 @@ impl Worker {
             return;
         }
         match self.handler.admit_invite(&msg, origin) {
+            Ok(_)
+                if self.counters.calls.load(Ordering::Relaxed) >= self.limits_config.max_calls =>
+            {
+                self.counters
+                    .rejected_max_calls
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    max_calls = self.limits_config.max_calls,
+                    "call refused: sip.max_calls reached"
+                );
+                let why = Refusal::MaxCalls;
+                let resp = overload::refusal(&msg, why, self.limits_config.retry_after_secs);
+                self.respond(now, &key, resp, inbound, &msg);
+            }
             Ok(plan) => {
                 let tx = ServerTx {
                     key,
@@ -438,6 +475,29 @@ impl Worker {
                 self.respond(now, &key, *resp, inbound, &msg);
             }
         }
+    }
+
+    /// Load shedding: while overloaded, a new call (INVITE without To tag on a Call-ID with no call) is
+    /// answered at once with a stateless 503, before any transaction, authentication or media work.
+    /// Returns whether `msg` was refused.
+    fn shed(&mut self, msg: &Message<'_>, inbound: &Inbound) -> bool {
+        if !self.overload.is_overloaded()
+            || msg.method().is_none_or(|m| m.as_str() != "INVITE")
+            || msg.to().map_or(true, |to| to.tag().is_some())
+            || msg
+                .call_id()
+                .map_or(true, |id| self.calls.find(id).is_some())
+        {
+            return false;
+        }
+        self.overload.note_refused();
+        self.counters
+            .rejected_overload
+            .fetch_add(1, Ordering::Relaxed);
+        let why = Refusal::Overload;
+        let resp = overload::refusal(msg, why, self.limits_config.retry_after_secs);
+        self.send_stateless(resp, inbound);
+        true
     }
 
     /// RFC 3261 §9.2: CANCEL matching a live INVITE server transaction gets 200; otherwise 481. The

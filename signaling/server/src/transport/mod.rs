@@ -78,6 +78,10 @@ pub struct Inbound {
     pub transport: Transport,
     /// The TCP connection it came on.
     pub conn: Option<ConnId>,
+    /// When it arrived: the kernel's receive timestamp for UDP (so time spent in the socket buffer
+    /// counts), the read that completed it for TCP/TLS. The overload signal is how long messages wait
+    /// from here to their worker.
+    pub received: std::time::Instant,
 }
 
 /// Where a message should go.

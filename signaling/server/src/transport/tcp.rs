@@ -219,6 +219,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         local,
                         transport,
                         conn: Some(id),
+                        // The read that completed it (the time it then waits counts as load).
+                        received: last_activity.into_std(),
                     });
                 }
                 switchboard_sip::framing::Frame::Keepalive { len, ping } => {
