@@ -264,7 +264,10 @@ fn bye(peer: &UdpPeer, ok: &str) {
 
 #[test]
 fn when_messages_waited_too_long_new_calls_get_503_at_once_and_a_call_up_still_hangs_up() {
-    let server = server_with("overload_queue_delay_ms = 50\noverload_recovery_ms = 300");
+    // One worker, so every message below goes through one detector, in order. A message that waited
+    // 16 times overload_queue_delay_ms trips it on its own (the average weighs the newest by 1/16).
+    let server =
+        server_with("workers = 1\noverload_queue_delay_ms = 50\noverload_recovery_ms = 300");
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let media = free_port().to_string();
@@ -288,7 +291,7 @@ fn when_messages_waited_too_long_new_calls_get_503_at_once_and_a_call_up_still_h
     }
     let hanging_up = UdpPeer::new(server.sip);
     bye(&hanging_up, &ok);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     server.signal("CONT");
 
     // Every new call is refused at once (not challenged with 407, as it would be normally) ...

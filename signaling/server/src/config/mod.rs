@@ -135,13 +135,14 @@ pub struct SipSection {
     /// Cap on concurrent B2BUA calls (being set up or answered); an initial INVITE beyond it gets
     /// `503` with `Retry-After`, calls already up are unaffected. Default 100 000.
     pub max_calls: usize,
-    /// Overload: when a message waited this long between its arrival (the kernel's receive
-    /// timestamp on UDP) and its worker, the worker is overloaded and answers new calls (INVITE without
-    /// To tag) at once with a stateless `503` + `Retry-After`, while everything else (responses, ACK,
-    /// CANCEL, BYE, in-dialog requests) is still handled. 0 turns load shedding off. Default 200.
+    /// Overload: when messages wait this long between their arrival (the kernel's receive timestamp
+    /// on UDP) and their worker (a moving average, the newest message weighted 1/16), the worker is
+    /// overloaded and answers new calls (INVITE without To tag) at once with a stateless `503` +
+    /// `Retry-After`, while everything else (responses, ACK, CANCEL, BYE, in-dialog requests) is still
+    /// handled. 0 turns load shedding off. Default 200.
     pub overload_queue_delay_ms: u64,
-    /// Overload ends when no message waited half of `overload_queue_delay_ms` for this long.
-    /// Default 2000.
+    /// Overload ends when the average wait stayed below half of `overload_queue_delay_ms` for this
+    /// long (or no message came for this long). Default 2000.
     pub overload_recovery_ms: u64,
     /// `Retry-After` (seconds) of the 503 to a new call refused for overload or `max_calls`. Default 5.
     pub overload_retry_after_secs: u32,

@@ -4,9 +4,12 @@
 //! receive timestamp on UDP, so a backlog in the socket buffer counts too; the framing time on TCP) and
 //! the worker that handles it. Each worker owns an [`OverloadDetector`] (sans-IO: it takes `now` and the
 //! delay, and hands back transitions and its next deadline):
-//! - it enters overload when a message waited at least `queue_delay`;
-//! - it leaves when no message waited half of that for `recovery` (hysteresis: it cannot flap faster
-//!   than once per `recovery`, which also bounds the `warn` lines the worker logs on each transition).
+//! - it enters overload when the smoothed delay (moving average, newest message weighted 1/16) reaches
+//!   `queue_delay`: every message of a real backlog is late, while a short stall with a few messages
+//!   queued moves the average little;
+//! - it leaves when the smoothed delay stayed below half of that for `recovery`, or no message came for
+//!   `recovery` (hysteresis: it cannot flap faster than once per `recovery`, which also bounds the
+//!   `warn` lines the worker logs on each transition).
 //!
 //! While a worker is overloaded it answers every new call (INVITE without To tag, on a Call-ID with no
 //! call) with a stateless `503` + `Retry-After` + `Warning` before any transaction, authentication or media
@@ -106,7 +109,7 @@ pub(crate) fn report(transition: Transition, overloaded_workers: &AtomicUsize) {
             overloaded_workers.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 queue_delay_ms = delay.as_millis(),
-                "overload: a message waited past sip.overload_queue_delay_ms; refusing new calls with 503"
+                "overload: messages wait past sip.overload_queue_delay_ms; refusing new calls with 503"
             );
         }
         Transition::Left { lasted, refused } => {
@@ -123,9 +126,9 @@ pub(crate) fn report(transition: Transition, overloaded_workers: &AtomicUsize) {
 /// A change of a worker's overload state, to be logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transition {
-    /// A message waited `delay`: new calls are refused from now on.
+    /// The smoothed queueing delay reached `delay`: new calls are refused from now on.
     Entered {
-        /// The delay that crossed the threshold.
+        /// The smoothed delay that crossed the threshold.
         delay: Duration,
     },
     /// Calm again after `lasted`, during which `refused` new calls got 503.
@@ -142,29 +145,42 @@ enum State {
     Normal,
     Overloaded {
         since: Instant,
-        /// The last time a message waited at least the leave threshold.
-        last_slow: Instant,
+        /// Since when the smoothed delay has been below the leave threshold.
+        calm_since: Option<Instant>,
         refused: u64,
     },
 }
 
+/// Weight of the newest message in the smoothed delay: 1/16 (as TCP's SRTT uses 1/8). A lone message
+/// must wait 16 times the threshold to trip it, so a short stall of the process with a few messages
+/// queued does not refuse calls; a real backlog (every message late) trips it within a few messages.
+const SMOOTHING: u32 = 16;
+
 /// Decides when one worker is overloaded, from the queueing delay of the messages it takes (sans-IO).
+///
+/// Call order: [`OverloadDetector::observe`] for every message taken, [`OverloadDetector::handle_timeout`]
+/// when [`OverloadDetector::poll_timeout`] is due; both return a transition to report.
 #[derive(Debug, Clone)]
 pub(crate) struct OverloadDetector {
     enter: Duration,
     leave: Duration,
     recovery: Duration,
+    /// Exponentially weighted moving average of the delays observed.
+    smoothed: Duration,
+    last_message: Option<Instant>,
     state: State,
 }
 
 impl OverloadDetector {
-    /// Enters at `queue_delay` (never when zero), leaves after `recovery` without a message delayed by
-    /// half of it.
+    /// Enters when the smoothed delay reaches `queue_delay` (never when zero), leaves once it stayed
+    /// below half of that for `recovery`, or no message came for `recovery`.
     pub(crate) fn new(queue_delay: Duration, recovery: Duration) -> OverloadDetector {
         OverloadDetector {
             enter: queue_delay,
             leave: queue_delay / 2,
             recovery,
+            smoothed: Duration::ZERO,
+            last_message: None,
             state: State::Normal,
         }
     }
@@ -176,21 +192,27 @@ impl OverloadDetector {
 
     /// A message taken at `now` waited `delay` since it arrived.
     pub(crate) fn observe(&mut self, now: Instant, delay: Duration) -> Option<Transition> {
+        let delay = delay.min(Duration::from_secs(3600));
+        self.smoothed = self.smoothed - self.smoothed / SMOOTHING + delay / SMOOTHING;
+        self.last_message = Some(now);
+        let smoothed = self.smoothed;
         match &mut self.state {
             State::Normal => {
-                if self.enter.is_zero() || delay < self.enter {
+                if self.enter.is_zero() || smoothed < self.enter {
                     return None;
                 }
                 self.state = State::Overloaded {
                     since: now,
-                    last_slow: now,
+                    calm_since: None,
                     refused: 0,
                 };
-                Some(Transition::Entered { delay })
+                Some(Transition::Entered { delay: smoothed })
             }
-            State::Overloaded { last_slow, .. } => {
-                if delay >= self.leave {
-                    *last_slow = now;
+            State::Overloaded { calm_since, .. } => {
+                if smoothed >= self.leave {
+                    *calm_since = None;
+                } else if calm_since.is_none() {
+                    *calm_since = Some(now);
                 }
                 self.handle_timeout(now)
             }
@@ -208,22 +230,32 @@ impl OverloadDetector {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Normal => None,
-            State::Overloaded { last_slow, .. } => Some(last_slow + self.recovery),
+            State::Overloaded { calm_since, .. } => [calm_since, self.last_message]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| t + self.recovery),
         }
     }
 
-    /// Leaves overload once `recovery` passed without a slow message (also when no message came at all).
+    /// Leaves overload once the smoothed delay stayed low for `recovery`, or no message came for
+    /// that long (then nothing is queued: the smoothed delay starts again from zero).
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Transition> {
         let State::Overloaded {
             since,
-            last_slow,
+            calm_since,
             refused,
         } = self.state
         else {
             return None;
         };
-        if now < last_slow + self.recovery {
+        let lapsed = |t: Option<Instant>| t.is_some_and(|t| now >= t + self.recovery);
+        let idle = self.last_message.is_none_or(|t| now >= t + self.recovery);
+        if !lapsed(calm_since) && !idle {
             return None;
+        }
+        if idle {
+            self.smoothed = Duration::ZERO;
         }
         self.state = State::Normal;
         Some(Transition::Left {
@@ -239,72 +271,94 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// Enters at 200 ms, leaves after 2 s below 100 ms.
     fn detector() -> (OverloadDetector, Instant) {
         (OverloadDetector::new(200 * MS, 2000 * MS), Instant::now())
+    }
+
+    /// Feeds `n` messages 1 ms apart from `from`, each delayed `delay`; returns the transitions.
+    fn feed(d: &mut OverloadDetector, from: Instant, n: u32, delay: Duration) -> Vec<Transition> {
+        (0..n)
+            .filter_map(|i| d.observe(from + i * MS, delay))
+            .collect()
     }
 
     #[test]
     fn stays_normal_while_messages_wait_less_than_the_threshold() {
         let (mut d, t0) = detector();
-        for i in 0..1000 {
-            assert_eq!(d.observe(t0 + i * MS, 199 * MS), None);
-        }
+        assert!(feed(&mut d, t0, 10_000, 199 * MS).is_empty());
         assert!(!d.is_overloaded());
         assert_eq!(d.poll_timeout(), None);
     }
 
     #[test]
-    fn enters_when_one_message_waited_the_threshold() {
+    fn a_short_stall_with_few_messages_queued_does_not_trip_it() {
         let (mut d, t0) = detector();
-        assert_eq!(
-            d.observe(t0, 250 * MS),
-            Some(Transition::Entered { delay: 250 * MS })
-        );
-        assert!(d.is_overloaded());
-        assert_eq!(d.poll_timeout(), Some(t0 + 2000 * MS));
-    }
-
-    #[test]
-    fn stays_while_messages_wait_above_half_the_threshold_and_leaves_after_recovery() {
-        let (mut d, t0) = detector();
-        d.observe(t0, 300 * MS);
-        // Below the entry threshold but not clearly below it: still overloaded, however long.
-        for s in 1..=10 {
-            assert_eq!(d.observe(t0 + s * 1000 * MS, 150 * MS), None);
-            assert!(d.is_overloaded());
-        }
-        let last_slow = t0 + 10_000 * MS;
-        // Clearly below (under 100 ms): leaves only when that lasted the recovery time.
-        assert_eq!(d.observe(last_slow + 1000 * MS, 10 * MS), None);
-        assert_eq!(d.observe(last_slow + 1999 * MS, 10 * MS), None);
-        assert!(d.is_overloaded());
-        for _ in 0..3 {
-            d.note_refused();
-        }
-        assert_eq!(
-            d.observe(last_slow + 2000 * MS, 10 * MS),
-            Some(Transition::Left {
-                lasted: 12_000 * MS,
-                refused: 3
-            })
-        );
+        assert!(feed(&mut d, t0, 3, 600 * MS).is_empty());
+        assert!(feed(&mut d, t0 + 10 * MS, 100, MS).is_empty());
         assert!(!d.is_overloaded());
     }
 
     #[test]
-    fn one_slow_message_during_recovery_restarts_it() {
+    fn enters_when_messages_keep_waiting_past_the_threshold() {
         let (mut d, t0) = detector();
-        d.observe(t0, 300 * MS);
-        d.observe(t0 + 1500 * MS, 120 * MS);
-        assert_eq!(d.handle_timeout(t0 + 2000 * MS), None);
-        assert_eq!(d.poll_timeout(), Some(t0 + 3500 * MS));
-        assert!(d.handle_timeout(t0 + 3500 * MS).is_some());
+        let got = feed(&mut d, t0, 100, 250 * MS);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            matches!(got[0], Transition::Entered { delay } if delay >= 200 * MS),
+            "{got:?}"
+        );
+        assert!(d.is_overloaded());
+        // A message that waited 16 times the threshold trips it on its own.
+        let (mut d, t0) = detector();
+        assert!(d.observe(t0, 3200 * MS).is_some());
     }
 
     #[test]
-    fn leaves_on_its_timer_when_no_message_comes() {
+    fn stays_while_the_delay_is_above_half_the_threshold_and_leaves_after_recovery() {
         let (mut d, t0) = detector();
-        d.observe(t0, 5000 * MS);
+        feed(&mut d, t0, 100, 400 * MS);
+        assert!(d.is_overloaded());
+        // Below the entry threshold but not clearly below it: still overloaded, however long.
+        for s in 1..=10 {
+            assert!(feed(&mut d, t0 + s * 1000 * MS, 100, 150 * MS).is_empty());
+            assert!(d.is_overloaded());
+        }
+        for _ in 0..3 {
+            d.note_refused();
+        }
+        // Clearly below: once the smoothed delay is under 100 ms, leaves after 2 s of that.
+        let calm = t0 + 11_000 * MS;
+        assert!(feed(&mut d, calm, 100, MS).is_empty());
+        let below = d.poll_timeout().expect("deadline") - 2000 * MS;
+        assert!(below > calm && below < calm + 100 * MS, "{below:?}");
+        assert_eq!(d.observe(below + 1999 * MS, MS), None);
+        assert!(matches!(
+            d.observe(below + 2000 * MS, MS),
+            Some(Transition::Left { refused: 3, .. })
+        ));
+        assert!(!d.is_overloaded());
+    }
+
+    #[test]
+    fn a_slow_spell_during_recovery_restarts_it() {
+        let (mut d, t0) = detector();
+        feed(&mut d, t0, 100, 400 * MS);
+        feed(&mut d, t0 + 100 * MS, 100, MS);
+        let first = d.poll_timeout().expect("deadline");
+        feed(&mut d, t0 + 1000 * MS, 100, 400 * MS);
+        feed(&mut d, t0 + 1100 * MS, 100, MS);
+        let second = d.poll_timeout().expect("deadline");
+        assert!(second >= first + 1000 * MS, "{first:?} {second:?}");
+        assert_eq!(d.handle_timeout(first), None);
+        assert!(d.handle_timeout(second).is_some());
+    }
+
+    #[test]
+    fn leaves_on_its_timer_when_no_message_comes_and_starts_afresh() {
+        let (mut d, t0) = detector();
+        assert!(d.observe(t0, 5000 * MS).is_some());
+        assert_eq!(d.poll_timeout(), Some(t0 + 2000 * MS));
         assert_eq!(d.handle_timeout(t0 + 1999 * MS), None);
         assert_eq!(
             d.handle_timeout(t0 + 2000 * MS),
@@ -314,14 +368,14 @@ mod tests {
             })
         );
         assert_eq!(d.poll_timeout(), None);
-        // And it can enter again.
-        assert!(d.observe(t0 + 2100 * MS, 200 * MS).is_some());
+        assert_eq!(d.observe(t0 + 2100 * MS, 200 * MS), None);
+        assert!(d.observe(t0 + 2200 * MS, 4000 * MS).is_some());
     }
 
     #[test]
     fn a_zero_threshold_never_sheds() {
         let mut d = OverloadDetector::new(Duration::ZERO, 2000 * MS);
-        assert_eq!(d.observe(Instant::now(), Duration::from_secs(60)), None);
+        assert!(feed(&mut d, Instant::now(), 100, Duration::from_secs(60)).is_empty());
         assert!(!d.is_overloaded());
     }
 
