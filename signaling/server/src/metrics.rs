@@ -151,6 +151,10 @@ pub fn render(core: &Core) -> String {
         "Registered contact bindings.",
         &one(core.registration_count() as f64),
     );
+    let shared = core.shared_registrations();
+    for (name, kind, help, value) in shared.map_or(Vec::new(), |s| s.metrics()) {
+        metric(name, kind, help, &one(value));
+    }
     metric(
         "switchboard_auth_failures_total",
         "counter",

@@ -17,12 +17,14 @@ use switchboard_dialplan::{Dialplan, PlanContext};
 mod events;
 mod routing;
 mod security;
+mod shared_reg;
 mod tls;
 
 pub use events::{
     CommandsSection, EventsConfig, EventsSection, NatsSection, RedisSection, WebhookSection,
 };
 pub use security::SecuritySection;
+pub use shared_reg::{NonceSecret, SharedRegistrations};
 
 pub use routing::{
     DialplanSection, Keepalive, TrunkConfig, TrunkSection, check_dialplan, load_dialplan,
@@ -303,6 +305,12 @@ pub struct RegistrarSection {
     /// Default `["MD5"]`: many deployed phones (baresip 1.0, for one) give up on the whole response when any
     /// challenge names an algorithm they lack, so SHA-256 is opt-in.
     pub algorithms: Vec<String>,
+    /// Redis shared by signaling nodes for registrations (`redis://host:port/db`); unset = bindings
+    /// live in this process only. Needs `nonce_secret_file`.
+    pub shared_redis_url: Option<String>,
+    /// A file of at least 32 bytes keying digest nonces, the same on every node sharing
+    /// registrations (relative to this file); unset = a random key per process.
+    pub nonce_secret_file: Option<String>,
 }
 
 impl Default for RegistrarSection {
@@ -317,6 +325,8 @@ impl Default for RegistrarSection {
             max_contacts_per_aor: 10,
             max_bindings: 100_000,
             algorithms: vec!["MD5".to_owned()],
+            shared_redis_url: None,
+            nonce_secret_file: None,
         }
     }
 }
@@ -424,6 +434,8 @@ pub struct Config {
     pub api_token_file: PathBuf,
     /// Registrar settings.
     pub registrar: RegistrarSection,
+    /// Registrations shared with other nodes through Redis, and the shared nonce key.
+    pub shared_registrations: SharedRegistrations,
     /// Users.
     pub users: Vec<UserConfig>,
     /// The embedded media node.
@@ -763,6 +775,8 @@ impl FileConfig {
         let events = self.events.validate(self.base_dir.as_deref(), &mut issues);
         self.commands.validate(&mut issues);
         self.security.validate(&mut issues);
+        let shared_registrations =
+            shared_reg::validate(&self.registrar, self.base_dir.as_deref(), &mut issues);
         let usernames: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
         let trunks = routing::trunks(&self.trunks, &usernames, &mut issues);
         let trunks_use_tls = trunks
@@ -819,6 +833,7 @@ impl FileConfig {
                 None => PathBuf::from(&self.http.api_token_file),
             },
             registrar: self.registrar,
+            shared_registrations,
             users,
             media: MediaConfig {
                 rtp_ip: rtp_ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),

@@ -316,6 +316,11 @@ impl Core {
             .unwrap_or(0)
     }
 
+    /// The Redis link of shared registrations (`[registrar] shared_redis_url`), when configured.
+    pub(crate) fn shared_registrations(&self) -> Option<registrar_glue::SharedRegistrationStatus> {
+        self.registrar.lock().ok().and_then(|r| r.shared_status())
+    }
+
     /// B2BUA calls in progress over all workers.
     pub fn call_count(&self) -> usize {
         self.counters.calls.load(Ordering::Relaxed)

@@ -1,30 +1,41 @@
 //! Maps REGISTER messages to the sans-IO registrar (`switchboard-registrar`) and its answers back to SIP.
+//! With `[registrar] shared_redis_url`, the location store is a replica shared with other signaling
+//! nodes through Redis (`replica`, `redis_link`).
 
+mod redis_link;
+mod replica;
+
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use switchboard_b2bua::RouteTarget;
 use switchboard_registrar::{
     Algorithm, Aor, AuthDecision, AuthRequest, Binding, ContactInput, ContactsSpec,
-    DigestCredentials, LocationStore, MemoryLocationStore, RegisterRequest, RegistrarConfig,
-    Secret, User,
+    DigestCredentials, LocationStore, RegisterRequest, RegistrarConfig, Secret, User,
 };
 use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
 
 use super::events_glue::Events;
 use super::handler::{Origin, random_tag, unix_now};
 use crate::config::{Config, UserSecret};
+pub(crate) use redis_link::SharedRegistrationStatus;
+use replica::SharedStore;
 
 /// The registrar the workers share (behind a mutex: REGISTERs of one AOR may come on several Call-IDs).
 pub(crate) struct Registrar {
-    inner: switchboard_registrar::Registrar<MemoryLocationStore>,
+    inner: switchboard_registrar::Registrar<SharedStore>,
     realm: String,
     /// Configured usernames: a call to one of them that is not registered gets 480, to anyone else 404.
     usernames: std::collections::HashSet<String>,
     domains: Vec<String>,
     events: Events,
+    /// The Redis link's counters, when registrations are shared.
+    shared: Option<Arc<redis_link::LinkStats>>,
 }
 
 impl Registrar {
+    /// The registrar of `config`. With `[registrar] shared_redis_url`, starts the Redis link on the
+    /// current tokio runtime.
     pub(crate) fn new(config: &Config, events: Events) -> Registrar {
         let r = &config.registrar;
         let users = config
@@ -58,20 +69,33 @@ impl Registrar {
                 .collect(),
             ..RegistrarConfig::default()
         };
-        let inner = switchboard_registrar::Registrar::new(
-            rc,
-            users,
-            secret(),
-            r.nonce_lifetime_secs,
-            MemoryLocationStore::new(),
-        );
+        let shared_config = &config.shared_registrations;
+        let (store, shared) = match &shared_config.redis_url {
+            Some(url) => {
+                let (store, stats) = redis_link::start(url);
+                (store, Some(stats))
+            }
+            None => (SharedStore::local_only(), None),
+        };
+        let key = match &shared_config.nonce_secret {
+            Some(s) => s.0,
+            None => secret(),
+        };
+        let inner =
+            switchboard_registrar::Registrar::new(rc, users, key, r.nonce_lifetime_secs, store);
         Registrar {
             inner,
             realm: r.realm.clone(),
             usernames: config.users.iter().map(|u| u.username.clone()).collect(),
             domains: r.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             events,
+            shared,
         }
+    }
+
+    /// The Redis link's state and counters, when registrations are shared.
+    pub(crate) fn shared_status(&self) -> Option<SharedRegistrationStatus> {
+        self.shared.as_ref().map(|s| s.snapshot())
     }
 
     /// Every AOR with its live bindings, sorted by AOR (for the REST API and dashboard).
