@@ -67,6 +67,13 @@
 #                2,000: 60,000 ok, p50 4 / p99 68 / mean 5.2 ms, 577 us; 2,500 failed twice (500-650/s).
 #   hold         10,000 calls held on 3 switchboard-media nodes (HOLD_NODES=auto): server + nodes RSS
 #                87 MiB idle, 396 MiB with the calls: 31.6 KiB per call; 6.6 us/s CPU per held call.
+#   overload     PHASES=switchboard RATES=3500 DURATION=20 RETRIES=0 (above the ceiling; the machine shared,
+#                others 97-134 % of a core), paired runs before/after the overload protection:
+#                before (06ff2e0): 4,719 and 5,139 of 70,000 calls ok (88 and 95 calls/s), 5,807 and 2,380 failed
+#                at the callee (calls already accepted broken), 5,154 calls still in the server after the run,
+#                ~285,000 caller retransmissions, 47,000-67,000 messages dropped on full queues;
+#                after (1e67a37): 18,511 ok (969 calls/s; 14,355 with the first version), 0 failed at the callee,
+#                0 left, 0 retransmissions, 0 dropped; the other 51,489 got an immediate 503 + Retry-After.
 #
 # Measured 2026-11-25 on the 2-core development machine, shared with other builds (per-step "others" was
 # 0-20 % in the quiet windows, 90-180 % of a core otherwise), release builds of c45e8fc and 66df6dd:
