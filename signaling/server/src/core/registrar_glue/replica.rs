@@ -277,10 +277,9 @@ pub(crate) fn resync(
         for mine in store.bindings(&aor) {
             let id = (aor.clone(), mine.key().to_owned());
             match theirs.remove(&id) {
+                // Redis's copy wins (replaced in place: the AOR's order is kept).
                 Some(other) if replace || other.expires_at >= mine.expires_at => {
-                    if other != mine {
-                        store.upsert(&aor, other);
-                    }
+                    store.upsert(&aor, other)
                 }
                 Some(_) => write_back.push(Change::Upsert {
                     aor: aor.clone(),
