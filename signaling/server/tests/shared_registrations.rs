@@ -275,6 +275,12 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
     let uas_port = free_port();
     register_user(&node1, "1002", "1002pass", uas_port);
     assert_eq!(metric(&node1, "switchboard_registrations"), Some(2.0));
+    wait_metric(
+        &node1,
+        "switchboard_registrations_replication_pending",
+        1.0,
+        "change queued during the outage",
+    );
 
     // Redis comes back empty: node 1 writes back both bindings, node 2 learns the new one and
     // calls it.
@@ -286,6 +292,10 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
         "node 1 relink",
     );
     wait_metric(&node2, "switchboard_registrations", 2.0, "node 2 catch-up");
+    assert_eq!(
+        metric(&node1, "switchboard_registrations_replication_pending"),
+        Some(0.0)
+    );
     assert!(metric(&node1, "switchboard_registrations_resyncs_total") >= Some(2.0));
     assert_call_succeeded(call_1002(&node2, uas_port), &node2, &node1);
     // And a node started now loads both from the restarted Redis.

@@ -51,6 +51,7 @@ pub(crate) struct LinkStats {
     up: AtomicBool,
     replicated: AtomicU64,
     failed: AtomicU64,
+    pending: AtomicU64,
     applied: AtomicU64,
     resyncs: AtomicU64,
 }
@@ -64,6 +65,8 @@ pub(crate) struct SharedRegistrationStatus {
     pub(crate) replicated: u64,
     /// Local changes whose write failed (retried after reconnecting) or that were dropped.
     pub(crate) failed: u64,
+    /// Local changes waiting for Redis (queued while it is away).
+    pub(crate) pending: u64,
     /// Other nodes' changes applied to the local replica.
     pub(crate) applied: u64,
     /// Resynchronisations with Redis (one per connect).
@@ -94,6 +97,12 @@ impl SharedRegistrationStatus {
                 self.failed as f64,
             ),
             (
+                "switchboard_registrations_replication_pending",
+                "gauge",
+                "Local binding changes waiting for the shared Redis (queued while it is away).",
+                self.pending as f64,
+            ),
+            (
                 "switchboard_registrations_applied_total",
                 "counter",
                 "Binding changes made by other signaling nodes applied to this node's location service.",
@@ -115,6 +124,7 @@ impl LinkStats {
             redis_up: self.up.load(Ordering::Relaxed),
             replicated: self.replicated.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
             applied: self.applied.load(Ordering::Relaxed),
             resyncs: self.resyncs.load(Ordering::Relaxed),
         }
@@ -134,6 +144,7 @@ pub(crate) fn start(url: &str) -> (SharedStore, Arc<LinkStats>) {
         rx,
         pending: VecDeque::new(),
         overflowed: false,
+        down_logged: false,
         epoch: None,
         stats: stats.clone(),
     };
@@ -156,6 +167,8 @@ struct Link {
     pending: VecDeque<Change>,
     /// Changes were dropped since the last resync.
     overflowed: bool,
+    /// The current outage was logged.
+    down_logged: bool,
     /// The epoch seen at the last resync.
     epoch: Option<String>,
     stats: Arc<LinkStats>,
@@ -195,8 +208,11 @@ impl Link {
                 Ended::Stopped => return,
                 Ended::Lost(reason) => reason,
             };
-            if self.stats.up.swap(false, Ordering::Relaxed) {
-                tracing::warn!(%reason, pending = self.pending.len(), "shared registrations: Redis link down, retrying");
+            let was_up = self.stats.up.swap(false, Ordering::Relaxed);
+            if was_up || !self.down_logged {
+                // Once per outage (and when Redis is unreachable at start).
+                self.down_logged = true;
+                tracing::warn!(%reason, pending = self.pending.len(), "shared registrations: Redis link down, retrying every second");
             } else {
                 tracing::debug!(%reason, "shared registrations: Redis unreachable");
             }
@@ -221,6 +237,9 @@ impl Link {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
         self.pending.push_back(change);
+        self.stats
+            .pending
+            .store(self.pending.len() as u64, Ordering::Relaxed);
     }
 
     /// Connects, resynchronises, then relays changes both ways until Redis fails or we stop.
@@ -315,6 +334,7 @@ impl Link {
         self.flush(conn).await?;
         self.epoch = Some(epoch);
         self.overflowed = false;
+        self.down_logged = false;
         self.stats.up.store(true, Ordering::Relaxed);
         self.stats.resyncs.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
@@ -341,6 +361,9 @@ impl Link {
                 return Err(e);
             }
             self.pending.drain(..n);
+            self.stats
+                .pending
+                .store(self.pending.len() as u64, Ordering::Relaxed);
             self.stats.replicated.fetch_add(n as u64, Ordering::Relaxed);
         }
         Ok(())
