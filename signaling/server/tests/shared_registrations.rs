@@ -55,6 +55,28 @@ impl Redis {
         }
     }
 
+    /// The binding keys Redis holds (`redis-cli --scan`).
+    fn binding_keys(&self) -> Vec<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--scan", "--pattern"])
+            .arg("switchboard:reg:b:*")
+            .output()
+            .expect("redis-cli (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits up to 10 s until Redis holds `n` binding keys.
+    fn wait_binding_keys(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.binding_keys().len() != n {
+            assert!(Instant::now() < deadline, "{:?}", self.binding_keys());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL by PID: the data is gone (no persistence).
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -301,4 +323,27 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
     // And a node started now loads both from the restarted Redis.
     let node3 = node(&redis, &secret);
     wait_metric(&node3, "switchboard_registrations", 2.0, "node 3 load");
+}
+
+#[test]
+fn a_lapsed_binding_leaves_every_node_and_redis() {
+    let redis = Redis::start();
+    let secret = Secret::new(12);
+    let shared = || {
+        Server::start(&config_with(&format!(
+            "min_expires = 1\nshared_redis_url = \"{}\"\nnonce_secret_file = \"{}\"\n",
+            redis.url(),
+            secret.path().display()
+        )))
+    };
+    let (node1, node2) = (shared(), shared());
+    let contact = format!("<sip:1001@127.0.0.1:{}>", free_port());
+    let ok = register_across(&node1, &node1, "1001", "1001pass", &contact, 3);
+    assert_eq!(status(&ok), 200, "{ok}");
+    wait_metric(&node2, "switchboard_registrations", 1.0, "node 2 replica");
+    redis.wait_binding_keys(1);
+    // Nobody refreshes it: it lapses on both nodes and its Redis key with it.
+    wait_metric(&node2, "switchboard_registrations", 0.0, "node 2 expiry");
+    wait_metric(&node1, "switchboard_registrations", 0.0, "node 1 expiry");
+    redis.wait_binding_keys(0);
 }
