@@ -446,7 +446,8 @@ impl Worker {
                 self.counters
                     .rejected_max_calls
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
+                // Per call, so debug only: switchboard_calls_rejected_total counts them.
+                tracing::debug!(
                     max_calls = self.limits_config.max_calls,
                     "call refused: sip.max_calls reached"
                 );
