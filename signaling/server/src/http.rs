@@ -49,6 +49,9 @@ pub struct Health {
     pub calls: usize,
     /// Sessions on the media nodes, as their last Health answers said.
     pub media_sessions: u64,
+    /// A signaling worker is shedding new calls (answering them 503) because messages wait too
+    /// long for it (`[sip] overload_queue_delay_ms`).
+    pub overloaded: bool,
 }
 
 /// The whole application: health routes, then the API.
@@ -125,6 +128,7 @@ async fn health(State(core): State<Arc<Core>>) -> Json<Health> {
         tcp_connections: core.transports().tcp_connections(),
         calls: core.call_count(),
         media_sessions: media_sessions(&core),
+        overloaded: core.overloaded(),
     })
 }
 

@@ -334,6 +334,8 @@ fn when_messages_waited_too_long_new_calls_get_503_at_once_and_a_call_up_still_h
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(server.log().contains("overload over"), "{}", server.log());
+    let (_, health) = server.http_get("/health");
+    assert!(health.contains("\"overloaded\":false"), "{health}");
     let peer = UdpPeer::new(server.sip);
     new_invite(&peer, server.sip, "after-overload");
     let r = final_response(&peer, &server);
