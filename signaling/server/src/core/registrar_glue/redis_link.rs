@@ -311,13 +311,14 @@ impl Link {
         let redis = load(conn).await?;
         let loaded = redis.len();
         let write_back = {
-            let mut store = self.replica.lock();
+            let mut state = self.replica.lock();
+            let store = &mut state.store;
             // Changes made while loading are already in the replica; a replace must keep them.
             let mut late = Vec::new();
             while let Ok(c) = self.rx.try_recv() {
                 late.push(c);
             }
-            let back = replica::resync(&mut store, redis, replace, unix_now(SystemTime::now()));
+            let back = replica::resync(store, redis, replace, unix_now(SystemTime::now()));
             for c in &late {
                 match c.clone() {
                     Change::Upsert { aor, binding } => store.upsert(&aor, binding),
@@ -415,8 +416,8 @@ impl Link {
         if node == self.node {
             return;
         }
-        let mut store = self.replica.lock();
-        if replica::apply(&mut store, change, unix_now(SystemTime::now())) {
+        let mut state = self.replica.lock();
+        if replica::apply(&mut state, change, unix_now(SystemTime::now())) {
             self.stats.applied.fetch_add(1, Ordering::Relaxed);
         }
     }

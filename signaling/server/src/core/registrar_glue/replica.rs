@@ -6,8 +6,10 @@
 //! [`Entry`] (its AOR and every field of the binding) with a TTL of its remaining lifetime, and every
 //! change is published as a JSON [`Announce`] carrying the node id (a node ignores its own). Expiry is
 //! not announced: every node drops a lapsed binding itself, since each holds the same `expires_at`
-//! (wall-clock Unix seconds: nodes' clocks must agree, as with NTP).
+//! (wall-clock Unix seconds: nodes' clocks must agree, as with NTP), and only the node that last
+//! wrote a binding reports its expiry as an event, so the cluster reports each lapse once.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -181,11 +183,16 @@ impl SharedStore {
 
 impl LocationStore for SharedStore {
     fn bindings(&self, aor: &Aor) -> Vec<Binding> {
-        self.local.lock().bindings(aor)
+        self.local.lock().store.bindings(aor)
     }
 
     fn upsert(&mut self, aor: &Aor, binding: Binding) {
-        self.local.lock().upsert(aor, binding.clone());
+        let mut state = self.local.lock();
+        if self.changes.is_some() {
+            state.own.insert((aor.clone(), binding.key().to_owned()));
+        }
+        state.store.upsert(aor, binding.clone());
+        drop(state);
         self.send(Change::Upsert {
             aor: aor.clone(),
             binding,
@@ -193,7 +200,11 @@ impl LocationStore for SharedStore {
     }
 
     fn remove(&mut self, aor: &Aor, key: &str) -> Option<Binding> {
-        let gone = self.local.lock().remove(aor, key)?;
+        let gone = {
+            let mut state = self.local.lock();
+            state.own.remove(&(aor.clone(), key.to_owned()));
+            state.store.remove(aor, key)?
+        };
         self.send(Change::Remove {
             aor: aor.clone(),
             key: key.to_owned(),
@@ -202,39 +213,64 @@ impl LocationStore for SharedStore {
     }
 
     fn aors(&self) -> Vec<Aor> {
-        self.local.lock().aors()
+        self.local.lock().store.aors()
     }
 
     fn count(&self) -> usize {
-        self.local.lock().count()
+        self.local.lock().store.count()
     }
 
     fn expire(&mut self, now: u64) -> Vec<(Aor, Binding)> {
         // Not announced: every node holds the same expiry and drops the binding itself, and Redis
-        // drops its key by TTL.
-        self.local.lock().expire(now)
+        // drops its key by TTL. Reported (returned) only by the node that last wrote it.
+        let mut state = self.local.lock();
+        let gone = state.store.expire(now);
+        if self.changes.is_none() {
+            return gone;
+        }
+        gone.into_iter()
+            .filter(|(aor, b)| state.own.remove(&(aor.clone(), b.key().to_owned())))
+            .collect()
     }
 
     fn next_expiry(&self) -> Option<u64> {
-        self.local.lock().next_expiry()
+        self.local.lock().store.next_expiry()
     }
 }
 
 /// The in-memory bindings, shared by the registrar (through [`SharedStore`]) and the Redis link.
 /// Locked only for in-memory work, never across a Redis round trip.
 #[derive(Clone, Default)]
-pub(crate) struct Replica(Arc<Mutex<MemoryLocationStore>>);
+pub(crate) struct Replica(Arc<Mutex<ReplicaState>>);
+
+/// What [`Replica`] guards.
+#[derive(Default)]
+pub(crate) struct ReplicaState {
+    /// Every node's bindings.
+    pub(crate) store: MemoryLocationStore,
+    /// (AOR, key) of the bindings this node wrote last (when sharing): it reports their expiry.
+    own: HashSet<(Aor, String)>,
+}
 
 impl Replica {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, MemoryLocationStore> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ReplicaState> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Applies another node's change to `store`; whether it changed anything. An upsert older than the
-/// local binding from the same REGISTER dialog (same Call-ID, lower CSeq: RFC 3261 §10.3 step 7), or
-/// already lapsed at `now`, is ignored.
-pub(crate) fn apply(store: &mut MemoryLocationStore, change: Change, now: u64) -> bool {
+/// Applies another node's change to the replica; whether it changed anything. An upsert older than
+/// the local binding from the same REGISTER dialog (same Call-ID, lower CSeq: RFC 3261 §10.3 step 7),
+/// or already lapsed at `now`, is ignored. A binding another node wrote is no longer this node's.
+pub(crate) fn apply(state: &mut ReplicaState, change: Change, now: u64) -> bool {
+    let id = (change.aor().clone(), change.key().to_owned());
+    let changed = apply_to(&mut state.store, change, now);
+    if changed {
+        state.own.remove(&id);
+    }
+    changed
+}
+
+fn apply_to(store: &mut MemoryLocationStore, change: Change, now: u64) -> bool {
     match change {
         Change::Upsert { aor, binding } => {
             if binding.expires_at <= now {

@@ -75,7 +75,10 @@ fn local_changes_are_queued_and_lookups_stay_local() {
     let replica = Replica::default();
     let mut store = SharedStore::shared(replica.clone(), tx);
     store.upsert(&alice(), binding("sip:alice@192.0.2.1", 100, "c1", 1));
-    assert_eq!(uris(&replica.lock(), &alice()), ["sip:alice@192.0.2.1"]);
+    assert_eq!(
+        uris(&replica.lock().store, &alice()),
+        ["sip:alice@192.0.2.1"]
+    );
     assert!(store.remove(&alice(), "sip:alice@192.0.2.9").is_none());
     assert!(store.remove(&alice(), "sip:alice@192.0.2.1").is_some());
     store.upsert(&alice(), binding("sip:alice@192.0.2.2", 100, "c2", 1));
@@ -102,32 +105,60 @@ fn local_changes_are_queued_and_lookups_stay_local() {
 
 #[test]
 fn remote_changes_apply_unless_stale_or_lapsed() {
-    let mut s = MemoryLocationStore::new();
+    let mut state = ReplicaState::default();
+    let s = &mut state;
     let up = |b: Binding| Change::Upsert {
         aor: alice(),
         binding: b,
     };
-    assert!(apply(&mut s, up(binding("sip:a@1", 200, "c1", 5)), 10));
+    assert!(apply(s, up(binding("sip:a@1", 200, "c1", 5)), 10));
     // The same binding again (our own write echoed by a resync): no change.
-    assert!(!apply(&mut s, up(binding("sip:a@1", 200, "c1", 5)), 10));
+    assert!(!apply(s, up(binding("sip:a@1", 200, "c1", 5)), 10));
     // An older CSeq of the same REGISTER dialog arriving late is ignored.
-    assert!(!apply(&mut s, up(binding("sip:a@1", 150, "c1", 4)), 10));
-    assert_eq!(s.bindings(&alice())[0].expires_at, 200);
+    assert!(!apply(s, up(binding("sip:a@1", 150, "c1", 4)), 10));
+    assert_eq!(s.store.bindings(&alice())[0].expires_at, 200);
     // A refresh from another Call-ID (the phone rebooted) replaces it.
-    assert!(apply(&mut s, up(binding("sip:a@1", 300, "c9", 1)), 10));
-    assert_eq!(s.bindings(&alice())[0].expires_at, 300);
+    assert!(apply(s, up(binding("sip:a@1", 300, "c9", 1)), 10));
+    assert_eq!(s.store.bindings(&alice())[0].expires_at, 300);
     // A binding already lapsed here removes the local copy instead of adding one.
-    assert!(apply(&mut s, up(binding("sip:a@1", 20, "c9", 2)), 30));
-    assert!(s.bindings(&alice()).is_empty());
-    assert!(!apply(&mut s, up(binding("sip:a@2", 20, "c9", 2)), 30));
-    assert!(apply(&mut s, up(binding("sip:a@2", 400, "c9", 3)), 30));
+    assert!(apply(s, up(binding("sip:a@1", 20, "c9", 2)), 30));
+    assert!(s.store.bindings(&alice()).is_empty());
+    assert!(!apply(s, up(binding("sip:a@2", 20, "c9", 2)), 30));
+    assert!(apply(s, up(binding("sip:a@2", 400, "c9", 3)), 30));
     let remove = |key: &str| Change::Remove {
         aor: alice(),
         key: key.into(),
     };
-    assert!(apply(&mut s, remove("sip:a@2"), 30));
-    assert!(!apply(&mut s, remove("sip:a@2"), 30));
-    assert_eq!(s.count(), 0);
+    assert!(apply(s, remove("sip:a@2"), 30));
+    assert!(!apply(s, remove("sip:a@2"), 30));
+    assert_eq!(s.store.count(), 0);
+}
+
+#[test]
+fn only_the_node_that_last_wrote_a_binding_reports_its_expiry() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let replica = Replica::default();
+    let mut store = SharedStore::shared(replica.clone(), tx);
+    let bob = Aor::new("bob", "example.com");
+    store.upsert(&alice(), binding("sip:a@mine", 100, "c1", 1));
+    store.upsert(&bob, binding("sip:b@mine-then-theirs", 100, "c2", 1));
+    let remote = |aor: &Aor, b: Binding| {
+        let change = Change::Upsert {
+            aor: aor.clone(),
+            binding: b,
+        };
+        assert!(apply(&mut replica.lock(), change, 10));
+    };
+    remote(&bob, binding("sip:b@theirs", 100, "c3", 1));
+    remote(&bob, binding("sip:b@mine-then-theirs", 100, "c2", 2));
+    let reported: Vec<String> = store.expire(100).into_iter().map(|(_, b)| b.uri).collect();
+    assert_eq!(reported, ["sip:a@mine"]);
+    // All three are gone all the same.
+    assert_eq!(store.count(), 0);
+    // Without sharing, every expiry is this node's.
+    let mut alone = SharedStore::local_only();
+    alone.upsert(&alice(), binding("sip:a@1", 100, "c1", 1));
+    assert_eq!(alone.expire(100).len(), 1);
 }
 
 #[test]
