@@ -1,9 +1,11 @@
 //! SIP over TLS (RFC 3261 §26.2), black-box, with certificates made by `openssl` for the test
 //! (a CA, and a leaf for 127.0.0.1 it signed):
-//! - `[sip] tls_listen`: an OPTIONS over a verified TLS connection is answered on it.
+//! - `[sip] tls_listen`: an OPTIONS over a verified TLS connection is answered on it; with
+//!   `tls_verify_clients` only when the peer presents a certificate from `tls_ca`.
 //! - A trunk with `transport = "tls"`: a sipp caller's call reaches a TLS carrier written here
-//!   (its certificate verified against `tls_ca`), with `Via: SIP/2.0/TLS` and a Contact naming our
-//!   TLS listener; the ACK and the relayed BYE come over TLS too.
+//!   (its certificate verified against `tls_ca`; it requires our client certificate), with
+//!   `Via: SIP/2.0/TLS` and a Contact naming our TLS listener; the ACK and the relayed BYE come
+//!   over TLS too.
 //! - A certificate file that is not PEM is a config error naming `sip.tls_cert`.
 
 mod support;
@@ -26,31 +28,57 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn acceptor(certs: &Certs) -> TlsAcceptor {
+fn chain_and_key(certs: &Certs) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
     let chain = CertificateDer::pem_file_iter(&certs.cert)
         .expect("cert")
         .collect::<Result<Vec<_>, _>>()
         .expect("cert");
-    let key = PrivateKeyDer::from_pem_file(&certs.key).expect("key");
+    (
+        chain,
+        PrivateKeyDer::from_pem_file(&certs.key).expect("key"),
+    )
+}
+
+fn roots(certs: &Certs) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&certs.ca).expect("ca") {
+        roots.add(c.expect("ca")).expect("ca");
+    }
+    roots
+}
+
+/// A carrier's side: our CA's leaf, and (mutual TLS) a client certificate from that CA required.
+fn acceptor_requiring_client_certs(certs: &Certs) -> TlsAcceptor {
+    let (chain, key) = chain_and_key(certs);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(certs)),
+        provider(),
+    )
+    .build()
+    .expect("client verifier");
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .expect("server config");
     TlsAcceptor::from(Arc::new(config))
 }
 
-fn connector(certs: &Certs) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&certs.ca).expect("ca") {
-        roots.add(c.expect("ca")).expect("ca");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+/// A TLS client trusting `certs`' CA; `identity`: presenting that leaf as its certificate.
+fn connector(certs: &Certs, identity: bool) -> TlsConnector {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots(certs));
+    let config = if identity {
+        let (chain, key) = chain_and_key(certs);
+        builder
+            .with_client_auth_cert(chain, key)
+            .expect("client identity")
+    } else {
+        builder.with_no_client_auth()
+    };
     TlsConnector::from(Arc::new(config))
 }
 
@@ -186,34 +214,36 @@ fn tls_config(certs: &Certs, tls_port: u16, extra: &str) -> String {
     config
 }
 
-#[test]
-fn rfc3261_s26_2_options_over_tls_is_answered_on_the_connection() {
-    let certs = make_certs();
-    let tls_port = free_port();
-    let server = Server::start(&tls_config(&certs, tls_port, ""));
+/// An OPTIONS over a TLS connection to `tls_port` (presenting our leaf when `identity`); the
+/// answer, or `None` when the connection fails or ends without one.
+fn options_over_tls(certs: &Certs, tls_port: u16, identity: bool) -> Option<String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let answer = rt.block_on(async {
+    rt.block_on(async {
         let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().expect("addr");
         let tcp = TcpStream::connect(addr).await.expect("connect");
         let local = tcp.local_addr().expect("local");
         let name = ServerName::IpAddress(addr.ip().into());
-        let mut s = connector(&certs)
-            .connect(name, tcp)
-            .await
-            .expect("our certificate verifies against the CA");
+        let mut s = connector(certs, identity).connect(name, tcp).await.ok()?;
         let options = format!(
             "OPTIONS sip:127.0.0.1:{tls_port} SIP/2.0\r\n\
 Via: SIP/2.0/TLS {local};branch=z9hG4bKtls1\r\nMax-Forwards: 70\r\n\
 From: <sip:probe@127.0.0.1>;tag=t1\r\nTo: <sip:127.0.0.1:{tls_port}>\r\n\
 Call-ID: tls-options-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
         );
-        s.write_all(options.as_bytes()).await.expect("write");
+        s.write_all(options.as_bytes()).await.ok()?;
         let mut buf = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), read_message(&mut s, &mut buf))
             .await
-            .expect("answered within 5 s")
-            .expect("a message")
-    });
+            .expect("answered or closed within 5 s")
+    })
+}
+
+#[test]
+fn rfc3261_s26_2_options_over_tls_is_answered_on_the_connection() {
+    let certs = make_certs();
+    let tls_port = free_port();
+    let server = Server::start(&tls_config(&certs, tls_port, ""));
+    let answer = options_over_tls(&certs, tls_port, false).expect("an answer");
     assert!(
         answer.starts_with("SIP/2.0 200"),
         "{answer}\n{}",
@@ -221,6 +251,27 @@ Call-ID: tls-options-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     );
     let via = header(&answer, "Via");
     assert!(via[0].starts_with("SIP/2.0/TLS "), "{answer}");
+}
+
+/// `tls_verify_clients`: a peer without a certificate from `tls_ca` gets no SIP service (its
+/// handshake fails), one with such a certificate is answered.
+#[test]
+fn with_tls_verify_clients_a_peer_without_a_client_certificate_is_refused() {
+    let certs = make_certs();
+    let tls_port = free_port();
+    let config = tls_config(&certs, tls_port, "").replace(
+        "tls_listen = [",
+        "tls_verify_clients = true\ntls_listen = [",
+    );
+    let server = Server::start(&config);
+    let anonymous = options_over_tls(&certs, tls_port, false);
+    assert_eq!(anonymous, None, "answered without a client certificate");
+    let answer = options_over_tls(&certs, tls_port, true).expect("an answer");
+    assert!(
+        answer.starts_with("SIP/2.0 200"),
+        "{answer}\n{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -232,7 +283,9 @@ fn a_tls_trunk_gets_the_call_verified_with_a_tls_contact_and_its_bye_over_tls() 
         let port = l.local_addr().expect("addr").port();
         (l, port)
     });
-    let carrier = rt.spawn(tls_carrier(listener, acceptor(&certs), carrier_port));
+    // The carrier authenticates us by certificate (mutual TLS): we present our tls_cert.
+    let tls = acceptor_requiring_client_certs(&certs);
+    let carrier = rt.spawn(tls_carrier(listener, tls, carrier_port));
     let dir = TempDir::new("sb-tls-plan");
     let plan = dir.path().join("dialplan.toml");
     std::fs::write(

@@ -158,6 +158,9 @@ pub struct SipSection {
     pub tls_key: Option<String>,
     /// PEM CA certificates trusted for TLS trunks besides the system's.
     pub tls_ca: Option<String>,
+    /// Mutual TLS on `tls_listen`: a peer must present a certificate chaining to `tls_ca`, else its
+    /// handshake fails (default false). Our `tls_cert` is always presented when we connect.
+    pub tls_verify_clients: bool,
 }
 
 impl Default for SipSection {
@@ -178,6 +181,7 @@ impl Default for SipSection {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            tls_verify_clients: false,
         }
     }
 }

@@ -396,6 +396,9 @@ fn tls_listen_needs_a_certificate_and_key_and_bad_addresses_are_named() {
     // Without TLS anywhere, nothing is read or required.
     let cfg = validate("[sip]\nlisten = [\"127.0.0.1:5060\"]\n").expect("valid");
     assert!(cfg.tls.is_none() && cfg.sip_tls_listen.is_empty());
+    // Verifying clients needs a listener and the CA their certificates chain to.
+    let err = validate("[sip]\ntls_verify_clients = true\n").expect_err("nothing to verify with");
+    assert_eq!(keys(err), ["sip.tls_verify_clients"]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `[sip] tls_listen`, `tls_cert`, `tls_key`, `tls_ca`: SIP over TLS. Paths are relative to the config
 //! file. Listening needs a certificate and its key; connecting (trunks with `transport = "tls"`) needs
-//! nothing but may add CA certificates to trust besides the system's (`tls_ca`).
+//! nothing but may add CA certificates to trust besides the system's (`tls_ca`), and presents
+//! `tls_cert` as client certificate when given. `tls_verify_clients` requires peers' certificates.
 //!
 //! `[media] tls_ca`, `tls_cert`, `tls_key`: gRPC over mutual TLS to `https://` media nodes.
 
@@ -50,6 +51,14 @@ pub(super) fn validate(
     let cert = read("sip.tls_cert", &sip.tls_cert);
     let key = read("sip.tls_key", &sip.tls_key);
     let ca = read("sip.tls_ca", &sip.tls_ca);
+    if sip.tls_verify_clients && (sip.tls_listen.is_empty() || sip.tls_ca.is_none()) {
+        issue(
+            "sip.tls_verify_clients",
+            "needs sip.tls_listen and sip.tls_ca (the CA clients' certificates must chain to)"
+                .into(),
+        );
+        return (listen, None);
+    }
     if sip.tls_listen.is_empty() && !trunks_use_tls {
         return (listen, None);
     }
@@ -71,7 +80,7 @@ pub(super) fn validate(
             return (listen, None);
         }
     };
-    match TlsContext::new(identity, ca.as_deref()) {
+    match TlsContext::new(identity, ca.as_deref(), sip.tls_verify_clients) {
         Ok(ctx) => (listen, Some(ctx)),
         Err(e) => {
             let key = match e {

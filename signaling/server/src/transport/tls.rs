@@ -3,7 +3,9 @@
 //! module only builds what terminates and originates TLS. Inbound: `[sip] tls_listen` with
 //! `tls_cert`/`tls_key` (PEM chain and key). Outbound (trunks with `transport = "tls"`): the peer's
 //! certificate is verified against the system's roots plus `tls_ca` (PEM), for the name the address
-//! was configured with (a trunk's host), else its IP address.
+//! was configured with (a trunk's host), else its IP address, and our `tls_cert` is presented as
+//! client certificate. `tls_verify_clients`: peers connecting to us must present a certificate
+//! chaining to `tls_ca` (mutual TLS).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,29 +52,50 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl TlsContext {
-    /// Builds the contexts from PEM: `identity` (certificate chain, private key) to accept TLS,
-    /// `extra_ca` to trust besides the system roots when connecting.
+    /// Builds the contexts from PEM: `identity` (certificate chain, private key) to accept TLS and
+    /// to present as our client certificate when connecting (carriers that authenticate their
+    /// customers' SBCs by certificate ask for one); `extra_ca` to trust besides the system roots
+    /// when connecting. `verify_clients`: a peer connecting to us must present a certificate that
+    /// chains to `extra_ca` (mutual TLS), else its handshake fails.
     pub fn new(
         identity: Option<(&[u8], &[u8])>,
         extra_ca: Option<&[u8]>,
+        verify_clients: bool,
     ) -> Result<Self, TlsSetupError> {
-        let acceptor = match identity {
-            Some((cert, key)) => Some(acceptor(cert, key)?),
-            None => None,
-        };
-        let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let mut extra = RootCertStore::empty();
         if let Some(pem) = extra_ca {
-            let certs = certs(pem).map_err(TlsSetupError::Ca)?;
-            for c in certs {
-                roots.add(c).map_err(|e| TlsSetupError::Ca(e.to_string()))?;
+            for c in certs(pem).map_err(TlsSetupError::Ca)? {
+                extra.add(c).map_err(|e| TlsSetupError::Ca(e.to_string()))?;
             }
         }
-        let config = rustls::ClientConfig::builder_with_provider(provider())
+        let client_roots = match (verify_clients, extra.is_empty()) {
+            (false, _) => None,
+            (true, false) => Some(extra.clone()),
+            (true, true) => {
+                return Err(TlsSetupError::Ca(
+                    "verifying clients needs the CA their certificates chain to".into(),
+                ));
+            }
+        };
+        let acceptor = match identity {
+            Some((cert, key)) => Some(acceptor(cert, key, client_roots)?),
+            None => None,
+        };
+        let mut roots = extra;
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsSetupError::Ca(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((cert, key)) => {
+                let (chain, key) = identity_of(cert, key)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    TlsSetupError::Key(format!("does not match the certificate: {e}"))
+                })?
+            }
+            None => builder.with_no_client_auth(),
+        };
         Ok(Self {
             acceptor,
             connector: TlsConnector::from(Arc::new(config)),
@@ -116,17 +139,43 @@ fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
 /// (for the gRPC client to media nodes, which loads them itself).
 pub fn check_client_tls(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<(), TlsSetupError> {
     certs(ca).map_err(TlsSetupError::Ca)?;
-    acceptor(cert, key).map(drop)
+    acceptor(cert, key, None).map(drop)
 }
 
-fn acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, TlsSetupError> {
+/// A certificate chain and its private key from PEM.
+fn identity_of(
+    cert: &[u8],
+    key: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsSetupError> {
     let chain = certs(cert).map_err(TlsSetupError::Cert)?;
     let key = PrivateKeyDer::from_pem_slice(key)
         .map_err(|e| TlsSetupError::Key(format!("no PEM private key could be read: {e}")))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider())
+    Ok((chain, key))
+}
+
+/// The server side; `client_roots`: require a client certificate chaining to them.
+fn acceptor(
+    cert: &[u8],
+    key: &[u8],
+    client_roots: Option<RootCertStore>,
+) -> Result<TlsAcceptor, TlsSetupError> {
+    let (chain, key) = identity_of(cert, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsSetupError::Key(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsSetupError::Key(e.to_string()))?;
+    let builder = match client_roots {
+        Some(roots) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| TlsSetupError::Ca(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsSetupError::Key(format!("does not match the certificate: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
