@@ -2,6 +2,7 @@
 //! With `[registrar] shared_redis_url`, the location store is a replica shared with other signaling
 //! nodes through Redis (`replica`, `redis_link`).
 
+mod link_stats;
 mod redis_link;
 mod replica;
 
@@ -18,7 +19,7 @@ use switchboard_sip::{Contacts, HeaderName, Message, StartLine};
 use super::events_glue::Events;
 use super::handler::{Origin, random_tag, unix_now};
 use crate::config::{Config, UserSecret};
-pub(crate) use redis_link::SharedRegistrationStatus;
+pub(crate) use link_stats::SharedRegistrationStatus;
 use replica::SharedStore;
 
 /// The registrar the workers share (behind a mutex: REGISTERs of one AOR may come on several Call-IDs).
@@ -30,7 +31,7 @@ pub(crate) struct Registrar {
     domains: Vec<String>,
     events: Events,
     /// The Redis link's counters, when registrations are shared.
-    shared: Option<Arc<redis_link::LinkStats>>,
+    shared: Option<Arc<link_stats::LinkStats>>,
 }
 
 impl Registrar {

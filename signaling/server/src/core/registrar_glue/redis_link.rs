@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
@@ -25,6 +25,7 @@ use redis::aio::MultiplexedConnection;
 use switchboard_registrar::{Aor, Binding, LocationStore};
 use tokio::sync::mpsc;
 
+use super::link_stats::LinkStats;
 use super::replica::{self, Announce, Change, Entry, Replica, SharedStore};
 use crate::core::handler::{rand_u64, unix_now};
 
@@ -44,92 +45,6 @@ const RETRY: Duration = Duration::from_secs(1);
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often an idle link checks Redis still answers.
 const PING_EVERY: Duration = Duration::from_secs(5);
-
-/// Counters of the link, read by `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct LinkStats {
-    up: AtomicBool,
-    replicated: AtomicU64,
-    failed: AtomicU64,
-    pending: AtomicU64,
-    applied: AtomicU64,
-    resyncs: AtomicU64,
-}
-
-/// A snapshot of [`LinkStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SharedRegistrationStatus {
-    /// Whether the link to Redis is up (subscribed and resynchronised).
-    pub(crate) redis_up: bool,
-    /// Local changes written to Redis and announced.
-    pub(crate) replicated: u64,
-    /// Local changes whose write failed (retried after reconnecting) or that were dropped.
-    pub(crate) failed: u64,
-    /// Local changes waiting for Redis (queued while it is away).
-    pub(crate) pending: u64,
-    /// Other nodes' changes applied to the local replica.
-    pub(crate) applied: u64,
-    /// Resynchronisations with Redis (one per connect).
-    pub(crate) resyncs: u64,
-}
-
-impl SharedRegistrationStatus {
-    /// `/metrics` samples: (name, type, help, value).
-    pub(crate) fn metrics(&self) -> Vec<(&'static str, &'static str, &'static str, f64)> {
-        vec![
-            (
-                "switchboard_registrations_redis_up",
-                "gauge",
-                "1 while the link to the Redis shared by signaling nodes for registrations is up, else 0.",
-                if self.redis_up { 1.0 } else { 0.0 },
-            ),
-            (
-                "switchboard_registrations_replicated_total",
-                "counter",
-                "Local binding changes written to the shared Redis and announced to the other nodes.",
-                self.replicated as f64,
-            ),
-            (
-                "switchboard_registrations_replication_failed_total",
-                "counter",
-                "Local binding changes whose write to the shared Redis failed (retried after reconnecting) \
-                 or that were dropped while Redis was away.",
-                self.failed as f64,
-            ),
-            (
-                "switchboard_registrations_replication_pending",
-                "gauge",
-                "Local binding changes waiting for the shared Redis (queued while it is away).",
-                self.pending as f64,
-            ),
-            (
-                "switchboard_registrations_applied_total",
-                "counter",
-                "Binding changes made by other signaling nodes applied to this node's location service.",
-                self.applied as f64,
-            ),
-            (
-                "switchboard_registrations_resyncs_total",
-                "counter",
-                "Resynchronisations of the location service with the shared Redis (one per connect).",
-                self.resyncs as f64,
-            ),
-        ]
-    }
-}
-
-impl LinkStats {
-    pub(crate) fn snapshot(&self) -> SharedRegistrationStatus {
-        SharedRegistrationStatus {
-            redis_up: self.up.load(Ordering::Relaxed),
-            replicated: self.replicated.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            pending: self.pending.load(Ordering::Relaxed),
-            applied: self.applied.load(Ordering::Relaxed),
-            resyncs: self.resyncs.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// Starts the link to `url` on the current tokio runtime; returns the registrar's store and the
 /// link's counters. The task ends when the store is dropped.
