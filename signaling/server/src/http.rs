@@ -52,6 +52,10 @@ pub struct Health {
     /// A signaling worker is shedding new calls (answering them 503) because messages wait too
     /// long for it (`[sip] overload_queue_delay_ms`).
     pub overloaded: bool,
+    /// Whether the Redis link of shared registrations is up; absent when registrations are not
+    /// shared (`[registrar] shared_redis_url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registrations_redis_up: Option<bool>,
 }
 
 /// The whole application: health routes, then the API.
@@ -129,6 +133,7 @@ async fn health(State(core): State<Arc<Core>>) -> Json<Health> {
         calls: core.call_count(),
         media_sessions: media_sessions(&core),
         overloaded: core.overloaded(),
+        registrations_redis_up: core.shared_registrations().map(|s| s.redis_up),
     })
 }
 

@@ -286,6 +286,8 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
     let ok = register_across(&node1, &node1, "1001", "1001pass", &before, 300);
     assert_eq!(status(&ok), 200, "{ok}");
     wait_metric(&node2, "switchboard_registrations", 1.0, "node 2 replica");
+    let (_, health) = node1.http_get("/health");
+    assert!(health.contains("\"registrations_redis_up\":true"), "{health}");
 
     redis.kill();
     wait_metric(
@@ -294,6 +296,8 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
         0.0,
         "outage seen",
     );
+    let (_, health) = node1.http_get("/health");
+    assert!(health.contains("\"registrations_redis_up\":false"), "{health}");
     let uas_port = free_port();
     register_user(&node1, "1002", "1002pass", uas_port);
     assert_eq!(metric(&node1, "switchboard_registrations"), Some(2.0));
