@@ -471,19 +471,22 @@ fn unroutable(ip: std::net::IpAddr) -> bool {
     }
 }
 
-/// The transport a contact URI asks for (`;transport=tcp`), else UDP (RFC 3263 §4.1 for a
+/// The transport a contact URI asks for: TLS for a `sips:` URI (RFC 3261 §26.2.2; its
+/// `;transport=tcp` means TLS over TCP), else its `;transport=`, else UDP (RFC 3263 §4.1 for a
 /// numeric host without one).
 fn transport_of(contact: &str) -> switchboard_b2bua::LegTransport {
-    switchboard_sip::Uri::parse(contact)
-        .ok()
-        .and_then(|u| {
-            u.param("transport")
-                .map(switchboard_b2bua::LegTransport::from_via)
-        })
+    let Ok(uri) = switchboard_sip::Uri::parse(contact) else {
+        return switchboard_b2bua::LegTransport::default();
+    };
+    if uri.scheme == switchboard_sip::Scheme::Sips {
+        return switchboard_b2bua::LegTransport::Tls;
+    }
+    uri.param("transport")
+        .map(switchboard_b2bua::LegTransport::from_via)
         .unwrap_or_default()
 }
 
-/// The address a contact URI names: its IP literal host and port (5060 by default). Contacts with a
+/// The address a contact URI names: its IP literal host and port (5060 by default, 5061 over TLS). Contacts with a
 /// domain name are not resolved yet.
 fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
     let uri = switchboard_sip::Uri::parse(contact).ok()?;
@@ -492,7 +495,10 @@ fn next_hop(contact: &str) -> Option<std::net::SocketAddr> {
         switchboard_sip::Host::Ipv6(a) => a.into(),
         switchboard_sip::Host::Domain(d) => d.parse().ok()?,
     };
-    Some(std::net::SocketAddr::new(ip, uri.port.unwrap_or(5060)))
+    // RFC 3263 §4.2: 5061 for TLS, else 5060.
+    let tls = transport_of(contact) == switchboard_b2bua::LegTransport::Tls;
+    let port = uri.port.unwrap_or(if tls { 5061 } else { 5060 });
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// 32 bytes from the operating system's random source for the nonce key.
@@ -526,6 +532,11 @@ mod tests {
             LegTransport::Udp
         );
         assert_eq!(transport_of("sip:1002@127.0.0.1"), LegTransport::Udp);
+        assert_eq!(transport_of("sips:1002@127.0.0.1:5061"), LegTransport::Tls);
+        assert_eq!(
+            transport_of("sips:1002@127.0.0.1:5061;transport=tcp"),
+            LegTransport::Tls
+        );
     }
 
     fn binding(uri: &str, received: &str, flow: bool) -> switchboard_registrar::BindingView {
@@ -603,6 +614,10 @@ mod tests {
         assert_eq!(
             next_hop("sip:1002@[::1]"),
             Some("[::1]:5060".parse().expect("addr"))
+        );
+        assert_eq!(
+            next_hop("sips:1002@192.0.2.7"),
+            Some("192.0.2.7:5061".parse().expect("addr"))
         );
         assert_eq!(next_hop("sip:1002@phone.example"), None);
         assert_eq!(next_hop("not a uri"), None);
