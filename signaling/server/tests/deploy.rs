@@ -17,14 +17,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::certs::{Certs, make_certs};
+use support::certs::make_certs;
 use support::media_node::media_binary;
 use support::{TempDir, repo_root};
 
 /// One deployment's files mapped onto a scratch folder.
 struct Stage {
     dir: TempDir,
-    _certs: Certs,
 }
 
 impl Stage {
@@ -33,13 +32,15 @@ impl Stage {
     fn new(config_dir: &str) -> Stage {
         let stage = Stage {
             dir: TempDir::new("sb-deploy"),
-            _certs: make_certs(),
         };
         for sub in ["etc", "state", "secrets"] {
             std::fs::create_dir_all(stage.root().join(sub)).expect("mkdir");
         }
         let from = repo_root().join("deploy").join(config_dir);
-        for entry in std::fs::read_dir(&from).expect("config dir").map_while(Result::ok) {
+        for entry in std::fs::read_dir(&from)
+            .expect("config dir")
+            .map_while(Result::ok)
+        {
             let path = entry.path();
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
             if path.is_file() && matches!(ext, "toml" | "env") {
@@ -52,7 +53,7 @@ impl Stage {
         for name in ["api-token", "nonce.key"] {
             std::fs::write(secrets.join(name), format!("{}\n", "5a".repeat(32))).expect("secret");
         }
-        let c = &stage._certs;
+        let c = make_certs();
         for (from, to) in [(&c.ca, "ca.crt"), (&c.cert, "tls.crt"), (&c.key, "tls.key")] {
             std::fs::copy(from, secrets.join(to)).expect("copy certificate");
         }
@@ -76,7 +77,10 @@ impl Stage {
 /// Runs `words` (binary name first) with `--check-config` and asserts it is accepted.
 fn assert_accepted(origin: &str, words: &[String]) {
     let (name, flags) = words.split_first().expect("a command line");
-    let name = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = Path::new(name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
     let (binary, valid) = match name {
         "switchboard-signaling" => (
             PathBuf::from(env!("CARGO_BIN_EXE_switchboard-signaling")),
@@ -205,10 +209,35 @@ fn read_deploy(path: &str) -> String {
     std::fs::read_to_string(repo_root().join("deploy").join(path)).expect("deploy file")
 }
 
+/// Every `.toml` file under `dir`, recursively.
+fn toml_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir)
+        .expect("folder")
+        .map_while(Result::ok)
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            toml_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            found.push(path);
+        }
+    }
+}
+
+const CONFIG_DIRS: [&str; 4] = ["", "compose", "k8s/config", "systemd"];
+
 #[test]
 fn every_toml_configuration_under_deploy_passes_check_config() {
+    let deploy = repo_root().join("deploy");
+    let mut all = Vec::new();
+    toml_files(&deploy, &mut all);
+    for path in &all {
+        let dir = path.parent().and_then(|d| d.strip_prefix(&deploy).ok());
+        let known = dir.is_some_and(|d| CONFIG_DIRS.iter().any(|c| Path::new(c) == d));
+        assert!(known, "{}: add its folder to CONFIG_DIRS", path.display());
+    }
     let mut checked = 0;
-    for dir in ["", "compose", "k8s/config", "systemd"] {
+    for dir in CONFIG_DIRS {
         let stage = Stage::new(dir);
         let folder = repo_root().join("deploy").join(dir);
         let mut names: Vec<String> = std::fs::read_dir(&folder)
@@ -319,8 +348,12 @@ fn systemd_units_are_hardened_and_may_write_the_journal() {
     let config: toml::Table =
         toml::from_str(&read_deploy("systemd/switchboard.toml")).expect("toml");
     for path in [
-        config["events"]["journal_dir"].as_str().expect("journal_dir"),
-        config["http"]["api_token_file"].as_str().expect("api_token_file"),
+        config["events"]["journal_dir"]
+            .as_str()
+            .expect("journal_dir"),
+        config["http"]["api_token_file"]
+            .as_str()
+            .expect("api_token_file"),
     ] {
         assert!(
             writable.iter().any(|w| Path::new(path).starts_with(w)),
@@ -333,10 +366,20 @@ fn systemd_units_are_hardened_and_may_write_the_journal() {
 fn compose_commands_are_accepted_and_health_checks_hit_their_listeners() {
     let stage = Stage::new("compose");
     let text = read_deploy("compose.yaml");
-    assert!(text.contains("- ./compose:/etc/switchboard:ro"), "config mount");
-    assert!(text.contains("- ./compose/secrets:/run/secrets/switchboard:ro"), "secrets mount");
+    assert!(
+        text.contains("- ./compose:/etc/switchboard:ro"),
+        "config mount"
+    );
+    assert!(
+        text.contains("- ./compose/secrets:/run/secrets/switchboard:ro"),
+        "secrets mount"
+    );
     let commands = switchboard_commands(&stage, &text, &HashMap::new(), "deploy/compose.yaml");
-    assert_eq!(commands.len(), 3, "signaling and two media nodes: {commands:?}");
+    assert_eq!(
+        commands.len(),
+        3,
+        "signaling and two media nodes: {commands:?}"
+    );
     for c in &commands {
         assert_accepted("deploy/compose.yaml", c);
     }
@@ -349,7 +392,10 @@ fn compose_commands_are_accepted_and_health_checks_hit_their_listeners() {
         .collect();
     assert_eq!(checks.len(), 3, "a health check per Switchboard service");
     for port in checks {
-        assert!(ports.iter().any(|p| p == port), "nothing listens on {port}: {ports:?}");
+        assert!(
+            ports.iter().any(|p| p == port),
+            "nothing listens on {port}: {ports:?}"
+        );
     }
 }
 
@@ -380,8 +426,14 @@ fn kubernetes_commands_are_accepted_and_probes_hit_their_listeners() {
         );
         let commands = switchboard_commands(&stage, &text, &vars, &origin);
         if !commands.is_empty() {
-            assert!(text.contains("name: POD_IP"), "{origin}: $(POD_IP) is declared");
-            assert!(text.contains("mountPath: /etc/switchboard,"), "{origin}: config");
+            assert!(
+                text.contains("name: POD_IP"),
+                "{origin}: $(POD_IP) is declared"
+            );
+            assert!(
+                text.contains("mountPath: /etc/switchboard,"),
+                "{origin}: config"
+            );
         }
         for c in &commands {
             assert_accepted(&origin, c);
@@ -390,7 +442,10 @@ fn kubernetes_commands_are_accepted_and_probes_hit_their_listeners() {
         for probe in text.lines().filter(|l| l.contains("httpGet:")) {
             let port = probe.split("port: ").nth(1).expect("probe port");
             let port = port.trim_end_matches(['}', ' ']);
-            assert!(ports.iter().any(|p| p == port), "{origin}: probe on {port}: {ports:?}");
+            assert!(
+                ports.iter().any(|p| p == port),
+                "{origin}: probe on {port}: {ports:?}"
+            );
         }
         all += commands.len();
     }
@@ -405,12 +460,235 @@ fn kustomization_generates_config_maps_from_the_checked_files() {
         let path = item.rsplit('=').next().unwrap_or(item);
         if path.starts_with("config/") {
             let full = repo_root().join("deploy/k8s").join(path);
-            assert!(full.is_file(), "{path} listed in kustomization.yaml is missing");
+            assert!(
+                full.is_file(),
+                "{path} listed in kustomization.yaml is missing"
+            );
             files += 1;
         }
     }
     let on_disk = std::fs::read_dir(repo_root().join("deploy/k8s/config"))
         .expect("config dir")
         .count();
-    assert_eq!(files, on_disk, "every file of deploy/k8s/config is in a ConfigMap");
+    assert_eq!(
+        files, on_disk,
+        "every file of deploy/k8s/config is in a ConfigMap"
+    );
+}
+
+/// `(scheme, host:port)` of every `[[media.nodes]]` grpc_uri in a signaling configuration.
+fn media_node_uris(config_path: &str) -> Vec<(String, String)> {
+    let config: toml::Table = toml::from_str(&read_deploy(config_path)).expect("toml");
+    let nodes = config["media"]["nodes"].as_array().expect("media.nodes");
+    nodes
+        .iter()
+        .map(|n| n["grpc_uri"].as_str().expect("grpc_uri"))
+        .map(|uri| uri.split_once("://").expect("scheme"))
+        .map(|(scheme, authority)| (scheme.to_owned(), authority.to_owned()))
+        .collect()
+}
+
+/// The value after `flag` in a command line.
+fn flag<'a>(command: &'a [String], flag: &str) -> Option<&'a str> {
+    let at = command.iter().position(|w| w == flag)?;
+    command.get(at + 1).map(String::as_str)
+}
+
+#[test]
+fn signaling_lists_the_media_nodes_each_deployment_starts() {
+    // Compose: exactly the media services' gRPC listeners, plain (loopback of one host).
+    let stage = Stage::new("compose");
+    let compose = read_deploy("compose.yaml");
+    let commands = switchboard_commands(&stage, &compose, &HashMap::new(), "compose");
+    let mut listeners: Vec<(String, String)> = commands
+        .iter()
+        .filter_map(|c| flag(c, "--grpc-listen"))
+        .map(|a| ("http".to_owned(), a.to_owned()))
+        .collect();
+    let mut uris = media_node_uris("compose/switchboard.toml");
+    listeners.sort();
+    uris.sort();
+    assert_eq!(uris, listeners, "compose/switchboard.toml vs compose.yaml");
+
+    // Kubernetes: the StatefulSet's pods by their stable names, over mutual TLS.
+    let media = read_deploy("k8s/media.yaml");
+    let namespace = read_deploy("k8s/kustomization.yaml");
+    let namespace = namespace
+        .lines()
+        .find_map(|l| l.strip_prefix("namespace: "))
+        .expect("namespace");
+    let replicas: usize = media
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replicas: "))
+        .and_then(|r| r.parse().ok())
+        .expect("replicas");
+    assert!(
+        media.contains("--tls-client-ca"),
+        "k8s media nodes use mutual TLS"
+    );
+    let expected: Vec<(String, String)> = (0..replicas)
+        .map(|i| {
+            let host =
+                format!("switchboard-media-{i}.switchboard-media.{namespace}.svc.cluster.local");
+            ("https".to_owned(), format!("{host}:50051"))
+        })
+        .collect();
+    assert!(media.contains("- $(POD_IP):50051"), "k8s media gRPC port");
+    assert!(
+        media.contains("serviceName: switchboard-media"),
+        "headless Service"
+    );
+    assert_eq!(media_node_uris("k8s/config/switchboard.toml"), expected);
+
+    // systemd: the port of media.env's GRPC_LISTEN, plain unless TLS_ARGS is set.
+    let env = env_file(&read_deploy("systemd/media.env"));
+    let port = env["GRPC_LISTEN"]
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_owned();
+    let scheme = if env["TLS_ARGS"].is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    let uris = media_node_uris("systemd/switchboard.toml");
+    assert!(
+        uris.iter().any(|(_, a)| *a == env["GRPC_LISTEN"]),
+        "{uris:?}"
+    );
+    for (s, authority) in uris {
+        assert_eq!(
+            (s.as_str(), authority.rsplit(':').next()),
+            (scheme, Some(&*port))
+        );
+    }
+}
+
+/// Children killed (by their own PIDs) on drop.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `text` with the port of every `127.0.0.1:PORT` found in `ports` replaced (one pass).
+fn remap(text: &str, ports: &HashMap<String, u16>) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(HOST) {
+        let start = at + HOST.len();
+        out.push_str(&rest[..start]);
+        let digits: String = rest[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match ports.get(&digits) {
+            Some(port) => out.push_str(&port.to_string()),
+            None => out.push_str(&digits),
+        }
+        rest = &rest[start + digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `GET path` once something listens on `addr`; `None` while nothing does.
+fn try_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let addr: std::net::SocketAddr = addr.parse().expect("address");
+    std::net::TcpStream::connect(addr).ok()?;
+    Some(support::http_get(addr, path))
+}
+
+/// Polls `GET http://addr/path` (at most 30 s) until `done` holds; returns the last answer.
+fn poll(addr: &str, path: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let mut last = (0, String::from("nothing listening"));
+    for _ in 0..300 {
+        if let Some((code, body)) = try_get(addr, path) {
+            if done(code, &body) {
+                return (code, body);
+            }
+            last = (code, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    last
+}
+
+#[test]
+fn compose_topology_runs_on_loopback_and_becomes_ready() {
+    // The Compose command lines, run natively: their fixed ports move to free ones, the same move
+    // in the signaling configuration, so signaling must still find both media nodes. Redis is not
+    // started: signaling runs without it (and warns).
+    let stage = Stage::new("compose");
+    let compose = read_deploy("compose.yaml");
+    let commands = switchboard_commands(&stage, &compose, &HashMap::new(), "compose");
+    let config_path = stage.root().join("etc/switchboard.toml");
+    let config = std::fs::read_to_string(&config_path).expect("staged config");
+    let mut ports = HashMap::new();
+    let everything = format!("{commands:?} {compose} {config}");
+    for piece in everything.split("127.0.0.1:").skip(1) {
+        let port: String = piece.chars().take_while(char::is_ascii_digit).collect();
+        if !port.is_empty() && !ports.contains_key(&port) {
+            let taken: Vec<u16> = ports.values().copied().collect();
+            let free = std::iter::repeat_with(support::free_port)
+                .find(|p| !taken.contains(p))
+                .expect("a free port");
+            ports.insert(port, free);
+        }
+    }
+    std::fs::write(&config_path, remap(&config, &ports)).expect("write config");
+    let mut children = Children(Vec::new());
+    for command in &commands {
+        let mut words: Vec<String> = command.iter().map(|w| remap(w, &ports)).collect();
+        if let Some(at) = words.iter().position(|w| w == "--ports") {
+            let (low, high) = support::media_node::free_range(16);
+            words[at + 1] = format!("{low}-{high}");
+        }
+        let binary = if words[0] == "switchboard-media" {
+            media_binary()
+        } else {
+            PathBuf::from(env!("CARGO_BIN_EXE_switchboard-signaling"))
+        };
+        let child = Command::new(binary)
+            .args(&words[1..])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start");
+        children.0.push(child);
+    }
+    // Every Compose health check answers 200 on the address it names.
+    let urls: Vec<String> = compose
+        .lines()
+        .filter(|l| l.contains("curl"))
+        .filter_map(|l| l.split("\"http://").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(|url| remap(url, &ports))
+        .collect();
+    assert_eq!(urls.len(), 3);
+    for url in &urls {
+        let (addr, path) = url.split_at(url.find('/').expect("path"));
+        let (code, body) = poll(addr, path, |code, _| code == 200);
+        assert_eq!(code, 200, "{url}: {body}");
+    }
+    // Signaling is ready: SIP bound and both media nodes up.
+    let signaling = commands
+        .iter()
+        .find(|c| c[0] == "switchboard-signaling")
+        .expect("a signaling command");
+    let http = flag(signaling, "--http-listen").expect("--http-listen");
+    let http = remap(http, &ports);
+    let (code, body) = poll(&http, "/health/ready", |code, body| {
+        code == 200 && body.contains("\"media_nodes_up\":2")
+    });
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"media_nodes_up\":2"), "{body}");
 }
