@@ -287,7 +287,10 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
     assert_eq!(status(&ok), 200, "{ok}");
     wait_metric(&node2, "switchboard_registrations", 1.0, "node 2 replica");
     let (_, health) = node1.http_get("/health");
-    assert!(health.contains("\"registrations_redis_up\":true"), "{health}");
+    assert!(
+        health.contains("\"registrations_redis_up\":true"),
+        "{health}"
+    );
 
     redis.kill();
     wait_metric(
@@ -297,7 +300,10 @@ fn a_redis_outage_stops_no_register_and_the_nodes_catch_up_when_it_is_back() {
         "outage seen",
     );
     let (_, health) = node1.http_get("/health");
-    assert!(health.contains("\"registrations_redis_up\":false"), "{health}");
+    assert!(
+        health.contains("\"registrations_redis_up\":false"),
+        "{health}"
+    );
     let uas_port = free_port();
     register_user(&node1, "1002", "1002pass", uas_port);
     assert_eq!(metric(&node1, "switchboard_registrations"), Some(2.0));
