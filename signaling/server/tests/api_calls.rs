@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippUas, caller_sipp_args, config_with, free_port, health_until_idle, register_user,
-    sipp, sse_until,
+    Server, SippUas, caller_sipp_args, caller_until_bye, config_with, free_port, health_until_idle,
+    register_user, sipp, sse_until,
 };
 
 const TOKEN: &str = "api-calls-test-token-0123456789";
@@ -79,12 +79,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
-    let sip = server.sip;
-    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
-    let caller = std::thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
-    });
+    let caller = caller_until_bye(&server, &free_port().to_string());
 
     // The answered call shows up with both legs and its media session.
     let call = answered_call(&server);
@@ -272,12 +267,7 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
     // B answers and is hung up by the transfer; the new callee answers, then hangs up itself.
     let b = SippUas::start("call_uas_answer.xml", b_port, &[]);
     let t = SippUas::start("call_uas_hangup.xml", t_port, &[]);
-    let sip = server.sip;
-    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
-    let caller = std::thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
-    });
+    let caller = caller_until_bye(&server, &free_port().to_string());
     let uuid = answered_call(&server)["uuid"]
         .as_str()
         .expect("uuid")

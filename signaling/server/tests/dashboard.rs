@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Server, SippUas, TempDir, caller_sipp_args, config_with, free_port, register_user, repo_root,
-    sipp,
+    Server, SippUas, TempDir, caller_until_bye, config_with, free_port, register_user, repo_root,
 };
 use webdriver::Browser;
 
@@ -241,13 +240,7 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
         &["-mi", "127.0.0.1", "-mp", &media],
     );
     open(b, "calls");
-    let caller_media = free_port().to_string();
-    let args = caller_sipp_args(server, "1002", &caller_media);
-    let target = server.sip;
-    let caller = std::thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp("call_uac_callee_hangs_up.xml", target, "udp", &args)
-    });
+    let caller = caller_until_bye(server, &free_port().to_string());
 
     // The moment the API reports the call answered, the table must show it within 2 s.
     let uuid = answered_call(server)["uuid"]

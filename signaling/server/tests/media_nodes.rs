@@ -8,7 +8,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::media_node::MediaNode;
-use support::{Server, SippUas, caller_sipp_args, config_with, free_port, register_user, sipp};
+use support::{
+    Server, SippUas, caller_sipp_args, caller_until_bye, config_with, free_port, register_user,
+    sipp,
+};
 
 fn health(server: &Server) -> String {
     server.http_get("/health").1
@@ -27,12 +30,7 @@ fn call_on_a_remote_node_that_dies_is_ended_on_both_legs_and_readiness_drops() {
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
-    let sip = server.sip;
-    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
-    let caller = std::thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
-    });
+    let caller = caller_until_bye(&server, &free_port().to_string());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(health(&server).contains("\"calls\":1,")
         && health(&server).contains("\"media_sessions\":1"))

@@ -10,8 +10,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippUas, UdpPeer, caller_sipp_args, config_with, free_port, header, health_until_idle,
-    invite_final, register_user, sipp, status,
+    Server, SippUas, UdpPeer, caller_sipp_args, caller_until_bye, config_with, free_port, header,
+    health_until_idle, invite_final, register_user, sipp, status,
 };
 
 const TOKEN: &str = "overload-test-token-0123456789";
@@ -105,12 +105,7 @@ fn a_call_beyond_max_calls_gets_503_with_retry_after_and_the_call_up_carries_on(
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
-    let sip = server.sip;
-    let args = caller_sipp_args(&server, "1002", &free_port().to_string());
-    let caller = std::thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
-    });
+    let caller = caller_until_bye(&server, &free_port().to_string());
     let uuid = answered_call(&server);
 
     // A second caller, authenticated, is refused while the first call is up.

@@ -530,6 +530,18 @@ pub fn register_peer(server: &Server, peer: &UdpPeer, user: &str, pass: &str, co
     assert_eq!(status(&ok), 200, "{ok}");
 }
 
+/// A sipp caller (1001, in its own thread) calling 1002 through `server` with its media on
+/// `media_port`, which stays in the call until it gets a BYE (`call_uac_callee_hangs_up.xml`): for
+/// tests that end the call some other way (the API, the callee, a dying media node).
+pub fn caller_until_bye(server: &Server, media_port: &str) -> std::thread::JoinHandle<SippRun> {
+    let args = caller_sipp_args(server, "1002", media_port);
+    let sip = server.sip;
+    std::thread::spawn(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp("call_uac_callee_hangs_up.xml", sip, "udp", &refs)
+    })
+}
+
 /// sipp arguments for caller 1001 (password `1001pass`) calling `callee` through `server`, with its
 /// media on `media_port` (the digest `uri` is the Request-URI, as RFC 3261 §22.4 wants).
 pub fn caller_sipp_args(server: &Server, callee: &str, media_port: &str) -> Vec<String> {
