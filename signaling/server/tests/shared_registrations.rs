@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, SippRun, SippUas, TempDir, UdpPeer, caller_sipp_args, config_with, digest_param,
-    free_port, header, invite_final, md5_response, register_user, sipp, status,
+    Server, SippRun, SippUas, TempDir, UdpPeer, caller_sipp_args, config_with, free_port,
+    invite_final, register_authorization, register_user, sipp, status,
 };
 
 /// A `redis-server` on a free loopback port without persistence, killed by its PID on drop.
@@ -174,18 +174,7 @@ fn register_across(
     };
     let first = send(&peer, 1, "");
     assert_eq!(status(&first), 401, "{first}");
-    let challenge = header(&first, "WWW-Authenticate").expect("challenge");
-    let realm = digest_param(challenge, "realm").expect("realm");
-    let nonce = digest_param(challenge, "nonce").expect("nonce");
-    let opaque = digest_param(challenge, "opaque").expect("opaque");
-    let response = md5_response(
-        user, &realm, pass, "REGISTER", &uri, &nonce, "00000001", "c0ffee",
-    );
-    let auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
-         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
-         nc=00000001, opaque=\"{opaque}\"\n"
-    );
+    let auth = register_authorization(&first, user, pass, &uri);
     peer.server = answerer.sip;
     send(&peer, 2, &auth)
 }

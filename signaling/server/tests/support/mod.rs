@@ -514,20 +514,26 @@ pub fn register_peer(server: &Server, peer: &UdpPeer, user: &str, pass: &str, co
     };
     let first = send(1, "");
     assert_eq!(status(&first), 401, "{first}");
-    let challenge = header(&first, "WWW-Authenticate").expect("challenge");
+    let auth = register_authorization(&first, user, pass, &uri);
+    let ok = send(2, &auth);
+    assert_eq!(status(&ok), 200, "{ok}");
+}
+
+/// The `Authorization` header line (with its newline) answering the REGISTER digest challenge in
+/// `challenged` (a 401) for `user` with `pass`, for the Request-URI `uri` (MD5, qop=auth).
+pub fn register_authorization(challenged: &str, user: &str, pass: &str, uri: &str) -> String {
+    let challenge = header(challenged, "WWW-Authenticate").expect("challenge");
     let realm = digest_param(challenge, "realm").expect("realm");
     let nonce = digest_param(challenge, "nonce").expect("nonce");
     let opaque = digest_param(challenge, "opaque").expect("opaque");
     let response = md5_response(
-        user, &realm, pass, "REGISTER", &uri, &nonce, "00000001", "c0ffee",
+        user, &realm, pass, "REGISTER", uri, &nonce, "00000001", "c0ffee",
     );
-    let auth = format!(
+    format!(
         "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
          uri=\"{uri}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, \
          nc=00000001, opaque=\"{opaque}\"\n"
-    );
-    let ok = send(2, &auth);
-    assert_eq!(status(&ok), 200, "{ok}");
+    )
 }
 
 /// A sipp caller (1001, in its own thread) calling 1002 through `server` with its media on
