@@ -196,6 +196,11 @@ async fn execute(req: &Request, core: &Core, reloader: &Reloader) -> Result<Valu
             message: format!("the dialplan answers {code} {reason}"),
             field: Some(field.into()),
         },
+        CallActionError::AtCapacity => CommandError {
+            code: "max_calls",
+            message: "sip.max_calls calls are in progress; try again later".into(),
+            field: None,
+        },
     };
     match req.command.as_str() {
         "status" => Ok(json!({

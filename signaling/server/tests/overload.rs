@@ -111,6 +111,16 @@ fn a_call_beyond_max_calls_gets_503_with_retry_after_and_the_call_up_carries_on(
     // A second caller, authenticated, is refused while the first call is up.
     let refused = invite_final(&server, "1002");
     assert_refused(&refused, "7", "call limit");
+    // So is an operator's click-to-call: the cap counts every call.
+    let (status, body) = support::http_request(
+        server.http,
+        "POST",
+        "/api/v1/calls",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        r#"{"from": "1002", "to": "1002"}"#,
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"max_calls\""), "{body}");
 
     // The first call is untouched: it ends normally, both sides get their BYE.
     let (status, body) = http(server.http, "DELETE", &format!("/api/v1/calls/{uuid}"));
@@ -142,7 +152,7 @@ fn a_call_beyond_max_calls_gets_503_with_retry_after_and_the_call_up_carries_on(
     assert_metrics(
         &server,
         &[
-            "switchboard_calls_rejected_total{reason=\"max_calls\"} 1",
+            "switchboard_calls_rejected_total{reason=\"max_calls\"} 2",
             "switchboard_calls_rejected_total{reason=\"overload\"} 0",
             "switchboard_calls_answered_total 2",
         ],

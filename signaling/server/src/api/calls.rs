@@ -83,6 +83,11 @@ fn action_error(uuid: &str, e: CallActionError) -> ApiError {
         CallActionError::Unroutable(field, code, reason) => {
             ApiError::field(field, format!("the dialplan answers {code} {reason}"))
         }
+        CallActionError::AtCapacity => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "max_calls",
+            "sip.max_calls calls are in progress; try again later",
+        ),
     }
 }
 

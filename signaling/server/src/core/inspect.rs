@@ -281,6 +281,8 @@ pub enum CallActionError {
     NoRoute(u16, String),
     /// The dialplan has no way to the party in a field (name, status, reason).
     Unroutable(&'static str, u16, String),
+    /// `sip.max_calls` calls are in progress: no new call now.
+    AtCapacity,
 }
 
 /// A number or user name as an operator gives it (transfer target, originate parties): 1 to 64

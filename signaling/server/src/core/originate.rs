@@ -66,6 +66,7 @@ impl Core {
             .map_err(|_| gone())?;
         match answer.await {
             Ok(Ok(uuid)) => Ok(uuid),
+            Ok(Err("max_calls")) => Err(CallActionError::AtCapacity),
             Ok(Err(part)) => {
                 let field = match part {
                     "first" => "from",

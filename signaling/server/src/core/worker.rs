@@ -163,6 +163,14 @@ impl Worker {
                         let outcome = self.on_transfer(&call_uuid, &target, Instant::now());
                         let _ = reply.send(outcome);
                     }
+                    MediaResult::Originate { reply, .. }
+                        if self.counters.calls.load(Ordering::Relaxed)
+                            >= self.limits_config.max_calls =>
+                    {
+                        // An operator's call counts against sip.max_calls like a phone's.
+                        self.counters.rejected_max_calls.fetch_add(1, Ordering::Relaxed);
+                        let _ = reply.send(Err("max_calls"));
+                    }
                     MediaResult::Originate { request, reply } => {
                         let OriginateRequest { parties, first, second } = *request;
                         let config = self.call_config.clone();
