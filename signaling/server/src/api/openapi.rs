@@ -133,7 +133,8 @@ pub(super) fn document() -> Value {
                     "responses": {
                         "201": {"description": "the first party is being called: `{uuid, from, to}`", "content": {"application/json": {"schema": object.clone()}}},
                         "400": error_response("an invalid field, or a party the dialplan does not route (field `from` or `to`)"),
-                        "401": error_response("missing or wrong bearer token")
+                        "401": error_response("missing or wrong bearer token"),
+                        "503": error_response("`sip.max_calls` calls are in progress (code `max_calls`)")
                     }
                 }
             },
