@@ -6,11 +6,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{
-    Server, SippUas, caller_sipp_args, caller_until_bye, config_with, free_port, health_until_idle,
-    register_user, sipp, sse_until,
+    Server, SippUas, answered_call, caller_sipp_args, caller_until_bye, config_with, free_port,
+    health_until_idle, register_user, sipp, sse_until,
 };
 
 const TOKEN: &str = "api-calls-test-token-0123456789";
@@ -54,25 +54,6 @@ fn server_with_token() -> Server {
     ))
 }
 
-/// Polls `GET /api/v1/calls` until the first call is answered (10 s at most); returns it.
-fn answered_call(server: &Server) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = http(server.http, "GET", "/api/v1/calls", "");
-        assert_eq!(status, 200, "{body}");
-        let calls = json(&body);
-        if calls[0]["state"] == "answered" {
-            return calls[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no answered call listed: {body}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_order() {
     let server = server_with_token();
@@ -82,7 +63,7 @@ fn call_is_listed_gets_dtmf_is_hung_up_through_the_api_and_its_events_are_in_ord
     let caller = caller_until_bye(&server, &free_port().to_string());
 
     // The answered call shows up with both legs and its media session.
-    let call = answered_call(&server);
+    let call = answered_call(&server, TOKEN);
     assert_eq!(
         (call["from"].as_str(), call["to"].as_str()),
         (Some("1001"), Some("1002")),
@@ -268,7 +249,7 @@ fn blind_transfer_through_the_api_connects_the_caller_to_the_new_callee() {
     let b = SippUas::start("call_uas_answer.xml", b_port, &[]);
     let t = SippUas::start("call_uas_hangup.xml", t_port, &[]);
     let caller = caller_until_bye(&server, &free_port().to_string());
-    let uuid = answered_call(&server)["uuid"]
+    let uuid = answered_call(&server, TOKEN)["uuid"]
         .as_str()
         .expect("uuid")
         .to_owned();

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Server, SippUas, TempDir, caller_until_bye, config_with, free_port, register_user, repo_root,
+    Server, SippUas, TempDir, answered_call, caller_until_bye, config_with, free_port,
+    register_user, repo_root,
 };
 use webdriver::Browser;
 
@@ -94,26 +95,6 @@ fn api_post(server: &Server, path: &str) -> Value {
     );
     assert_eq!(status, 200, "POST {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("POST {path}: {e}: {body}"))
-}
-
-/// Polls `/api/v1/calls` (up to 15 s) for an answered call; returns it.
-fn answered_call(server: &Server) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let calls = api(server, "/calls");
-        if let Some(c) = calls
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["state"] == "answered"))
-        {
-            return c.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the call was not answered: {calls}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn open(b: &Browser, view: &str) {
@@ -243,7 +224,7 @@ fn call_hung_up_from_the_ui(b: &Browser, server: &Server, uas_port: u16, shots: 
     let caller = caller_until_bye(server, &free_port().to_string());
 
     // The moment the API reports the call answered, the table must show it within 2 s.
-    let uuid = answered_call(server)["uuid"]
+    let uuid = answered_call(server, TOKEN)["uuid"]
         .as_str()
         .expect("uuid")
         .to_owned();

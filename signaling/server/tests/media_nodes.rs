@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use support::media_node::MediaNode;
 use support::{
-    Server, SippUas, caller_sipp_args, caller_until_bye, config_with, free_port, register_user,
-    sipp,
+    Server, SippUas, caller_sipp_args, caller_until_bye, config_with, free_port, poll_until,
+    register_user, sipp,
 };
 
 fn health(server: &Server) -> String {
@@ -227,21 +227,19 @@ fn media_nodes_over_mutual_tls_carry_calls_and_one_refusing_our_certificate_gets
             .and_then(|a| a.iter().find(|n| n["name"] == name).cloned())
             .unwrap_or_default()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
         let all = nodes();
         let (t, p) = (status(&all, "trusting"), status(&all, "picky"));
         if t["status"] == "up" && p["status"] == "down" && !p["last_error"].is_null() {
             eprintln!("the node refusing our certificate: {}", p["last_error"]);
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "expected trusting up and picky down: {all}\n{}",
+                server.log()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "expected trusting up and picky down: {all}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 
     let uas_port = free_port();
     register_user(&server, "1002", "1002pass", uas_port);

@@ -7,11 +7,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{
-    Server, SippUas, UdpPeer, caller_sipp_args, caller_until_bye, config_with, free_port, header,
-    health_until_idle, invite_final, register_user, sipp, status,
+    Server, SippUas, UdpPeer, answered_call, caller_sipp_args, caller_until_bye, config_with,
+    free_port, header, health_until_idle, invite_final, poll_until, register_user, sipp, status,
 };
 
 const TOKEN: &str = "overload-test-token-0123456789";
@@ -53,25 +53,6 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-/// Polls `GET /api/v1/calls` until a call is answered (10 s at most); returns its UUID.
-fn answered_call(server: &Server) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = http(server.http, "GET", "/api/v1/calls");
-        assert_eq!(status, 200, "{body}");
-        let calls: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        if calls[0]["state"] == "answered" {
-            return calls[0]["uuid"].as_str().expect("uuid").to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no answered call: {body}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn metrics(server: &Server) -> String {
     let (status, body) = server.http_get("/metrics");
     assert_eq!(status, 200);
@@ -106,7 +87,10 @@ fn a_call_beyond_max_calls_gets_503_with_retry_after_and_the_call_up_carries_on(
     register_user(&server, "1002", "1002pass", uas_port);
     let uas = SippUas::start("call_uas_answer.xml", uas_port, &[]);
     let caller = caller_until_bye(&server, &free_port().to_string());
-    let uuid = answered_call(&server);
+    let uuid = answered_call(&server, TOKEN)["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
 
     // A second caller, authenticated, is refused while the first call is up.
     let refused = invite_final(&server, "1002");
@@ -197,16 +181,13 @@ fn server_pid(port: u16) -> u32 {
 
 /// Waits until process `pid` is stopped (state `T` in /proc/PID/stat).
 fn wait_stopped(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-        let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
-        if state == Some("T") {
-            return;
+        match stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]) {
+            Some("T") => Ok(()),
+            _ => Err(format!("server not stopped: {stat}")),
         }
-        assert!(Instant::now() < deadline, "server not stopped: {stat}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
 }
 
 /// An INVITE without To tag (a new call) from `peer`, Call-ID `call_id`.
@@ -329,15 +310,14 @@ fn when_messages_waited_too_long_new_calls_get_503_at_once_and_a_call_up_still_h
     );
 
     // Once no message waited for overload_recovery_ms, new calls are taken again (challenged).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !metrics(&server).contains("switchboard_sip_overloaded 0") {
-        assert!(
-            Instant::now() < deadline,
-            "still overloaded:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || match metrics(&server).contains("switchboard_sip_overloaded 0") {
+            true => Ok(()),
+            false => Err(format!("still overloaded:\n{}", server.log())),
+        },
+    );
     assert!(server.log().contains("overload over"), "{}", server.log());
     let (_, health) = server.http_get("/health");
     assert!(health.contains("\"overloaded\":false"), "{health}");

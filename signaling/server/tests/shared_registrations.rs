@@ -8,11 +8,11 @@ mod support;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{
     Server, SippRun, SippUas, TempDir, UdpPeer, caller_sipp_args, config_with, free_port,
-    invite_final, register_authorization, register_user, sipp, status,
+    invite_final, poll_until, register_authorization, register_user, sipp, status,
 };
 
 /// A `redis-server` on a free loopback port without persistence, killed by its PID on drop.
@@ -48,11 +48,12 @@ impl Redis {
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let port = self.port;
+        poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            TcpStream::connect(("127.0.0.1", port))
+                .map(drop)
+                .map_err(|e| format!("redis-server did not listen: {e}"))
+        });
     }
 
     /// The binding keys Redis holds (`redis-cli --scan`).
@@ -70,11 +71,13 @@ impl Redis {
 
     /// Waits up to 10 s until Redis holds `n` binding keys.
     fn wait_binding_keys(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.binding_keys().len() != n {
-            assert!(Instant::now() < deadline, "{:?}", self.binding_keys());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            let keys = self.binding_keys();
+            match keys.len() == n {
+                true => Ok(()),
+                false => Err(format!("{keys:?}, not {n} binding keys")),
+            }
+        });
     }
 
     /// SIGKILL by PID: the data is gone (no persistence).
@@ -128,19 +131,16 @@ fn metric(server: &Server, name: &str) -> Option<f64> {
 
 /// Waits up to 10 s until `name` on `server` is `value`; panics with the node's log otherwise.
 fn wait_metric(server: &Server, name: &str, value: f64, context: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
         let now = metric(server, name);
-        if now == Some(value) {
-            return;
+        match now == Some(value) {
+            true => Ok(()),
+            false => Err(format!(
+                "{context}: {name} stayed {now:?}, not {value}\n{}",
+                server.log()
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{context}: {name} stayed {now:?}, not {value}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
 }
 
 /// REGISTER of `user` with `contact` and `Expires: expires` sent to `challenger` (which answers

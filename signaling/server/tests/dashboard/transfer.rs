@@ -77,7 +77,7 @@ pub(super) fn call_transferred_from_the_ui(
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         sipp("call_uac_callee_hangs_up.xml", target, "udp", &args)
     });
-    let answered = super::answered_call(server);
+    let answered = super::answered_call(server, super::TOKEN);
     let uuid = answered["uuid"].as_str().expect("uuid").to_owned();
     let old_b = answered["b_call_id"]
         .as_str()

@@ -536,6 +536,49 @@ pub fn register_authorization(challenged: &str, user: &str, pass: &str, uri: &st
     )
 }
 
+/// Polls `attempt` every `every` until it gives `Ok`, for at most `limit`; then panics with the
+/// last `Err` (what was seen instead). For state a test can only see by asking (an API, metrics, a
+/// process's state), never to let time pass.
+pub fn poll_until<T>(
+    limit: Duration,
+    every: Duration,
+    mut attempt: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match attempt() {
+            Ok(v) => return v,
+            Err(seen) if Instant::now() >= deadline => panic!("after {limit:?}: {seen}"),
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
+/// The first answered call listed by `GET /api/v1/calls` (with the API `token`), waiting up to 15 s.
+pub fn answered_call(server: &Server, token: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    poll_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        let (status, body) = http_request(
+            server.http,
+            "GET",
+            "/api/v1/calls",
+            &[("Authorization", &auth)],
+            "",
+        );
+        let calls: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let answered = calls
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["state"] == "answered"));
+        match (status, answered) {
+            (200, Some(c)) => Ok(c.clone()),
+            _ => Err(format!(
+                "no answered call listed: {status} {body}\n{}",
+                server.log()
+            )),
+        }
+    })
+}
+
 /// A sipp caller (1001, in its own thread) calling 1002 through `server` with its media on
 /// `media_port`, which stays in the call until it gets a BYE (`call_uac_callee_hangs_up.xml`): for
 /// tests that end the call some other way (the API, the callee, a dying media node).

@@ -5,15 +5,28 @@ use switchboard_sip::{HeaderName, Method};
 use super::indialog::{A_HOLD, A_HOLD_FOR_B, B_HOLD_ANSWER, B_HOLD_ANSWER_FOR_A, acks, update_op};
 use super::*;
 
+/// The media node takes `from`'s SDP `sdp` (its update is among `out`) and gives back `rewritten`
+/// for the other leg: the update's id and what the call does next.
+fn node_rewrites(
+    h: &mut Harness,
+    out: &[Action<u32>],
+    from: Leg,
+    sdp: &str,
+    rewritten: &[u8],
+) -> (crate::MediaOp, Vec<Action<u32>>) {
+    let op = update_op(out, from, sdp.as_bytes()).expect("the SDP goes to the node");
+    let next = h.event(CallEvent::MediaUpdated {
+        op,
+        sdp: rewritten.to_vec(),
+    });
+    (op, next)
+}
+
 #[test]
 fn rfc3311_update_with_offer_is_relayed_through_the_node_without_ack() {
     let mut h = Harness::answered();
     let (tx, out) = h.a_request(h.a_with_body("UPDATE", 102, "application/sdp", A_HOLD));
-    let op = update_op(&out, Leg::A, A_HOLD.as_bytes()).expect("offer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: A_HOLD_FOR_B.to_vec(),
-    });
+    let (_, out) = node_rewrites(&mut h, &out, Leg::A, A_HOLD, A_HOLD_FOR_B);
     let (b_tx, update) = sent(&out, Leg::B, Method::Update)
         .pop()
         .expect("UPDATE to B");
@@ -21,11 +34,7 @@ fn rfc3311_update_with_offer_is_relayed_through_the_node_without_ack() {
     assert_eq!(update.cseq().expect("cseq").seq, 2);
     let out = h.reply_with(b_tx, &update, 200, B_HOLD_ANSWER);
     assert!(acks(&out, Leg::B).is_empty(), "no ACK for UPDATE");
-    let op = update_op(&out, Leg::B, B_HOLD_ANSWER.as_bytes()).expect("answer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: B_HOLD_ANSWER_FOR_A.to_vec(),
-    });
+    let (_, out) = node_rewrites(&mut h, &out, Leg::B, B_HOLD_ANSWER, B_HOLD_ANSWER_FOR_A);
     let ok = response_on(&out, tx).expect("200 to A");
     assert_eq!((ok.status(), ok.body()), (Some(200), B_HOLD_ANSWER_FOR_A));
     assert_eq!(h.call.poll_timeout(), None, "no ACK awaited");
@@ -96,11 +105,7 @@ fn early_media() -> Harness {
 fn rfc3311_s5_1_update_with_offer_in_the_early_dialog_reaches_b_and_the_call_goes_on() {
     let mut h = early_media();
     let (tx, out) = h.a_request(h.a_with_body("UPDATE", 102, "application/sdp", A_HOLD));
-    let op = update_op(&out, Leg::A, A_HOLD.as_bytes()).expect("offer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: A_HOLD_FOR_B.to_vec(),
-    });
+    let (_, out) = node_rewrites(&mut h, &out, Leg::A, A_HOLD, A_HOLD_FOR_B);
     let (b_tx, update) = sent(&out, Leg::B, Method::Update)
         .pop()
         .expect("UPDATE to B in its early dialog");
@@ -114,11 +119,7 @@ fn rfc3311_s5_1_update_with_offer_in_the_early_dialog_reaches_b_and_the_call_goe
         "to the Contact of B's 183: {update:?}"
     );
     let out = h.reply_with(b_tx, &update, 200, B_HOLD_ANSWER);
-    let op = update_op(&out, Leg::B, B_HOLD_ANSWER.as_bytes()).expect("answer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: B_HOLD_ANSWER_FOR_A.to_vec(),
-    });
+    let (op, out) = node_rewrites(&mut h, &out, Leg::B, B_HOLD_ANSWER, B_HOLD_ANSWER_FOR_A);
     let ok = response_on(&out, tx).expect("200 to A's UPDATE");
     assert_eq!((ok.status(), ok.body()), (Some(200), B_HOLD_ANSWER_FOR_A));
     // B answers the INVITE: the call is set up as usual.
@@ -134,11 +135,7 @@ fn rfc3311_s5_1_update_with_offer_in_the_early_dialog_reaches_b_and_the_call_goe
 fn rfc3311_s5_1_update_from_b_in_the_early_dialog_reaches_a() {
     let mut h = early_media();
     let (tx, out) = h.a_request(h.b_with_body("UPDATE", 2, B_HOLD_ANSWER));
-    let op = update_op(&out, Leg::B, B_HOLD_ANSWER.as_bytes()).expect("offer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: B_HOLD_ANSWER_FOR_A.to_vec(),
-    });
+    let (_, out) = node_rewrites(&mut h, &out, Leg::B, B_HOLD_ANSWER, B_HOLD_ANSWER_FOR_A);
     let (a_tx, update) = sent(&out, Leg::A, Method::Update)
         .pop()
         .expect("UPDATE to A in its early dialog");
@@ -147,11 +144,7 @@ fn rfc3311_s5_1_update_from_b_in_the_early_dialog_reaches_a() {
     assert_eq!(update.to().expect("to").tag(), Some("a-tag-1"));
     assert_eq!(update.body(), B_HOLD_ANSWER_FOR_A);
     let out = h.reply_with(a_tx, &update, 200, A_HOLD);
-    let op = update_op(&out, Leg::A, A_HOLD.as_bytes()).expect("answer to the node");
-    let out = h.event(CallEvent::MediaUpdated {
-        op,
-        sdp: A_HOLD_FOR_B.to_vec(),
-    });
+    let (_, out) = node_rewrites(&mut h, &out, Leg::A, A_HOLD, A_HOLD_FOR_B);
     let ok = response_on(&out, tx).expect("200 to B's UPDATE");
     assert_eq!((ok.status(), ok.body()), (Some(200), A_HOLD_FOR_B));
 }
